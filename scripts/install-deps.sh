@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages flowgate builds and tests with. Idempotent.
+set -euo pipefail
+packages=(
+  cmake ninja-build g++ pkg-config clang-format
+  libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev catch2
+  libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev
+  sqlite3 socat python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
