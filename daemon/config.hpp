@@ -1,0 +1,58 @@
+// flowgated's configuration: a TOML file, with command-line flags that override the
+// common settings. Parsing returns a value or a message; only start-up reads it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+
+namespace flowgate::daemon {
+
+enum class Durability {
+    full,    // synchronous=FULL: a committed decision survives power loss
+    relaxed, // synchronous=NORMAL in WAL: an OS crash may lose the last commits
+};
+
+struct Limits {
+    std::size_t max_line_bytes = 64 * 1024;
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::size_t max_connections = 1024;
+    // Answers a client has not read yet before the daemon stops reading its requests.
+    std::size_t max_pending_answers = 4096;
+    // How long an answer may wait for a client that does not read before it is cut off.
+    std::chrono::milliseconds write_timeout{10'000};
+};
+
+struct Service {
+    std::string name;
+    bool admin = false;
+};
+
+struct Config {
+    std::string socket_path = "/run/flowgate/flowgate.sock";
+    std::optional<std::uint32_t> socket_mode; // e.g. 0660
+    std::string socket_group;                 // empty: leave as created
+    std::string policy_path = "/etc/flowgate/policy";
+    std::string audit_db_path = "/var/lib/flowgate/audit.db";
+    Durability durability = Durability::full;
+    std::string log_level = "info";
+    Limits limits;
+    std::map<uid_t, Service> services; // by uid
+};
+
+struct ConfigResult {
+    std::optional<Config> config;
+    std::string error; // "FILE:LINE:COL: error: message" when config is empty
+};
+
+// Reads FILE; an empty path gives the defaults.
+ConfigResult load_config(const std::string& path);
+
+// The service name for a uid ("uid:N" when the configuration does not know it).
+std::string service_name(const Config& config, uid_t uid);
+bool is_admin(const Config& config, uid_t uid);
+
+} // namespace flowgate::daemon

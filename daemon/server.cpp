@@ -1,0 +1,299 @@
+// The listener and the per-client session; see server.hpp. One io_context thread runs
+// all of it: a session owns its socket, two timers and its queue of answers, and is
+// kept alive by its two coroutines (reader and writer).
+#include "daemon/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <deque>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace flowgate::daemon {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::local::stream_protocol;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+
+namespace {
+
+Peer peer_of(stream_protocol::socket& socket) {
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    Peer peer;
+    if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
+        peer.uid = credentials.uid;
+        peer.gid = credentials.gid;
+        peer.pid = credentials.pid;
+    }
+    return peer;
+}
+
+} // namespace
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(Server& server, stream_protocol::socket socket)
+        : m_server(server), m_socket(std::move(socket)), m_wake(m_socket.get_executor()),
+          m_idle(m_socket.get_executor()), m_peer(peer_of(m_socket)) {
+        m_wake.expires_at(asio::steady_timer::time_point::max());
+    }
+    ~Session() { m_server.session_ended(this); }
+
+    void start() {
+        m_server.m_sessions.insert(this);
+        asio::co_spawn(
+            m_socket.get_executor(), [self = shared_from_this()] { return self->read_requests(); },
+            asio::detached);
+        asio::co_spawn(
+            m_socket.get_executor(), [self = shared_from_this()] { return self->write_answers(); },
+            asio::detached);
+    }
+
+    // Stops reading new requests; what was received is still answered.
+    void stop_reading() {
+        m_stopping = true;
+        m_idle.cancel();
+    }
+
+private:
+    struct Slot {
+        std::string answer;
+        bool ready = false;
+    };
+
+    Answer answer_for(const std::shared_ptr<Slot>& slot) {
+        return [self = shared_from_this(), slot](std::string answer) {
+            asio::post(self->m_socket.get_executor(),
+                       [self, slot, answer = std::move(answer)]() mutable {
+                           slot->answer = std::move(answer);
+                           slot->ready = true;
+                           self->m_wake.cancel();
+                       });
+        };
+    }
+
+    awaitable<void> read_requests() {
+        const Limits& limits = m_server.m_limits;
+        std::string buffer;
+        while (!m_stopping) {
+            if (m_pending.size() >= limits.max_pending_answers) {
+                // The client is not reading its answers: wait until it does.
+                m_idle.expires_after(limits.write_timeout);
+                co_await m_idle.async_wait(tuple_awaitable);
+                continue;
+            }
+            m_idle.expires_after(limits.idle_timeout);
+            auto result =
+                co_await (asio::async_read_until(
+                              m_socket, asio::dynamic_buffer(buffer, limits.max_line_bytes + 1),
+                              '\n', tuple_awaitable) ||
+                          m_idle.async_wait(tuple_awaitable));
+            if (result.index() == 1) {
+                if (m_stopping) {
+                    break;
+                }
+                if (!m_pending.empty()) {
+                    continue; // answers still outstanding: not idle
+                }
+                spdlog::info("event=client_idle uid={} pid={}", m_peer.uid, m_peer.pid);
+                break;
+            }
+            auto [error, length] = std::get<0>(result);
+            if (error == asio::error::not_found) {
+                auto slot = std::make_shared<Slot>();
+                m_pending.push_back(slot);
+                m_server.m_handler.on_oversized_line(std::string_view(buffer).substr(0, 256),
+                                                     m_peer, answer_for(slot));
+                break;
+            }
+            if (error) {
+                break; // end of stream or reset
+            }
+            std::string_view line(buffer.data(), length - 1);
+            if (!line.empty() && line.back() == '\r') {
+                line.remove_suffix(1);
+            }
+            auto slot = std::make_shared<Slot>();
+            m_pending.push_back(slot);
+            m_server.m_handler.on_line(line, m_peer, answer_for(slot));
+            buffer.erase(0, length);
+        }
+        m_reading_done = true;
+        m_wake.cancel();
+    }
+
+    awaitable<void> write_answers() {
+        asio::steady_timer deadline(m_socket.get_executor());
+        std::string out;
+        for (;;) {
+            if (m_pending.empty() || !m_pending.front()->ready) {
+                if (m_reading_done && m_pending.empty()) {
+                    break;
+                }
+                m_wake.expires_at(asio::steady_timer::time_point::max());
+                co_await m_wake.async_wait(tuple_awaitable);
+                continue;
+            }
+            out.clear();
+            while (!m_pending.empty() && m_pending.front()->ready) {
+                out += m_pending.front()->answer;
+                out += '\n';
+                m_pending.pop_front();
+            }
+            deadline.expires_after(m_server.m_limits.write_timeout);
+            auto result =
+                co_await (asio::async_write(m_socket, asio::buffer(out), tuple_awaitable) ||
+                          deadline.async_wait(tuple_awaitable));
+            if (result.index() == 1) {
+                spdlog::warn("event=client_not_reading uid={} pid={} action=disconnect", m_peer.uid,
+                             m_peer.pid);
+                break;
+            }
+            if (std::get<0>(std::get<0>(result))) {
+                break;
+            }
+        }
+        // Answers still owed to a vanished client are dropped here; their decisions
+        // are in the audit store all the same.
+        m_stopping = true;
+        m_idle.cancel();
+        boost::system::error_code ignored;
+        m_socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
+        m_socket.close(ignored);
+    }
+
+    Server& m_server;
+    stream_protocol::socket m_socket;
+    asio::steady_timer m_wake; // cancelled to wake the writer
+    asio::steady_timer m_idle; // read deadline; cancelled to stop reading
+    Peer m_peer;
+    std::deque<std::shared_ptr<Slot>> m_pending;
+    bool m_stopping = false;
+    bool m_reading_done = false;
+};
+
+Server::Server(asio::io_context& io, Limits limits, LineHandler& handler)
+    : m_io(io), m_limits(limits), m_handler(handler), m_acceptor(io) {}
+
+Server::~Server() {
+    if (!m_bound_path.empty()) {
+        ::unlink(m_bound_path.c_str());
+    }
+}
+
+std::optional<std::string> Server::listen(const std::string& path,
+                                          std::optional<std::uint32_t> mode,
+                                          const std::string& group) {
+    boost::system::error_code error;
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+        if (!S_ISSOCK(existing.st_mode)) {
+            return path + " exists and is not a socket";
+        }
+        ::unlink(path.c_str());
+    }
+    m_acceptor.open(stream_protocol(), error);
+    if (!error) {
+        m_acceptor.bind(stream_protocol::endpoint(path), error);
+    }
+    if (!error) {
+        m_acceptor.listen(asio::socket_base::max_listen_connections, error);
+    }
+    if (error) {
+        return "cannot listen on " + path + ": " + error.message();
+    }
+    m_bound_path = path;
+    if (!group.empty()) {
+        struct group* entry = ::getgrnam(group.c_str());
+        if (entry == nullptr) {
+            return "unknown group '" + group + "' for the socket";
+        }
+        if (::chown(path.c_str(), static_cast<uid_t>(-1), entry->gr_gid) != 0) {
+            return "cannot set the socket's group: " + std::string(std::strerror(errno));
+        }
+    }
+    if (mode && ::chmod(path.c_str(), *mode) != 0) {
+        return "cannot set the socket's mode: " + std::string(std::strerror(errno));
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Server::adopt(int fd) {
+    boost::system::error_code error;
+    m_acceptor.assign(stream_protocol(), fd, error);
+    if (error) {
+        return "cannot use the inherited socket: " + error.message();
+    }
+    return std::nullopt;
+}
+
+void Server::start() {
+    asio::co_spawn(
+        m_io,
+        [this]() -> awaitable<void> {
+            asio::steady_timer backoff(m_io);
+            while (!m_stopping) {
+                auto [error, socket] = co_await m_acceptor.async_accept(tuple_awaitable);
+                if (m_stopping) {
+                    break;
+                }
+                if (error) {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    spdlog::warn("event=accept_failed error=\"{}\"", error.message());
+                    backoff.expires_after(std::chrono::milliseconds(50));
+                    co_await backoff.async_wait(tuple_awaitable);
+                    continue;
+                }
+                if (m_sessions.size() >= m_limits.max_connections) {
+                    ++m_refused;
+                    std::string answer = m_handler.too_many_connections_answer() + "\n";
+                    boost::system::error_code ignored;
+                    socket.non_blocking(true, ignored);
+                    socket.write_some(asio::buffer(answer), ignored);
+                    socket.close(ignored);
+                    continue;
+                }
+                ++m_accepted;
+                std::make_shared<Session>(*this, std::move(socket))->start();
+            }
+        },
+        asio::detached);
+}
+
+void Server::stop(std::function<void()> on_drained) {
+    m_stopping = true;
+    m_on_drained = std::move(on_drained);
+    boost::system::error_code ignored;
+    m_acceptor.close(ignored);
+    for (Session* session : m_sessions) {
+        session->stop_reading();
+    }
+    if (m_sessions.empty() && m_on_drained) {
+        asio::post(m_io, std::exchange(m_on_drained, nullptr));
+    }
+}
+
+void Server::session_ended(Session* session) {
+    m_sessions.erase(session);
+    if (m_stopping && m_sessions.empty() && m_on_drained) {
+        asio::post(m_io, std::exchange(m_on_drained, nullptr));
+    }
+}
+
+} // namespace flowgate::daemon

@@ -1,0 +1,84 @@
+// The Unix-socket server: accepts clients, reads newline-delimited requests with a
+// size limit, hands each line to the protocol layer, and writes the answers back in
+// request order (pipelining). It knows nothing of policies or the audit store; the
+// protocol layer answers through a callback, possibly from another thread.
+#pragma once
+
+#include "daemon/config.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <unordered_set>
+
+namespace flowgate::daemon {
+
+// The caller, as the kernel reports it (SO_PEERCRED), never as the request claims.
+struct Peer {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    pid_t pid = 0;
+};
+
+// Called exactly once per request with the answer line (no trailing newline). Safe to
+// call from any thread.
+using Answer = std::function<void(std::string)>;
+
+// The protocol layer, as the server sees it.
+class LineHandler {
+public:
+    virtual ~LineHandler() = default;
+    virtual void on_line(std::string_view line, const Peer& peer, Answer answer) = 0;
+    // A line longer than the limit: the connection is closed after this answer.
+    virtual void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) = 0;
+    // A client refused because too many are connected (not answered through a session).
+    virtual std::string too_many_connections_answer() = 0;
+};
+
+class Session;
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, Limits limits, LineHandler& handler);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds PATH (replacing a stale socket file), then applies mode and group.
+    std::optional<std::string> listen(const std::string& path, std::optional<std::uint32_t> mode,
+                                      const std::string& group);
+    // Takes over a listening socket passed by systemd (socket activation).
+    std::optional<std::string> adopt(int fd);
+
+    void start();
+    // Stops accepting; every session stops reading, answers what it has received, and
+    // closes. `on_drained` runs once no session is left.
+    void stop(std::function<void()> on_drained);
+
+    std::size_t connections() const { return m_sessions.size(); }
+    std::uint64_t accepted() const { return m_accepted; }
+    std::uint64_t refused() const { return m_refused; }
+
+private:
+    friend class Session;
+    void session_ended(Session* session);
+
+    boost::asio::io_context& m_io;
+    Limits m_limits;
+    LineHandler& m_handler;
+    boost::asio::local::stream_protocol::acceptor m_acceptor;
+    std::string m_bound_path;
+    std::unordered_set<Session*> m_sessions;
+    std::function<void()> m_on_drained;
+    bool m_stopping = false;
+    std::uint64_t m_accepted = 0;
+    std::uint64_t m_refused = 0;
+};
+
+} // namespace flowgate::daemon
