@@ -1,0 +1,822 @@
+// The audit store: schema and triggers, the group-committing writer thread, tail
+// verification at open, and the read-only helpers the auditor tools use.
+#include "audit_store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <variant>
+
+namespace flowgate::daemon {
+
+namespace outcome = boost::outcome_v2;
+
+namespace {
+
+constexpr int schema_version = 1;
+
+// The zero hash as stored (hex), the prev_hash of row 1.
+constexpr std::string_view genesis_hex =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// The append-only rules live in the database so that they hold for every connection,
+// the sqlite3 shell included. A correct seq and prev_hash with a forged hash still
+// gets in; that is what the chain is for.
+constexpr const char* schema_sql = R"sql(
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    time_us     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    uid         INTEGER NOT NULL,
+    gid         INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    service     TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    decision    TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    rule_source TEXT NOT NULL,
+    legal_basis TEXT NOT NULL,
+    obligations TEXT NOT NULL,
+    policy_hash TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    activity    TEXT NOT NULL,
+    recipient   TEXT NOT NULL,
+    direction   TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log
+WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
+  OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM audit_log WHERE seq = NEW.seq - 1),
+                                   '0000000000000000000000000000000000000000000000000000000000000000')
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row and prev_hash must be its hash'); END;
+
+CREATE TABLE policy_files (
+    policy_hash TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    stored_us   INTEGER NOT NULL,
+    PRIMARY KEY (policy_hash, name)
+);
+CREATE TRIGGER policy_files_no_update BEFORE UPDATE ON policy_files
+BEGIN SELECT RAISE(ABORT, 'policy_files is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER policy_files_no_delete BEFORE DELETE ON policy_files
+BEGIN SELECT RAISE(ABORT, 'policy_files is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER policy_files_once BEFORE INSERT ON policy_files
+WHEN EXISTS (SELECT 1 FROM policy_files WHERE policy_hash = NEW.policy_hash AND name = NEW.name)
+BEGIN SELECT RAISE(ABORT, 'policy_files is append-only: a stored file is never replaced'); END;
+)sql";
+
+constexpr const char* row_columns =
+    "seq, time_us, kind, uid, gid, pid, service, request, decision, reason, rule, "
+    "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
+    "direction, data, subject, detail, prev_hash, hash";
+
+std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+struct DbClose {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+    void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using Db = std::unique_ptr<sqlite3, DbClose>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+AuditError sqlite_error(sqlite3* db, AuditErrc code, std::string_view doing) {
+    std::string message(doing);
+    message += ": ";
+    message += db ? sqlite3_errmsg(db) : "out of memory";
+    if (db) {
+        message += " (";
+        message += sqlite3_errstr(sqlite3_extended_errcode(db));
+        message += ")";
+    }
+    return AuditError{code, std::move(message)};
+}
+
+AuditResult<Db> open_db(const std::filesystem::path& path, int flags,
+                        std::chrono::milliseconds busy_timeout) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    Db db(raw);
+    if (rc != SQLITE_OK)
+        return outcome::failure(
+            sqlite_error(db.get(), AuditErrc::cannot_open, "opening " + path.string()));
+    sqlite3_extended_result_codes(db.get(), 1);
+    sqlite3_busy_timeout(db.get(), static_cast<int>(busy_timeout.count()));
+    return db;
+}
+
+AuditResult<Stmt> prepare(sqlite3* db, std::string_view sql, AuditErrc code) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &raw, nullptr) != SQLITE_OK)
+        return outcome::failure(sqlite_error(db, code, "preparing a statement"));
+    return Stmt(raw);
+}
+
+AuditResult<void> exec(sqlite3* db, const char* sql, AuditErrc code, std::string_view doing) {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+        return outcome::failure(sqlite_error(db, code, doing));
+    return outcome::success();
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+    const auto* text = sqlite3_column_text(stmt, column);
+    return text ? std::string(reinterpret_cast<const char*>(text),
+                              static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)))
+                : std::string();
+}
+
+void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
+    sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+// The columns of row_columns, from the statement's current row.
+AuditResult<AuditRow> read_row(sqlite3_stmt* stmt) {
+    AuditRow row;
+    row.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+    AuditRecord& r = row.record;
+    r.time_us = sqlite3_column_int64(stmt, 1);
+    const auto kind_text = column_text(stmt, 2);
+    const auto kind = parse_audit_kind(kind_text);
+    r.uid = sqlite3_column_int64(stmt, 3);
+    r.gid = sqlite3_column_int64(stmt, 4);
+    r.pid = sqlite3_column_int64(stmt, 5);
+    r.service = column_text(stmt, 6);
+    r.request = column_text(stmt, 7);
+    const auto decision_text = column_text(stmt, 8);
+    const auto decision = parse_audit_decision(decision_text);
+    r.reason = column_text(stmt, 9);
+    r.rule = column_text(stmt, 10);
+    r.rule_source = column_text(stmt, 11);
+    r.legal_basis = column_text(stmt, 12);
+    r.obligations = column_text(stmt, 13);
+    r.policy_hash = column_text(stmt, 14);
+    r.purpose = column_text(stmt, 15);
+    r.activity = column_text(stmt, 16);
+    r.recipient = column_text(stmt, 17);
+    r.direction = column_text(stmt, 18);
+    r.data = column_text(stmt, 19);
+    r.subject = column_text(stmt, 20);
+    r.detail = column_text(stmt, 21);
+    row.prev_hash = column_text(stmt, 22);
+    row.hash = column_text(stmt, 23);
+    if (!kind || !decision)
+        return outcome::failure(AuditError{
+            AuditErrc::broken_chain, "row " + std::to_string(row.seq) + ": unknown kind '" +
+                                         kind_text + "' or decision '" + decision_text + "'"});
+    r.kind = *kind;
+    r.decision = *decision;
+    return row;
+}
+
+// Checks rows fed in seq order: each one's hash recomputed from its stored prev_hash
+// and fields, and each linked to the one before (or to the genesis hash at seq 1).
+class ChainChecker {
+public:
+    AuditResult<void> check(const AuditRow& row) {
+        auto broken = [&](std::string why) {
+            return outcome::failure(
+                AuditError{AuditErrc::broken_chain, "row " + std::to_string(row.seq) + ": " + why});
+        };
+        if (m_last_seq) {
+            if (row.seq != *m_last_seq + 1)
+                return broken("follows row " + std::to_string(*m_last_seq) +
+                              " (a row is missing or out of sequence)");
+            if (row.prev_hash != m_last_hash)
+                return broken("prev_hash is not the hash of the row before");
+        } else if (row.seq == 1 && row.prev_hash != genesis_hex) {
+            return broken("the first row's prev_hash is not 32 zero bytes");
+        }
+        const auto prev = hash_from_hex(row.prev_hash);
+        if (!prev)
+            return broken("prev_hash is not 64 lowercase hex digits");
+        const auto expected = to_hex(chain_hash(*prev, canonical_row_bytes(row.seq, row.record)));
+        if (expected != row.hash)
+            return broken("stored hash does not match the row's contents (altered)");
+        m_last_seq = row.seq;
+        m_last_hash = row.hash;
+        ++m_rows;
+        return outcome::success();
+    }
+    std::uint64_t rows() const { return m_rows; }
+    std::optional<std::uint64_t> last_seq() const { return m_last_seq; }
+    const std::string& last_hash() const { return m_last_hash; }
+
+private:
+    std::optional<std::uint64_t> m_last_seq;
+    std::string m_last_hash;
+    std::uint64_t m_rows = 0;
+};
+
+// Verifies the rows with seq >= from_seq; with from_seq == 1, also that the chain starts
+// at 1. The value: the last row's seq and hash (0 and the genesis hash when empty).
+AuditResult<AuditVerifyReport> verify_rows(sqlite3* db, std::uint64_t from_seq) {
+    auto first = prepare(db, "SELECT MIN(seq) FROM audit_log", AuditErrc::bad_schema);
+    if (!first)
+        return first.error();
+    const int rc = sqlite3_step(first.value().get());
+    if (rc != SQLITE_ROW)
+        return outcome::failure(sqlite_error(db, AuditErrc::unavailable, "reading the audit log"));
+    AuditVerifyReport report;
+    report.last_hash = std::string(genesis_hex);
+    if (sqlite3_column_type(first.value().get(), 0) == SQLITE_NULL)
+        return report;
+    report.first_seq = static_cast<std::uint64_t>(sqlite3_column_int64(first.value().get(), 0));
+    if (report.first_seq != 1)
+        return outcome::failure(AuditError{
+            AuditErrc::broken_chain, "the first row has seq " + std::to_string(report.first_seq) +
+                                         ", not 1 (rows were removed)"});
+
+    auto rows = prepare(
+        db, std::string("SELECT ") + row_columns + " FROM audit_log WHERE seq >= ? ORDER BY seq",
+        AuditErrc::bad_schema);
+    if (!rows)
+        return rows.error();
+    sqlite3_stmt* stmt = rows.value().get();
+    sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(from_seq));
+    ChainChecker checker;
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        auto row = read_row(stmt);
+        if (!row)
+            return row.error();
+        if (auto checked = checker.check(row.value()); !checked)
+            return checked.error();
+    }
+    if (step != SQLITE_DONE)
+        return outcome::failure(sqlite_error(db, AuditErrc::unavailable, "reading the audit log"));
+    report.first_seq = from_seq;
+    report.rows_checked = checker.rows();
+    report.last_seq = checker.last_seq().value_or(0);
+    report.last_hash = checker.last_hash();
+    return report;
+}
+
+AuditResult<std::uint64_t> max_seq(sqlite3* db) {
+    auto stmt = prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM audit_log", AuditErrc::bad_schema);
+    if (!stmt)
+        return stmt.error();
+    if (sqlite3_step(stmt.value().get()) != SQLITE_ROW)
+        return outcome::failure(sqlite_error(db, AuditErrc::unavailable, "reading the last seq"));
+    return static_cast<std::uint64_t>(sqlite3_column_int64(stmt.value().get(), 0));
+}
+
+AuditResult<int> user_version(sqlite3* db) {
+    auto stmt = prepare(db, "PRAGMA user_version", AuditErrc::bad_schema);
+    if (!stmt)
+        return stmt.error();
+    if (sqlite3_step(stmt.value().get()) != SQLITE_ROW)
+        return outcome::failure(sqlite_error(db, AuditErrc::cannot_open, "reading the schema"));
+    return sqlite3_column_int(stmt.value().get(), 0);
+}
+
+// Creates the schema in a new file; accepts a file holding this schema version.
+AuditResult<void> ensure_schema(sqlite3* db) {
+    auto version = user_version(db);
+    if (!version)
+        return version.error();
+    if (version.value() == schema_version)
+        return outcome::success();
+    if (version.value() != 0)
+        return outcome::failure(AuditError{
+            AuditErrc::bad_schema, "audit store schema version " + std::to_string(version.value()) +
+                                       ", expected " + std::to_string(schema_version)});
+    if (auto begun = exec(db, "BEGIN IMMEDIATE", AuditErrc::cannot_open, "creating the schema");
+        !begun)
+        return begun;
+    auto rollback_with = [&](AuditError error) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        return outcome::failure(std::move(error));
+    };
+    auto tables = prepare(db, "SELECT COUNT(*) FROM sqlite_schema", AuditErrc::bad_schema);
+    if (!tables)
+        return rollback_with(tables.error());
+    if (sqlite3_step(tables.value().get()) != SQLITE_ROW)
+        return rollback_with(sqlite_error(db, AuditErrc::cannot_open, "reading the schema"));
+    const auto existing = sqlite3_column_int64(tables.value().get(), 0);
+    tables.value().reset();
+    if (existing != 0)
+        return rollback_with(AuditError{AuditErrc::bad_schema,
+                                        "the file holds tables but is not a flowgate audit store"});
+    if (auto created = exec(db, schema_sql, AuditErrc::cannot_open, "creating the schema");
+        !created)
+        return rollback_with(created.error());
+    const std::string set_version = "PRAGMA user_version = " + std::to_string(schema_version);
+    if (auto set = exec(db, set_version.c_str(), AuditErrc::cannot_open, "creating the schema");
+        !set)
+        return rollback_with(set.error());
+    return exec(db, "COMMIT", AuditErrc::cannot_open, "creating the schema");
+}
+
+} // namespace
+
+std::string_view to_string(AuditDurability durability) {
+    switch (durability) {
+    case AuditDurability::full:
+        return "full";
+    case AuditDurability::relaxed:
+        return "relaxed";
+    }
+    return "unknown";
+}
+
+// The writer: the write connection, the queue, the thread and the chain's head.
+class AuditStore::Writer {
+public:
+    struct PolicyJob {
+        std::string hash;
+        PolicyFiles files;
+    };
+    struct Job {
+        std::variant<AuditRecord, PolicyJob> payload;
+        AuditCompletion done;
+    };
+
+    Writer(std::filesystem::path path, AuditOptions options)
+        : m_path(std::move(path)), m_options(options) {}
+
+    ~Writer() { close(); }
+
+    AuditResult<void> start() {
+        if (auto connected = connect(); !connected)
+            return connected;
+        {
+            std::lock_guard lock(m_state_mutex);
+            m_health.last_seq = m_last_seq;
+            m_health.changed_us = now_us();
+        }
+        m_thread = std::thread([this] { run(); });
+        return outcome::success();
+    }
+
+    void submit(Job job) {
+        {
+            std::lock_guard lock(m_queue_mutex);
+            if (!m_stopping) {
+                m_queue.push_back(std::move(job));
+                m_wake.notify_one();
+                return;
+            }
+        }
+        job.done(outcome::failure(AuditError{AuditErrc::closed, "the audit store is closed"}));
+    }
+
+    void close() {
+        {
+            std::lock_guard lock(m_queue_mutex);
+            m_stopping = true;
+        }
+        m_wake.notify_one();
+        std::lock_guard join_lock(m_join_mutex);
+        if (m_thread.joinable())
+            m_thread.join();
+        m_statements = {};
+        m_db.reset();
+    }
+
+    bool available() const noexcept { return m_available.load(std::memory_order_acquire); }
+    AuditHealth health() const {
+        std::lock_guard lock(m_state_mutex);
+        return m_health;
+    }
+    AuditStats stats() const {
+        std::lock_guard lock(m_state_mutex);
+        return m_stats;
+    }
+    const std::filesystem::path& path() const noexcept { return m_path; }
+    AuditDurability durability() const noexcept { return m_options.durability; }
+
+private:
+    struct Statements {
+        Stmt insert_row;
+        Stmt policy_exists;
+        Stmt insert_policy;
+    };
+
+    // Opens the write connection, prepares it and reads the chain's head from the
+    // file, verifying the tail: at start, and again after any failed batch, since a
+    // failed COMMIT leaves it unsure what the file holds.
+    AuditResult<void> connect() {
+        m_statements = {};
+        m_db.reset();
+        auto db = open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          m_options.busy_timeout);
+        if (!db)
+            return db.error();
+        sqlite3* raw = db.value().get();
+        auto mode = prepare(raw, "PRAGMA journal_mode = WAL", AuditErrc::cannot_open);
+        if (!mode)
+            return mode.error();
+        if (sqlite3_step(mode.value().get()) != SQLITE_ROW ||
+            column_text(mode.value().get(), 0) != "wal")
+            return outcome::failure(
+                sqlite_error(raw, AuditErrc::cannot_open, "switching to WAL journal mode"));
+        mode.value().reset();
+        const char* synchronous = m_options.durability == AuditDurability::full
+                                      ? "PRAGMA synchronous = FULL"
+                                      : "PRAGMA synchronous = NORMAL";
+        if (auto set = exec(raw, synchronous, AuditErrc::cannot_open, "setting durability"); !set)
+            return set;
+        if (auto schema = ensure_schema(raw); !schema)
+            return schema;
+
+        auto last = max_seq(raw);
+        if (!last)
+            return last.error();
+        const std::uint64_t window = m_options.tail_rows_to_verify;
+        const std::uint64_t from = last.value() > window ? last.value() - window : 1;
+        auto tail = verify_rows(raw, from);
+        if (!tail)
+            return tail.error();
+        auto head = hash_from_hex(tail.value().last_hash);
+        if (!head)
+            return outcome::failure(
+                AuditError{AuditErrc::broken_chain, "the last row's hash is not hex"});
+
+        Statements statements;
+        const std::string insert = std::string("INSERT INTO audit_log (") + row_columns +
+                                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        for (auto [target, sql] :
+             {std::pair{&statements.insert_row, insert.c_str()},
+              std::pair{&statements.policy_exists,
+                        "SELECT 1 FROM policy_files WHERE policy_hash = ? AND name = ?"},
+              std::pair{&statements.insert_policy,
+                        "INSERT INTO policy_files (policy_hash, name, text, stored_us) "
+                        "VALUES (?, ?, ?, ?)"}}) {
+            auto stmt = prepare(raw, sql, AuditErrc::cannot_open);
+            if (!stmt)
+                return stmt.error();
+            *target = std::move(stmt).value();
+        }
+        m_last_seq = tail.value().last_seq;
+        m_last_hash = *head;
+        m_db = std::move(db).value();
+        m_statements = std::move(statements);
+        return outcome::success();
+    }
+
+    void run() {
+        std::vector<Job> batch;
+        for (;;) {
+            {
+                std::unique_lock lock(m_queue_mutex);
+                m_wake.wait(lock, [&] { return !m_queue.empty() || m_stopping; });
+                if (m_queue.empty())
+                    return;
+                if (m_queue.size() <= m_options.max_batch) {
+                    batch.swap(m_queue);
+                } else {
+                    auto split = m_queue.begin() + static_cast<std::ptrdiff_t>(m_options.max_batch);
+                    batch.assign(std::make_move_iterator(m_queue.begin()),
+                                 std::make_move_iterator(split));
+                    m_queue.erase(m_queue.begin(), split);
+                }
+            }
+            commit(batch);
+            batch.clear();
+        }
+    }
+
+    // One transaction for the whole batch; every job is answered after it ended.
+    void commit(std::vector<Job>& batch) {
+        auto fail_all = [&](AuditError error) {
+            sqlite3_exec(m_db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            m_needs_connect = true;
+            mark_unavailable(error.message);
+            for (auto& job : batch)
+                finish(job, outcome::failure(AuditError{AuditErrc::unavailable, error.message}));
+        };
+        if (m_needs_connect || !m_db) {
+            if (auto connected = connect(); !connected)
+                return fail_all(connected.error());
+            m_needs_connect = false;
+        }
+        sqlite3* db = m_db.get();
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+            return fail_all(sqlite_error(db, AuditErrc::unavailable, "beginning a transaction"));
+
+        std::uint64_t seq = m_last_seq;
+        ChainHash head = m_last_hash;
+        std::size_t rows = 0;
+        std::size_t policy_files = 0;
+        std::vector<std::uint64_t> values(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (auto* record = std::get_if<AuditRecord>(&batch[i].payload)) {
+                const auto canonical = canonical_row_bytes(seq + 1, *record);
+                const auto hash = chain_hash(head, canonical);
+                if (!insert_row(seq + 1, *record, head, hash))
+                    return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
+                head = hash;
+                values[i] = ++seq;
+                ++rows;
+            } else {
+                auto stored = insert_policy(std::get<PolicyJob>(batch[i].payload));
+                if (!stored)
+                    return fail_all(
+                        sqlite_error(db, AuditErrc::unavailable, "storing a policy text"));
+                values[i] = *stored;
+                policy_files += *stored;
+            }
+        }
+        if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+            return fail_all(sqlite_error(db, AuditErrc::unavailable, "committing"));
+
+        m_last_seq = seq;
+        m_last_hash = head;
+        {
+            std::lock_guard lock(m_state_mutex);
+            ++m_stats.transactions;
+            m_stats.records += rows;
+            m_stats.policies += policy_files;
+            m_health.last_seq = seq;
+        }
+        mark_available();
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            finish(batch[i], values[i]);
+    }
+
+    bool insert_row(std::uint64_t seq, const AuditRecord& r, const ChainHash& prev,
+                    const ChainHash& hash) {
+        sqlite3_stmt* stmt = m_statements.insert_row.get();
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        const auto prev_hex = to_hex(prev);
+        const auto hash_hex = to_hex(hash);
+        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(seq));
+        sqlite3_bind_int64(stmt, 2, r.time_us);
+        bind_text(stmt, 3, to_string(r.kind));
+        sqlite3_bind_int64(stmt, 4, r.uid);
+        sqlite3_bind_int64(stmt, 5, r.gid);
+        sqlite3_bind_int64(stmt, 6, r.pid);
+        bind_text(stmt, 7, r.service);
+        bind_text(stmt, 8, r.request);
+        bind_text(stmt, 9, to_string(r.decision));
+        bind_text(stmt, 10, r.reason);
+        bind_text(stmt, 11, r.rule);
+        bind_text(stmt, 12, r.rule_source);
+        bind_text(stmt, 13, r.legal_basis);
+        bind_text(stmt, 14, r.obligations);
+        bind_text(stmt, 15, r.policy_hash);
+        bind_text(stmt, 16, r.purpose);
+        bind_text(stmt, 17, r.activity);
+        bind_text(stmt, 18, r.recipient);
+        bind_text(stmt, 19, r.direction);
+        bind_text(stmt, 20, r.data);
+        bind_text(stmt, 21, r.subject);
+        bind_text(stmt, 22, r.detail);
+        bind_text(stmt, 23, prev_hex);
+        bind_text(stmt, 24, hash_hex);
+        const bool done = sqlite3_step(stmt) == SQLITE_DONE;
+        sqlite3_reset(stmt);
+        return done;
+    }
+
+    // The number of files newly stored, or nothing on a write failure.
+    std::optional<std::size_t> insert_policy(const PolicyJob& job) {
+        std::size_t stored = 0;
+        const auto stored_us = now_us();
+        for (const auto& [name, text] : job.files) {
+            sqlite3_stmt* exists = m_statements.policy_exists.get();
+            sqlite3_reset(exists);
+            bind_text(exists, 1, job.hash);
+            bind_text(exists, 2, name);
+            const int found = sqlite3_step(exists);
+            sqlite3_reset(exists);
+            if (found == SQLITE_ROW)
+                continue;
+            if (found != SQLITE_DONE)
+                return std::nullopt;
+            sqlite3_stmt* insert = m_statements.insert_policy.get();
+            sqlite3_reset(insert);
+            bind_text(insert, 1, job.hash);
+            bind_text(insert, 2, name);
+            bind_text(insert, 3, text);
+            sqlite3_bind_int64(insert, 4, stored_us);
+            const bool done = sqlite3_step(insert) == SQLITE_DONE;
+            sqlite3_reset(insert);
+            if (!done)
+                return std::nullopt;
+            ++stored;
+        }
+        return stored;
+    }
+
+    static void finish(Job& job, AuditResult<std::uint64_t> result) {
+        try {
+            job.done(std::move(result));
+        } catch (const std::exception& e) {
+            spdlog::error("audit: a completion handler threw: {}", e.what());
+        }
+    }
+
+    void mark_unavailable(const std::string& message) {
+        std::lock_guard lock(m_state_mutex);
+        ++m_stats.failed_batches;
+        m_health.last_error = message;
+        if (m_health.available) {
+            m_health.available = false;
+            m_health.changed_us = now_us();
+            m_available.store(false, std::memory_order_release);
+            spdlog::error("audit store unavailable: path={} error=\"{}\"", m_path.string(),
+                          message);
+        }
+    }
+
+    void mark_available() {
+        std::lock_guard lock(m_state_mutex);
+        if (!m_health.available) {
+            m_health.available = true;
+            m_health.changed_us = now_us();
+            m_available.store(true, std::memory_order_release);
+            spdlog::info("audit store recovered: path={} last_seq={}", m_path.string(),
+                         m_health.last_seq);
+        }
+    }
+
+    const std::filesystem::path m_path;
+    const AuditOptions m_options;
+
+    // Owned by the writer thread once it runs.
+    Db m_db;
+    Statements m_statements;
+    std::uint64_t m_last_seq = 0;
+    ChainHash m_last_hash = genesis_hash;
+    bool m_needs_connect = false;
+
+    std::mutex m_queue_mutex;
+    std::condition_variable m_wake;
+    std::vector<Job> m_queue;
+    bool m_stopping = false;
+
+    mutable std::mutex m_state_mutex;
+    AuditHealth m_health;
+    AuditStats m_stats;
+    std::atomic<bool> m_available{true};
+
+    std::mutex m_join_mutex;
+    std::thread m_thread;
+};
+
+AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem::path& path,
+                                                          const AuditOptions& options) {
+    auto writer = std::make_unique<Writer>(path, options);
+    if (auto started = writer->start(); !started)
+        return started.error();
+    return std::unique_ptr<AuditStore>(new AuditStore(std::move(writer)));
+}
+
+AuditStore::AuditStore(std::unique_ptr<Writer> writer) : m_writer(std::move(writer)) {}
+
+AuditStore::~AuditStore() = default;
+
+void AuditStore::submit(AuditRecord record, AuditCompletion done) {
+    if (record.time_us == 0)
+        record.time_us = now_us();
+    m_writer->submit(Writer::Job{std::move(record), std::move(done)});
+}
+
+AuditResult<std::uint64_t> AuditStore::append(AuditRecord record) {
+    std::promise<AuditResult<std::uint64_t>> promise;
+    auto future = promise.get_future();
+    submit(std::move(record),
+           [&promise](AuditResult<std::uint64_t> result) { promise.set_value(std::move(result)); });
+    return future.get();
+}
+
+void AuditStore::submit_policy(std::string policy_hash, PolicyFiles files, AuditCompletion done) {
+    m_writer->submit(
+        Writer::Job{Writer::PolicyJob{std::move(policy_hash), std::move(files)}, std::move(done)});
+}
+
+AuditResult<std::size_t> AuditStore::store_policy(const std::string& policy_hash,
+                                                  const PolicyFiles& files) {
+    std::promise<AuditResult<std::uint64_t>> promise;
+    auto future = promise.get_future();
+    submit_policy(policy_hash, files, [&promise](AuditResult<std::uint64_t> result) {
+        promise.set_value(std::move(result));
+    });
+    auto result = future.get();
+    if (!result)
+        return result.error();
+    return static_cast<std::size_t>(result.value());
+}
+
+bool AuditStore::available() const noexcept {
+    return m_writer->available();
+}
+AuditHealth AuditStore::health() const {
+    return m_writer->health();
+}
+AuditStats AuditStore::stats() const {
+    return m_writer->stats();
+}
+const std::filesystem::path& AuditStore::path() const noexcept {
+    return m_writer->path();
+}
+AuditDurability AuditStore::durability() const noexcept {
+    return m_writer->durability();
+}
+void AuditStore::close() {
+    m_writer->close();
+}
+
+namespace {
+
+AuditResult<Db> open_read_only(const std::filesystem::path& path) {
+    auto db = open_db(path, SQLITE_OPEN_READONLY, std::chrono::milliseconds(2000));
+    if (!db)
+        return db;
+    auto version = user_version(db.value().get());
+    if (!version)
+        return version.error();
+    if (version.value() != schema_version)
+        return outcome::failure(
+            AuditError{AuditErrc::bad_schema, path.string() + " is not a flowgate audit store"});
+    return db;
+}
+
+} // namespace
+
+AuditResult<std::vector<AuditRow>> read_audit_rows(const std::filesystem::path& path,
+                                                   std::uint64_t from_seq, std::size_t limit) {
+    auto db = open_read_only(path);
+    if (!db)
+        return db.error();
+    auto stmt = prepare(db.value().get(),
+                        std::string("SELECT ") + row_columns +
+                            " FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?",
+                        AuditErrc::bad_schema);
+    if (!stmt)
+        return stmt.error();
+    sqlite3_bind_int64(stmt.value().get(), 1, static_cast<sqlite3_int64>(from_seq));
+    sqlite3_bind_int64(stmt.value().get(), 2,
+                       limit > INT64_MAX ? -1 : static_cast<sqlite3_int64>(limit));
+    std::vector<AuditRow> rows;
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(stmt.value().get())) == SQLITE_ROW) {
+        auto row = read_row(stmt.value().get());
+        if (!row)
+            return row.error();
+        rows.push_back(std::move(row).value());
+    }
+    if (step != SQLITE_DONE)
+        return outcome::failure(
+            sqlite_error(db.value().get(), AuditErrc::unavailable, "reading the audit log"));
+    return rows;
+}
+
+AuditResult<PolicyFiles> read_policy_files(const std::filesystem::path& path,
+                                           const std::string& policy_hash) {
+    auto db = open_read_only(path);
+    if (!db)
+        return db.error();
+    auto stmt = prepare(db.value().get(),
+                        "SELECT name, text FROM policy_files WHERE policy_hash = ? ORDER BY name",
+                        AuditErrc::bad_schema);
+    if (!stmt)
+        return stmt.error();
+    bind_text(stmt.value().get(), 1, policy_hash);
+    PolicyFiles files;
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(stmt.value().get())) == SQLITE_ROW)
+        files.emplace(column_text(stmt.value().get(), 0), column_text(stmt.value().get(), 1));
+    if (step != SQLITE_DONE)
+        return outcome::failure(
+            sqlite_error(db.value().get(), AuditErrc::unavailable, "reading policy files"));
+    return files;
+}
+
+AuditResult<AuditVerifyReport> verify_audit_file(const std::filesystem::path& path) {
+    auto db = open_read_only(path);
+    if (!db)
+        return db.error();
+    // One read transaction, so the rows checked are one consistent snapshot.
+    if (auto begun = exec(db.value().get(), "BEGIN", AuditErrc::unavailable, "reading"); !begun)
+        return begun.error();
+    auto report = verify_rows(db.value().get(), 1);
+    sqlite3_exec(db.value().get(), "COMMIT", nullptr, nullptr, nullptr);
+    return report;
+}
+
+} // namespace flowgate::daemon
