@@ -1,0 +1,200 @@
+// Building the decision index from a checked policy; see compiler.hpp.
+#include "compiler.hpp"
+
+#include <algorithm>
+
+namespace flowgate::dsl {
+
+namespace {
+
+// Length of the white space at text[i] (ASCII blanks or U+3000), 0 if none.
+std::size_t space_at(std::string_view text, std::size_t i) noexcept {
+    char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+        return 1;
+    }
+    if (c == '\xE3' && i + 2 < text.size() && text[i + 1] == '\x80' && text[i + 2] == '\x80') {
+        return 3;
+    }
+    return 0;
+}
+
+void skip_space(std::string_view text, std::size_t& i) noexcept {
+    while (i < text.size()) {
+        std::size_t n = space_at(text, i);
+        if (n == 0) {
+            return;
+        }
+        i += n;
+    }
+}
+
+// The key values a matcher pins, or nothing when it must be filed under the wildcard.
+bool concrete(const Matcher& matcher) {
+    return matcher.present && !matcher.negated && matcher.attributes == 0 && !matcher.ids.empty();
+}
+
+void add_names(NameIndex& index, const std::string& id, const std::string& label, Id value) {
+    index.emplace(id, value);
+    if (!label.empty()) {
+        index.emplace(label, value); // the first of equal labels wins
+    }
+}
+
+Id find_in(const NameIndex& index, std::string_view name) {
+    auto it = index.find(name);
+    return it == index.end() ? no_id : it->second;
+}
+
+} // namespace
+
+std::size_t LabelHash::operator()(std::string_view text) const noexcept {
+    std::uint64_t hash = 14695981039346656037ull; // FNV-1a
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t n = space_at(text, i);
+        if (n != 0) {
+            i += n;
+            continue;
+        }
+        hash = (hash ^ static_cast<unsigned char>(text[i])) * 1099511628211ull;
+        ++i;
+    }
+    return static_cast<std::size_t>(hash);
+}
+
+bool LabelEqual::operator()(std::string_view a, std::string_view b) const noexcept {
+    std::size_t i = 0;
+    std::size_t j = 0;
+    for (;;) {
+        skip_space(a, i);
+        skip_space(b, j);
+        if (i == a.size() || j == b.size()) {
+            return i == a.size() && j == b.size();
+        }
+        if (a[i] != b[j]) {
+            return false;
+        }
+        ++i;
+        ++j;
+    }
+}
+
+std::size_t RuleKeyHash::operator()(const RuleKey& key) const noexcept {
+    std::uint64_t h = key.purpose;
+    h = h * 0x9E3779B97F4A7C15ull + key.activity;
+    h = h * 0x9E3779B97F4A7C15ull + key.recipient;
+    h = h * 0x9E3779B97F4A7C15ull + key.category;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+void RuleIndex::add(const Rule& rule) {
+    static const std::vector<Id> wildcard{no_id};
+    const Matcher* dimensions[4] = {&rule.purpose, &rule.activity, &rule.recipient, &rule.data};
+    const std::vector<Id>* values[4];
+    std::uint8_t pattern = 0;
+    for (int d = 0; d < 4; ++d) {
+        bool pinned = concrete(*dimensions[d]);
+        values[d] = pinned ? &dimensions[d]->ids : &wildcard;
+        if (pinned) {
+            pattern |= static_cast<std::uint8_t>(1u << d);
+        }
+    }
+    m_used[pattern] = true;
+    for (Id p : *values[0]) {
+        for (Id a : *values[1]) {
+            for (Id r : *values[2]) {
+                for (Id c : *values[3]) {
+                    m_building[RuleKey{p, a, r, c}].push_back(rule.index);
+                }
+            }
+        }
+    }
+}
+
+void RuleIndex::finish() {
+    for (auto& [key, rules] : m_building) {
+        auto begin = static_cast<std::uint32_t>(m_rules.size());
+        m_rules.insert(m_rules.end(), rules.begin(), rules.end());
+        std::sort(m_rules.begin() + begin, m_rules.end());
+        m_ranges.emplace(key, Range{begin, static_cast<std::uint32_t>(rules.size())});
+    }
+    m_building.clear();
+    for (std::uint8_t pattern = 0; pattern < 16; ++pattern) {
+        if (m_used[pattern]) {
+            m_patterns.push_back(pattern);
+        }
+    }
+}
+
+std::span<const Id> RuleIndex::find(const RuleKey& key) const {
+    auto it = m_ranges.find(key);
+    if (it == m_ranges.end()) {
+        return {};
+    }
+    return std::span<const Id>(m_rules).subspan(it->second.begin, it->second.count);
+}
+
+CompiledPolicy::CompiledPolicy(CheckedPolicy model, SourceSet sources, std::string hash,
+                               std::chrono::system_clock::time_point loaded_at)
+    : m_model(std::move(model)), m_sources(std::move(sources)), m_hash(std::move(hash)),
+      m_loaded_at(loaded_at) {
+    for (Id i = 0; i < m_model.purposes.size(); ++i) {
+        const Purpose& purpose = m_model.purposes[i];
+        add_names(m_purposes, purpose.id, purpose.label, i);
+        NameIndex& activities = m_activities.emplace_back();
+        for (Id a : purpose.activities) {
+            add_names(activities, m_model.activities[a].id, m_model.activities[a].label, a);
+        }
+    }
+    for (Id i = 0; i < m_model.parties.size(); ++i) {
+        add_names(m_parties, m_model.parties[i].id, m_model.parties[i].label, i);
+    }
+    for (Id i = 0; i < m_model.categories.size(); ++i) {
+        add_names(m_categories, m_model.categories[i].id, m_model.categories[i].label, i);
+    }
+    for (Id i = 0; i < m_model.grounds.size(); ++i) {
+        add_names(m_grounds, m_model.grounds[i].id, m_model.grounds[i].label, i);
+    }
+    for (const Rule& rule : m_model.rules) {
+        (rule.effect == ast::Effect::forbid ? m_forbids : m_permits).add(rule);
+    }
+    m_forbids.finish();
+    m_permits.finish();
+}
+
+std::vector<PolicyText> CompiledPolicy::texts() const {
+    std::vector<PolicyText> out;
+    for (const SourceFile& file : m_sources.files()) {
+        out.push_back({file.path(), file.text()});
+    }
+    return out;
+}
+
+Id CompiledPolicy::find_purpose(std::string_view name) const {
+    return find_in(m_purposes, name);
+}
+
+Id CompiledPolicy::find_activity(Id purpose, std::string_view name) const {
+    return purpose < m_activities.size() ? find_in(m_activities[purpose], name) : no_id;
+}
+
+Id CompiledPolicy::find_party(std::string_view name) const {
+    return find_in(m_parties, name);
+}
+
+Id CompiledPolicy::find_category(std::string_view name) const {
+    return find_in(m_categories, name);
+}
+
+Id CompiledPolicy::find_ground(std::string_view name) const {
+    return find_in(m_grounds, name);
+}
+
+std::shared_ptr<const CompiledPolicy> compile(CheckedPolicy model, SourceSet sources,
+                                              std::string hash,
+                                              std::chrono::system_clock::time_point loaded_at) {
+    return std::make_shared<const CompiledPolicy>(std::move(model), std::move(sources),
+                                                  std::move(hash), loaded_at);
+}
+
+} // namespace flowgate::dsl

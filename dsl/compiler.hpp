@@ -1,0 +1,124 @@
+// The compiled decision index: the immutable form of one checked policy that the
+// evaluator reads. It is built once per load, off the hot path, and shared between
+// threads as std::shared_ptr<const CompiledPolicy>; evaluation is a handful of hash
+// lookups whatever the number of rules.
+#pragma once
+
+#include "checker.hpp"
+#include "source.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace flowgate::dsl {
+
+// Hashing and equality of names that ignore ASCII and full-width (U+3000) white space,
+// so a label written "保健事業に必要な 利用目的" finds "保健事業に必要な利用目的". Both are
+// transparent: lookups take a std::string_view and never allocate.
+struct LabelHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const noexcept;
+};
+struct LabelEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept;
+};
+using NameIndex = std::unordered_map<std::string, Id, LabelHash, LabelEqual>;
+
+// Rules are filed under (purpose, activity, recipient, category); a dimension a rule
+// does not pin to concrete values is filed under `no_id` (the wildcard).
+struct RuleKey {
+    Id purpose = no_id;
+    Id activity = no_id;
+    Id recipient = no_id;
+    Id category = no_id;
+    bool operator==(const RuleKey&) const = default;
+};
+struct RuleKeyHash {
+    std::size_t operator()(const RuleKey& key) const noexcept;
+};
+
+// One effect's rules: which of the 16 wildcard patterns occur, and for each key the
+// rule indices filed under it, ascending.
+class RuleIndex {
+public:
+    void add(const Rule& rule);
+    void finish();
+
+    // The patterns in use: bit 0 purpose, 1 activity, 2 recipient, 3 category set means
+    // that dimension is concrete in the key.
+    std::span<const std::uint8_t> patterns() const { return m_patterns; }
+    std::span<const Id> find(const RuleKey& key) const;
+
+private:
+    struct Range {
+        std::uint32_t begin = 0;
+        std::uint32_t count = 0;
+    };
+    std::unordered_map<RuleKey, std::vector<Id>, RuleKeyHash> m_building;
+    std::unordered_map<RuleKey, Range, RuleKeyHash> m_ranges;
+    std::vector<Id> m_rules;
+    std::array<bool, 16> m_used{};
+    std::vector<std::uint8_t> m_patterns;
+};
+
+// One policy file's display name and text.
+struct PolicyText {
+    std::string name;
+    std::string text;
+};
+
+class CompiledPolicy {
+public:
+    CompiledPolicy(CheckedPolicy model, SourceSet sources, std::string hash,
+                   std::chrono::system_clock::time_point loaded_at);
+    CompiledPolicy(const CompiledPolicy&) = delete;
+    CompiledPolicy& operator=(const CompiledPolicy&) = delete;
+
+    // The resolved vocabulary and rules, indexed by the ids used everywhere else.
+    const CheckedPolicy& model() const { return m_model; }
+    const SourceSet& sources() const { return m_sources; }
+    // "sha256:<hex>" over the files' names and bytes.
+    const std::string& hash() const { return m_hash; }
+    std::chrono::system_clock::time_point loaded_at() const { return m_loaded_at; }
+    // The policy's files as {display name, text}, in read order: what an audit store
+    // keeps so that any decision can be replayed.
+    std::vector<PolicyText> texts() const;
+
+    // By identifier or label (white space ignored); `no_id` when unknown.
+    Id find_purpose(std::string_view name) const;
+    Id find_activity(Id purpose, std::string_view name) const;
+    Id find_party(std::string_view name) const;
+    Id find_category(std::string_view name) const;
+    Id find_ground(std::string_view name) const;
+
+    const RuleIndex& forbids() const { return m_forbids; }
+    const RuleIndex& permits() const { return m_permits; }
+
+private:
+    CheckedPolicy m_model;
+    SourceSet m_sources;
+    std::string m_hash;
+    std::chrono::system_clock::time_point m_loaded_at;
+    NameIndex m_purposes;
+    std::vector<NameIndex> m_activities; // per purpose
+    NameIndex m_parties;
+    NameIndex m_categories;
+    NameIndex m_grounds;
+    RuleIndex m_forbids;
+    RuleIndex m_permits;
+};
+
+std::shared_ptr<const CompiledPolicy>
+compile(CheckedPolicy model, SourceSet sources, std::string hash,
+        std::chrono::system_clock::time_point loaded_at = std::chrono::system_clock::now());
+
+} // namespace flowgate::dsl

@@ -1,0 +1,383 @@
+// The decision semantics of docs/policy-language.md ("Decisions") over the compiled
+// index. Without a trace it reads only the index buckets the request's keys select;
+// with a trace it walks every rule of the request's purpose so the trace can say why
+// each did not apply. Both pick the same rule: the first in declaration order.
+#include "evaluator.hpp"
+
+#include <algorithm>
+
+namespace flowgate::dsl {
+
+namespace {
+
+std::uint32_t bit(std::uint8_t value) {
+    return 1u << value;
+}
+
+bool eval_node(const Condition& condition, std::uint32_t index, bool consent, bool objection,
+               Id ground) {
+    const ConditionNode& node = condition.nodes[index];
+    switch (node.op) {
+    case ConditionNode::Op::consent:
+        return consent;
+    case ConditionNode::Op::objection:
+        return objection;
+    case ConditionNode::Op::legal_basis:
+        return ground != no_id;
+    case ConditionNode::Op::legal_basis_in:
+        return ground != no_id &&
+               std::binary_search(node.grounds.begin(), node.grounds.end(), ground);
+    case ConditionNode::Op::negate:
+        return !eval_node(condition, node.operands[0], consent, objection, ground);
+    case ConditionNode::Op::all:
+        return std::all_of(node.operands.begin(), node.operands.end(), [&](std::uint32_t o) {
+            return eval_node(condition, o, consent, objection, ground);
+        });
+    case ConditionNode::Op::any:
+        return std::any_of(node.operands.begin(), node.operands.end(), [&](std::uint32_t o) {
+            return eval_node(condition, o, consent, objection, ground);
+        });
+    }
+    return false;
+}
+
+// The request's resolved values for one (activity, category) evaluation.
+struct Point {
+    Id purpose = no_id;
+    Id activity = no_id;
+    Id recipient = no_id;
+    Id category = no_id;
+    std::uint32_t kind_bit = 0;
+    std::uint32_t role_bit = 0;
+    std::uint32_t sensitivity_bit = 0;
+    bool consent = false;
+    bool objection = false;
+    Id ground = no_id;
+};
+
+// The first clause of `rule` that does not match `point`, or nullptr.
+const char* failing_clause(const Rule& rule, const Point& point) {
+    if (!rule.purpose.matches(point.purpose, 0)) {
+        return "purpose";
+    }
+    if (!rule.activity.matches(point.activity, 0)) {
+        return "activity";
+    }
+    if (!rule.recipient.matches(point.recipient, point.role_bit)) {
+        return "to";
+    }
+    if (!rule.data.matches(point.category, point.sensitivity_bit)) {
+        return "data";
+    }
+    if (!rule.kind.matches(no_id, point.kind_bit)) {
+        return "kind";
+    }
+    return nullptr;
+}
+
+enum class Verdict : std::uint8_t { permitted, forbidden, unmet, unmatched };
+
+struct CategoryOutcome {
+    Verdict verdict = Verdict::unmatched;
+    const Rule* rule = nullptr; // the forbid, the permit, or the closest unmet permit
+};
+
+class Evaluation {
+public:
+    Evaluation(const CompiledPolicy& policy, Trace* trace)
+        : m_policy(policy), m_rules(policy.model().rules), m_trace(trace) {}
+
+    CategoryOutcome decide(const Point& point) const {
+        if (m_trace != nullptr) {
+            return decide_by_scan(point);
+        }
+        Id forbid = first_match(m_policy.forbids(), point, true);
+        if (forbid != no_id) {
+            return {Verdict::forbidden, &m_rules[forbid]};
+        }
+        Id unmet = no_id;
+        Id permit = first_match(m_policy.permits(), point, true, &unmet);
+        if (permit != no_id) {
+            return {Verdict::permitted, &m_rules[permit]};
+        }
+        if (unmet != no_id) {
+            return {Verdict::unmet, &m_rules[unmet]};
+        }
+        return {};
+    }
+
+private:
+    // The lowest-numbered rule of `index` that matches `point` and whose condition
+    // holds; `unmet` receives the lowest that matches but whose condition fails.
+    Id first_match(const RuleIndex& index, const Point& point, bool need_condition,
+                   Id* unmet = nullptr) const {
+        Id best = no_id;
+        for (std::uint8_t pattern : index.patterns()) {
+            RuleKey key{(pattern & 1) != 0 ? point.purpose : no_id,
+                        (pattern & 2) != 0 ? point.activity : no_id,
+                        (pattern & 4) != 0 ? point.recipient : no_id,
+                        (pattern & 8) != 0 ? point.category : no_id};
+            for (Id id : index.find(key)) {
+                if (id >= best) {
+                    break; // buckets are ascending
+                }
+                const Rule& rule = m_rules[id];
+                if (failing_clause(rule, point) != nullptr) {
+                    continue;
+                }
+                if (!need_condition || holds(rule, point)) {
+                    best = id;
+                } else if (unmet != nullptr && id < *unmet) {
+                    *unmet = id;
+                }
+            }
+        }
+        return best;
+    }
+
+    static bool holds(const Rule& rule, const Point& point) {
+        return condition_holds(rule.condition, point.consent, point.objection, point.ground);
+    }
+
+    CategoryOutcome decide_by_scan(const Point& point) const {
+        const CheckedPolicy& model = m_policy.model();
+        std::string_view activity =
+            point.activity == no_id ? std::string_view() : model.activities[point.activity].id;
+        std::string_view category = model.categories[point.category].id;
+        CategoryOutcome forbidden;
+        CategoryOutcome permitted;
+        CategoryOutcome unmet;
+        for (const Rule& rule : m_rules) {
+            if (!rule.purpose.matches(point.purpose, 0)) {
+                continue; // rules of other purposes are not worth a line
+            }
+            TraceStep step{&rule, activity, category, false, {}};
+            if (const char* clause = failing_clause(rule, point)) {
+                step.why = std::string("'") + clause + "' does not match";
+            } else if (!holds(rule, point)) {
+                step.why = "condition not met: " + rule.condition.text;
+                if (rule.effect == ast::Effect::permit && unmet.rule == nullptr) {
+                    unmet = {Verdict::unmet, &rule};
+                }
+            } else {
+                step.matched = true;
+                step.why = rule.condition.nodes.empty()
+                               ? "all clauses match"
+                               : "all clauses match and " + rule.condition.text + " holds";
+                CategoryOutcome& slot = rule.effect == ast::Effect::forbid ? forbidden : permitted;
+                if (slot.rule == nullptr) {
+                    slot = {rule.effect == ast::Effect::forbid ? Verdict::forbidden
+                                                               : Verdict::permitted,
+                            &rule};
+                }
+            }
+            m_trace->steps.push_back(std::move(step));
+        }
+        if (forbidden.rule != nullptr) {
+            return forbidden;
+        }
+        if (permitted.rule != nullptr) {
+            return permitted;
+        }
+        return unmet;
+    }
+
+    const CompiledPolicy& m_policy;
+    const std::vector<Rule>& m_rules;
+    Trace* m_trace;
+};
+
+std::string quoted(std::string_view text) {
+    return "'" + std::string(text) + "'";
+}
+
+Decision deny(Decision decision, std::string reason) {
+    decision.allowed = false;
+    decision.formatted_reason = std::move(reason);
+    return decision;
+}
+
+// How good a deny reason is, when several activities were tried: a forbid explains
+// most, then a permit whose condition failed, then "nothing permits".
+int rank(Verdict verdict) {
+    switch (verdict) {
+    case Verdict::forbidden:
+        return 0;
+    case Verdict::unmet:
+        return 1;
+    default:
+        return 2;
+    }
+}
+
+struct ActivityOutcome {
+    bool allowed = false;
+    Id activity = no_id;
+    Id failed_category = no_id;
+    CategoryOutcome failure;
+};
+
+} // namespace
+
+bool condition_holds(const Condition& condition, bool consent, bool objection, Id ground) {
+    if (condition.nodes.empty()) {
+        return true;
+    }
+    return eval_node(condition, static_cast<std::uint32_t>(condition.nodes.size() - 1), consent,
+                     objection, ground);
+}
+
+Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* trace) {
+    const CheckedPolicy& model = policy.model();
+    Decision decision;
+    decision.policy_hash = policy.hash();
+
+    Point point;
+    point.purpose = policy.find_purpose(request.purpose);
+    if (point.purpose == no_id) {
+        return deny(std::move(decision), "unknown purpose " + quoted(request.purpose));
+    }
+    point.recipient = policy.find_party(request.recipient);
+    if (point.recipient == no_id) {
+        return deny(
+            std::move(decision),
+            (request.direction == Direction::receive ? "unknown sender " : "unknown recipient ") +
+                quoted(request.recipient));
+    }
+    point.role_bit = bit(static_cast<std::uint8_t>(model.parties[point.recipient].role));
+    if (request.data.empty()) {
+        return deny(std::move(decision), "no data category named");
+    }
+    boost::container::small_vector<Id, 8> categories;
+    for (const std::string& name : request.data) {
+        Id category = policy.find_category(name);
+        if (category == no_id) {
+            return deny(std::move(decision), "unknown data category " + quoted(name));
+        }
+        categories.push_back(category);
+    }
+    if (request.context.legal_basis) {
+        point.ground = policy.find_ground(*request.context.legal_basis);
+        if (point.ground == no_id) {
+            return deny(std::move(decision),
+                        "unknown legal basis " + quoted(*request.context.legal_basis));
+        }
+    }
+    point.consent = request.context.consent;
+    point.objection = request.context.objection;
+
+    const Purpose& purpose = model.purposes[point.purpose];
+    Evaluation evaluation(policy, trace);
+    bool inbound = request.direction == Direction::receive;
+
+    // Every category of one activity: stops at the first that is not permitted. An
+    // allow leaves the first category's permit and every permit's obligations in
+    // `decision`.
+    auto try_activity = [&](Id activity) {
+        decision.rule = nullptr;
+        decision.obligations.clear();
+        point.activity = activity;
+        point.kind_bit =
+            activity == no_id ? 0 : bit(static_cast<std::uint8_t>(model.activities[activity].kind));
+        for (Id category : categories) {
+            point.category = category;
+            point.sensitivity_bit =
+                bit(static_cast<std::uint8_t>(model.categories[category].sensitivity));
+            CategoryOutcome result = evaluation.decide(point);
+            if (result.verdict != Verdict::permitted) {
+                return ActivityOutcome{false, activity, category, result};
+            }
+            if (decision.rule == nullptr) {
+                decision.rule = result.rule;
+            }
+            for (Id o : result.rule->obligations) {
+                const Obligation* obligation = &model.obligations[o];
+                if (std::find(decision.obligations.begin(), decision.obligations.end(),
+                              obligation) == decision.obligations.end()) {
+                    decision.obligations.push_back(obligation);
+                }
+            }
+        }
+        return ActivityOutcome{true, activity, no_id, {}};
+    };
+
+    std::optional<ActivityOutcome> chosen;
+    std::optional<ActivityOutcome> best_deny;
+    auto consider = [&](const ActivityOutcome& outcome) {
+        if (outcome.allowed) {
+            chosen = outcome;
+        } else if (!best_deny || rank(outcome.failure.verdict) < rank(best_deny->failure.verdict)) {
+            best_deny = outcome;
+        }
+    };
+
+    if (request.activity) {
+        Id activity = policy.find_activity(point.purpose, *request.activity);
+        if (activity == no_id) {
+            return deny(std::move(decision), "unknown activity " + quoted(*request.activity) +
+                                                 " in purpose " + quoted(purpose.id));
+        }
+        bool receives = model.activities[activity].kind == FlowKind::receive;
+        if (receives != inbound) {
+            decision.activity = &model.activities[activity];
+            return deny(std::move(decision),
+                        "activity " + quoted(model.activities[activity].id) +
+                            (receives ? " is an inbound flow (kind receive) and needs direction "
+                                        "receive"
+                                      : " is an outbound flow and needs direction send"));
+        }
+        consider(try_activity(activity));
+    } else if (purpose.activities.empty()) {
+        consider(try_activity(no_id));
+    } else {
+        for (Id activity : purpose.activities) {
+            if ((model.activities[activity].kind == FlowKind::receive) != inbound) {
+                continue;
+            }
+            consider(try_activity(activity));
+            if (chosen) {
+                break;
+            }
+        }
+        if (!chosen && !best_deny) {
+            return deny(std::move(decision), "purpose " + quoted(purpose.id) +
+                                                 " has no activity for direction " +
+                                                 (inbound ? "receive" : "send"));
+        }
+    }
+
+    if (chosen) {
+        decision.allowed = true;
+        decision.activity =
+            chosen->activity == no_id ? nullptr : &model.activities[chosen->activity];
+        decision.legal_basis =
+            decision.rule->basis == no_id ? nullptr : &model.grounds[decision.rule->basis];
+        decision.fixed_reason = decision.rule->reason;
+        return decision;
+    }
+
+    const ActivityOutcome& failed = *best_deny;
+    const Category& category = model.categories[failed.failed_category];
+    decision.failed_category = &category;
+    decision.activity = failed.activity == no_id ? nullptr : &model.activities[failed.activity];
+    decision.rule = failed.failure.rule;
+    decision.obligations.clear();
+    std::string prefix = "data " + quoted(category.id) + ": ";
+    switch (failed.failure.verdict) {
+    case Verdict::forbidden:
+        decision.legal_basis =
+            decision.rule->basis == no_id ? nullptr : &model.grounds[decision.rule->basis];
+        return deny(std::move(decision), prefix + decision.rule->reason);
+    case Verdict::unmet:
+        return deny(std::move(decision), prefix + "requires " + decision.rule->condition.text +
+                                             " (rule " + quoted(decision.rule->id) + ")");
+    default: {
+        std::string where =
+            decision.activity == nullptr ? "" : " in activity " + quoted(decision.activity->id);
+        return deny(std::move(decision), prefix + "no rule permits this flow to " +
+                                             quoted(model.parties[point.recipient].id) + where);
+    }
+    }
+}
+
+} // namespace flowgate::dsl

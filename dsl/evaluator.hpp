@@ -1,0 +1,73 @@
+// The decision function: a pure function of (compiled policy, request). It does no
+// I/O, takes no lock and, on the allow path, does not allocate: everything an allow
+// reports points into the compiled policy, which must outlive the decision. Deny
+// reasons are formatted text (a deny may allocate).
+#pragma once
+
+#include "compiler.hpp"
+
+#include <boost/container/small_vector.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowgate::dsl {
+
+enum class Direction : std::uint8_t { send, receive };
+
+struct RequestContext {
+    bool consent = false;                   // consent on record
+    bool objection = false;                 // an objection on file
+    std::optional<std::string> legal_basis; // a ground's identifier or label
+};
+
+// A check as the wire protocol states it; names are identifiers or labels.
+struct Request {
+    std::string purpose;
+    std::optional<std::string> activity;
+    std::string recipient; // the sender when direction is receive
+    std::vector<std::string> data;
+    Direction direction = Direction::send;
+    std::string subject;
+    RequestContext context;
+};
+
+// One rule the evaluation looked at, for one (activity, category), and its verdict.
+struct TraceStep {
+    const Rule* rule = nullptr;
+    std::string_view activity; // identifier; empty when the request has none
+    std::string_view category; // identifier
+    bool matched = false;      // every clause matched and the condition held
+    std::string why;
+};
+
+struct Trace {
+    std::vector<TraceStep> steps;
+};
+
+struct Decision {
+    bool allowed = false;
+    const Rule* rule = nullptr;                // the deciding rule, if any
+    const Ground* legal_basis = nullptr;       // that rule's basis
+    const Activity* activity = nullptr;        // the activity that decided, if any
+    const Category* failed_category = nullptr; // on a deny caused by one category
+    boost::container::small_vector<const Obligation*, 8> obligations; // on allow
+    std::string_view policy_hash;
+
+    std::string_view reason() const {
+        return formatted_reason.empty() ? fixed_reason : std::string_view(formatted_reason);
+    }
+
+    // Use reason(); an allow sets only the view, a deny usually the text.
+    std::string_view fixed_reason;
+    std::string formatted_reason;
+};
+
+Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* trace = nullptr);
+
+// True when the condition holds for the given context values (`ground` may be no_id).
+bool condition_holds(const Condition& condition, bool consent, bool objection, Id ground);
+
+} // namespace flowgate::dsl
