@@ -1,0 +1,240 @@
+// Requests from JSON and decisions to JSON; see request_json.hpp.
+#include "request_json.hpp"
+
+#include <optional>
+
+namespace flowgate::dsl {
+
+namespace json = boost::json;
+
+namespace {
+
+RequestError missing(std::string_view field) {
+    return {"missing_field", "missing field '" + std::string(field) + "'"};
+}
+
+RequestError mistyped(std::string_view field, std::string_view expected) {
+    return {"bad_field_type",
+            "field '" + std::string(field) + "' must be " + std::string(expected)};
+}
+
+// A present, non-null field, or nullptr.
+const json::value* field(const json::object& object, std::string_view name) {
+    const json::value* value = object.if_contains(name);
+    return value != nullptr && !value->is_null() ? value : nullptr;
+}
+
+// Reads a required or optional string field into `out`; an error when mistyped.
+std::optional<RequestError> read_string(const json::object& object, std::string_view name,
+                                        bool required, std::string& out, bool& present) {
+    const json::value* value = field(object, name);
+    present = value != nullptr;
+    if (value == nullptr) {
+        return required ? std::optional<RequestError>(missing(name)) : std::nullopt;
+    }
+    if (!value->is_string()) {
+        return mistyped(name, "a string");
+    }
+    out = std::string(value->get_string());
+    return std::nullopt;
+}
+
+std::optional<RequestError> read_bool(const json::object& object, std::string_view name,
+                                      std::string_view path, bool& out) {
+    const json::value* value = field(object, name);
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    if (!value->is_bool()) {
+        return mistyped(path, "true or false");
+    }
+    out = value->get_bool();
+    return std::nullopt;
+}
+
+json::value ground_json(const Ground* ground) {
+    if (ground == nullptr) {
+        return nullptr;
+    }
+    return json::object{{"id", ground->id}, {"label", ground->label}};
+}
+
+json::value rule_json(const Rule* rule) {
+    if (rule == nullptr) {
+        return nullptr;
+    }
+    json::value table = nullptr;
+    if (rule->source_row) {
+        table = json::object{{"row", *rule->source_row}, {"case", rule->source_case}};
+    }
+    return json::object{
+        {"id", rule->id}, {"file", rule->file}, {"line", rule->line}, {"table", table}};
+}
+
+json::array ids_json(const std::vector<Id>& ids, const auto& table) {
+    json::array out;
+    for (Id id : ids) {
+        out.emplace_back(table[id].id);
+    }
+    return out;
+}
+
+} // namespace
+
+RequestParse request_from_json(const json::value& value) {
+    if (!value.is_object()) {
+        return RequestError{"bad_request", "a request must be a JSON object"};
+    }
+    return request_from_json(value.get_object());
+}
+
+RequestParse request_from_json(const json::object& object) {
+    Request request;
+    bool present = false;
+    if (auto error = read_string(object, "purpose", true, request.purpose, present)) {
+        return *error;
+    }
+    std::string activity;
+    if (auto error = read_string(object, "activity", false, activity, present)) {
+        return *error;
+    }
+    if (present) {
+        request.activity = std::move(activity);
+    }
+    if (auto error = read_string(object, "recipient", true, request.recipient, present)) {
+        return *error;
+    }
+
+    const json::value* data = field(object, "data");
+    if (data == nullptr) {
+        return missing("data");
+    }
+    if (data->is_string()) {
+        request.data.emplace_back(data->get_string());
+    } else if (data->is_array()) {
+        for (const json::value& item : data->get_array()) {
+            if (!item.is_string()) {
+                return mistyped("data", "an array of strings");
+            }
+            request.data.emplace_back(item.get_string());
+        }
+        if (request.data.empty()) {
+            return RequestError{"bad_field_value", "field 'data' must name at least one category"};
+        }
+    } else {
+        return mistyped("data", "an array of strings");
+    }
+
+    std::string direction;
+    if (auto error = read_string(object, "direction", false, direction, present)) {
+        return *error;
+    }
+    if (present) {
+        if (direction == "receive") {
+            request.direction = Direction::receive;
+        } else if (direction != "send") {
+            return RequestError{"bad_field_value",
+                                "field 'direction' must be \"send\" or \"receive\""};
+        }
+    }
+    if (auto error = read_string(object, "subject", false, request.subject, present)) {
+        return *error;
+    }
+
+    if (const json::value* context = field(object, "context")) {
+        if (!context->is_object()) {
+            return mistyped("context", "an object");
+        }
+        const json::object& fields = context->get_object();
+        if (auto error = read_bool(fields, "consent", "context.consent", request.context.consent)) {
+            return *error;
+        }
+        if (auto error =
+                read_bool(fields, "objection", "context.objection", request.context.objection)) {
+            return *error;
+        }
+        if (const json::value* basis = field(fields, "legal_basis")) {
+            if (!basis->is_string()) {
+                return mistyped("context.legal_basis", "a string");
+            }
+            request.context.legal_basis = std::string(basis->get_string());
+        }
+    }
+    return request;
+}
+
+json::array trace_to_json(const Trace& trace) {
+    json::array steps;
+    for (const TraceStep& step : trace.steps) {
+        json::object entry;
+        entry["rule"] = step.rule->id;
+        entry["effect"] = step.rule->effect == ast::Effect::permit ? "permit" : "forbid";
+        entry["at"] = step.rule->file + ':' + std::to_string(step.rule->line);
+        entry["activity"] =
+            step.activity.empty() ? json::value(nullptr) : json::value(json::string(step.activity));
+        entry["data"] = step.category;
+        entry["matched"] = step.matched;
+        entry["why"] = step.why;
+        steps.push_back(std::move(entry));
+    }
+    return steps;
+}
+
+json::object decision_to_json(const Decision& decision, const json::value& id, const Trace* trace) {
+    json::object out;
+    out["id"] = id;
+    out["decision"] = decision.allowed ? "allow" : "deny";
+    out["reason"] = decision.reason();
+    out["rule"] = rule_json(decision.rule);
+    out["legal_basis"] = ground_json(decision.legal_basis);
+    json::array obligations;
+    for (const Obligation* obligation : decision.obligations) {
+        obligations.push_back(json::object{{"id", obligation->id}, {"label", obligation->label}});
+    }
+    out["obligations"] = std::move(obligations);
+    out["policy"] = decision.policy_hash;
+    if (trace != nullptr) {
+        out["trace"] = trace_to_json(*trace);
+    }
+    return out;
+}
+
+json::object describe_to_json(const CompiledPolicy& policy) {
+    const CheckedPolicy& model = policy.model();
+    json::array purposes;
+    for (const Purpose& purpose : model.purposes) {
+        json::array activities;
+        for (Id a : purpose.activities) {
+            const Activity& activity = model.activities[a];
+            activities.push_back(
+                json::object{{"id", activity.id},
+                             {"label", activity.label},
+                             {"kind", to_string(activity.kind)},
+                             {"recipients", ids_json(activity.recipients, model.parties)},
+                             {"categories", ids_json(activity.categories, model.categories)}});
+        }
+        purposes.push_back(json::object{
+            {"id", purpose.id}, {"label", purpose.label}, {"activities", std::move(activities)}});
+    }
+    json::array parties;
+    for (const Party& party : model.parties) {
+        json::object entry{
+            {"id", party.id}, {"label", party.label}, {"role", to_string(party.role)}};
+        if (party.is_class) {
+            entry["members"] = ids_json(party.members, model.parties);
+        }
+        parties.push_back(std::move(entry));
+    }
+    json::array categories;
+    for (const Category& category : model.categories) {
+        categories.push_back(json::object{{"id", category.id},
+                                          {"label", category.label},
+                                          {"sensitivity", to_string(category.sensitivity)}});
+    }
+    return json::object{{"purposes", std::move(purposes)},
+                        {"parties", std::move(parties)},
+                        {"categories", std::move(categories)},
+                        {"policy", policy.hash()}};
+}
+
+} // namespace flowgate::dsl

@@ -1,0 +1,43 @@
+// The JSON side of the wire protocol for checks (DESIGN.md, "The wire protocol"): a
+// `check`/`explain` object into a Request, a Decision (and its trace) into the answer
+// object, and the loaded vocabulary into the `describe` answer. Field names here are
+// the contract with every client; additions are fine, renames are not.
+#pragma once
+
+#include "compiler.hpp"
+#include "evaluator.hpp"
+
+#include <boost/json.hpp>
+
+#include <string>
+#include <variant>
+
+namespace flowgate::dsl {
+
+// Why a request object could not be read. `code` is one of "bad_request",
+// "missing_field", "bad_field_type", "bad_field_value".
+struct RequestError {
+    std::string code;
+    std::string message;
+};
+
+using RequestParse = std::variant<Request, RequestError>;
+
+// Reads the check fields of a request; unknown fields are ignored. `data` may be an
+// array of strings or a single string; `activity`, `direction` (default "send"),
+// `subject` and `context` are optional.
+RequestParse request_from_json(const boost::json::value& value);
+RequestParse request_from_json(const boost::json::object& object);
+
+// {"id","decision","reason","rule","legal_basis","obligations","policy"}, plus
+// "trace" when one is given. The daemon adds "audit_seq".
+boost::json::object decision_to_json(const Decision& decision, const boost::json::value& id,
+                                     const Trace* trace = nullptr);
+
+// The trace alone, as the array decision_to_json puts under "trace".
+boost::json::array trace_to_json(const Trace& trace);
+
+// {"purposes","parties","categories","policy"}: the `describe` answer's body.
+boost::json::object describe_to_json(const CompiledPolicy& policy);
+
+} // namespace flowgate::dsl
