@@ -1,0 +1,687 @@
+// The audit store's promises: rows come back as written and chained, the database
+// itself refuses edits from any connection, concurrent decisions share transactions,
+// and a store that cannot be written fails its submitters and then recovers.
+#include "daemon/audit_store.hpp"
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace flowgate::daemon;
+
+namespace {
+
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "flowgate-audit-XXXXXX").string();
+        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+        m_path = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        fs::remove_all(m_path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return m_path; }
+
+private:
+    fs::path m_path;
+};
+
+AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow) {
+    AuditRecord record;
+    record.kind = AuditKind::check;
+    record.uid = 1000 + n;
+    record.gid = 2000;
+    record.pid = 4242;
+    record.service = "kenshin";
+    record.request = R"({"op":"check","id":)" + std::to_string(n) +
+                     R"(,"purpose":"特定健診","recipient":"prevent","data":["checkup_results"],)"
+                     R"("subject":"p-)" +
+                     std::to_string(n) + R"(","context":{"consent":true}})";
+    record.decision = decision;
+    record.reason = decision == AuditDecision::allow ? "permitted" : "no_matching_rule";
+    record.rule = "kenpo.row3.j";
+    record.rule_source = "policies/kenpo.policy:118 (table row 3, case j)";
+    record.legal_basis = "consent";
+    record.obligations = R"(["art29_provision_record"])";
+    record.policy_hash = "sha256:abc";
+    record.purpose = "特定健診";
+    record.activity = "lifestyle_programme";
+    record.recipient = "prevent";
+    record.direction = "send";
+    record.data = R"(["checkup_results"])";
+    record.subject = "p-" + std::to_string(n);
+    return record;
+}
+
+std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {}) {
+    auto store = AuditStore::open(db, options);
+    if (!store)
+        FAIL("open failed: " << store.error().message);
+    return std::move(store).value();
+}
+
+std::vector<AuditRow> rows_of(const fs::path& db) {
+    auto rows = read_audit_rows(db);
+    if (!rows)
+        FAIL("read failed: " << rows.error().message);
+    return std::move(rows).value();
+}
+
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
+    }
+    return out + "'";
+}
+
+struct ShellResult {
+    int status = -1;
+    std::string output; // stdout and stderr
+};
+
+// The sqlite3 shell as a second connection, the way someone editing the file would.
+ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
+    const std::string command =
+        "sqlite3 " + shell_quote(db.string()) + " " + shell_quote(sql) + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    ShellResult result;
+    char buffer[512];
+    while (std::fgets(buffer, sizeof buffer, pipe))
+        result.output += buffer;
+    const int status = ::pclose(pipe);
+    REQUIRE(status != -1);
+    result.status = WEXITSTATUS(status);
+    return result;
+}
+
+int sqlite3_shell(const fs::path& db, const std::string& sql) {
+    return sqlite3_shell_run(db, sql).status;
+}
+
+// The edit must fail, and fail because of the append-only triggers (not, say, a typo).
+void require_rejected(const fs::path& db, const std::string& sql) {
+    INFO(sql);
+    const auto result = sqlite3_shell_run(db, sql);
+    CHECK(result.status != 0);
+    CHECK_THAT(result.output, Catch::Contains("is append-only"));
+}
+
+// Waits for a known number of completions and keeps what they received.
+class Completions {
+public:
+    AuditCompletion handler() {
+        return [this](AuditResult<std::uint64_t> result) {
+            std::lock_guard lock(m_mutex);
+            ++m_calls;
+            if (result)
+                m_seqs.push_back(result.value());
+            else
+                m_errors.push_back(result.error());
+            m_done.notify_all();
+        };
+    }
+    void wait_for(std::size_t calls) {
+        std::unique_lock lock(m_mutex);
+        const bool reached =
+            m_done.wait_for(lock, std::chrono::seconds(60), [&] { return m_calls >= calls; });
+        REQUIRE(reached);
+    }
+    std::size_t calls() {
+        std::lock_guard lock(m_mutex);
+        return m_calls;
+    }
+    std::vector<std::uint64_t> seqs() {
+        std::lock_guard lock(m_mutex);
+        return m_seqs;
+    }
+    std::vector<AuditError> errors() {
+        std::lock_guard lock(m_mutex);
+        return m_errors;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_done;
+    std::size_t m_calls = 0;
+    std::vector<std::uint64_t> m_seqs;
+    std::vector<AuditError> m_errors;
+};
+
+struct SqliteConnection {
+    explicit SqliteConnection(const fs::path& db) {
+        REQUIRE(sqlite3_open(db.c_str(), &m_db) == SQLITE_OK);
+    }
+    ~SqliteConnection() { sqlite3_close(m_db); }
+    SqliteConnection(const SqliteConnection&) = delete;
+    SqliteConnection& operator=(const SqliteConnection&) = delete;
+    int exec(const std::string& sql) {
+        return sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, nullptr);
+    }
+    std::int64_t count(const std::string& sql) {
+        sqlite3_stmt* stmt = nullptr;
+        REQUIRE(sqlite3_prepare_v2(m_db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+        std::int64_t value = -1;
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            value = sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        return value;
+    }
+    sqlite3* m_db = nullptr;
+};
+
+} // namespace
+
+TEST_CASE("audit chain: canonical bytes are length-prefixed fields in the documented order",
+          "[daemon][audit]") {
+    AuditRecord record;
+    record.time_us = 1700000000123456;
+    record.kind = AuditKind::reload_failed;
+    record.uid = 0;
+    record.gid = -1;
+    record.pid = 77;
+    record.service = "admin";
+    record.detail = "kenpo.policy:3:1: error: x";
+    record.obligations = "[]";
+
+    auto field = [](std::string_view bytes) {
+        std::string out(8, '\0');
+        for (int i = 0; i < 8; ++i)
+            out[static_cast<std::size_t>(7 - i)] =
+                static_cast<char>((bytes.size() >> (8 * i)) & 0xffU);
+        return out + std::string(bytes);
+    };
+    const std::string expected =
+        field("12") + field("1700000000123456") + field("reload_failed") + field("0") +
+        field("-1") + field("77") + field("admin") + field("") + field("") + field("") + field("") +
+        field("") + field("") + field("[]") + field("") + field("") + field("") + field("") +
+        field("") + field("") + field("") + field("kenpo.policy:3:1: error: x");
+    CHECK(canonical_row_bytes(12, record) == expected);
+
+    SECTION("the hash covers the previous hash, so the same row after another differs") {
+        const auto canonical = canonical_row_bytes(12, record);
+        ChainHash other{};
+        other[0] = 1;
+        CHECK(chain_hash(genesis_hash, canonical) != chain_hash(other, canonical));
+        CHECK(hash_from_hex(to_hex(chain_hash(other, canonical))) == chain_hash(other, canonical));
+        CHECK_FALSE(hash_from_hex("00"));
+        CHECK_FALSE(hash_from_hex(std::string(64, 'G')));
+    }
+}
+
+TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    auto store = open_store(db);
+
+    AuditRecord start;
+    start.kind = AuditKind::start;
+    start.detail = "flowgated 0.1.0";
+    REQUIRE(store->append(start).value() == 1);
+    REQUIRE(store->append(check_record(1)).value() == 2);
+    REQUIRE(store->append(check_record(2, AuditDecision::deny)).value() == 3);
+    AuditRecord refused;
+    refused.kind = AuditKind::refused;
+    refused.request = "{not json";
+    refused.decision = AuditDecision::error;
+    refused.reason = "malformed_request";
+    REQUIRE(store->append(refused).value() == 4);
+    store->close();
+
+    const auto rows = rows_of(db);
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[0].record.kind == AuditKind::start);
+    CHECK(rows[0].record.detail == "flowgate"
+                                   "d 0.1.0");
+    CHECK(rows[0].record.time_us > 0);
+    CHECK(rows[0].prev_hash == std::string(64, '0'));
+
+    const auto expected = check_record(1);
+    const auto& got = rows[1].record;
+    CHECK(got.uid == expected.uid);
+    CHECK(got.gid == expected.gid);
+    CHECK(got.pid == expected.pid);
+    CHECK(got.service == expected.service);
+    CHECK(got.request == expected.request);
+    CHECK(got.decision == AuditDecision::allow);
+    CHECK(got.reason == expected.reason);
+    CHECK(got.rule == expected.rule);
+    CHECK(got.rule_source == expected.rule_source);
+    CHECK(got.legal_basis == expected.legal_basis);
+    CHECK(got.obligations == expected.obligations);
+    CHECK(got.policy_hash == expected.policy_hash);
+    CHECK(got.purpose == expected.purpose);
+    CHECK(got.activity == expected.activity);
+    CHECK(got.recipient == expected.recipient);
+    CHECK(got.direction == expected.direction);
+    CHECK(got.data == expected.data);
+    CHECK(got.subject == expected.subject);
+    CHECK(rows[2].record.decision == AuditDecision::deny);
+    CHECK(rows[3].record.kind == AuditKind::refused);
+    CHECK(rows[3].record.request == "{not json");
+
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        CHECK(rows[i].seq == i + 1);
+        const auto prev = hash_from_hex(rows[i].prev_hash);
+        REQUIRE(prev);
+        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(rows[i].seq, rows[i].record))) ==
+              rows[i].hash);
+        if (i > 0)
+            CHECK(rows[i].prev_hash == rows[i - 1].hash);
+    }
+    const auto report = verify_audit_file(db);
+    REQUIRE(report);
+    CHECK(report.value().rows_checked == 4);
+    CHECK(report.value().last_seq == 4);
+    CHECK(report.value().last_hash == rows[3].hash);
+}
+
+TEST_CASE("audit store: the chain continues across a reopen", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    {
+        auto store = open_store(db);
+        for (int i = 0; i < 3; ++i)
+            REQUIRE(store->append(check_record(i)));
+    }
+    {
+        auto store = open_store(db);
+        CHECK(store->health().last_seq == 3);
+        CHECK(store->append(check_record(3)).value() == 4);
+        CHECK(store->append(check_record(4)).value() == 5);
+    }
+    const auto rows = rows_of(db);
+    REQUIRE(rows.size() == 5);
+    CHECK(rows[3].prev_hash == rows[2].hash);
+    const auto report = verify_audit_file(db);
+    REQUIRE(report);
+    CHECK(report.value().rows_checked == 5);
+}
+
+TEST_CASE("audit store: open refuses a store whose tail does not chain", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    {
+        auto store = open_store(db);
+        for (int i = 0; i < 5; ++i)
+            REQUIRE(store->append(check_record(i, AuditDecision::deny)));
+    }
+    REQUIRE(verify_audit_file(db));
+
+    std::string expected_message;
+    SECTION("the last row's decision altered") {
+        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
+                                  "UPDATE audit_log SET decision = 'allow' WHERE seq = 5;") == 0);
+        expected_message = "row 5: stored hash does not match";
+    }
+    SECTION("the last row altered with its hash recomputed by someone without the chain") {
+        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
+                                  "UPDATE audit_log SET prev_hash = hash WHERE seq = 5;") == 0);
+        expected_message = "row 5: prev_hash is not the hash of the row before";
+    }
+    SECTION("a row removed before the last one") {
+        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
+                                  "DELETE FROM audit_log WHERE seq = 4;") == 0);
+        expected_message = "row 5: follows row 3";
+    }
+    SECTION("the first rows removed") {
+        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
+                                  "DELETE FROM audit_log WHERE seq = 1;") == 0);
+        expected_message = "seq 2, not 1";
+    }
+
+    const auto reopened = AuditStore::open(db);
+    REQUIRE_FALSE(reopened);
+    CHECK(reopened.error().code == AuditErrc::broken_chain);
+    CHECK_THAT(reopened.error().message, Catch::Contains(expected_message));
+    const auto report = verify_audit_file(db);
+    REQUIRE_FALSE(report);
+    CHECK(report.error().code == AuditErrc::broken_chain);
+}
+
+TEST_CASE("audit store: full verification finds an altered row the tail check does not read",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    AuditOptions options;
+    options.tail_rows_to_verify = 2;
+    {
+        auto store = open_store(db, options);
+        for (int i = 0; i < 8; ++i)
+            REQUIRE(store->append(check_record(i)));
+    }
+    REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
+                              "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 2;") == 0);
+    CHECK(AuditStore::open(db, options));
+    const auto report = verify_audit_file(db);
+    REQUIRE_FALSE(report);
+    CHECK_THAT(report.error().message, Catch::Contains("row 2: stored hash does not match"));
+}
+
+TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE and "
+          "out-of-sequence INSERT from another connection",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    auto store = open_store(db);
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(store->append(check_record(i, AuditDecision::deny)));
+    REQUIRE(store->store_policy("sha256:abc", {{"kenpo.policy", "permit x;"}}));
+    const auto before = rows_of(db);
+
+    const std::string copy_of_row_2 =
+        "SELECT seq, time_us, kind, uid, gid, pid, service, request, 'allow', reason, rule, "
+        "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
+        "direction, data, subject, detail, prev_hash, hash FROM audit_log WHERE seq = 2";
+    SECTION("UPDATE") {
+        require_rejected(db, "UPDATE audit_log SET decision = 'allow' WHERE seq = 2");
+    }
+    SECTION("DELETE") {
+        require_rejected(db, "DELETE FROM audit_log WHERE seq = 2");
+    }
+    SECTION("DELETE of every row") {
+        require_rejected(db, "DELETE FROM audit_log");
+    }
+    SECTION("INSERT OR REPLACE of an existing row") {
+        require_rejected(db, "INSERT OR REPLACE INTO audit_log " + copy_of_row_2);
+    }
+    SECTION("REPLACE of an existing row") {
+        require_rejected(db, "REPLACE INTO audit_log " + copy_of_row_2);
+    }
+    SECTION("INSERT with a seq past the next one") {
+        require_rejected(db, "INSERT INTO audit_log SELECT seq + 2, time_us, kind, uid, gid, "
+                             "pid, service, request, decision, reason, rule, rule_source, "
+                             "legal_basis, obligations, policy_hash, purpose, activity, "
+                             "recipient, direction, data, subject, detail, hash, hash "
+                             "FROM audit_log WHERE seq = 3");
+    }
+    SECTION("INSERT with the next seq but a prev_hash that is not the last row's hash") {
+        require_rejected(db, "INSERT INTO audit_log SELECT seq + 1, time_us, kind, uid, gid, "
+                             "pid, service, request, decision, reason, rule, rule_source, "
+                             "legal_basis, obligations, policy_hash, purpose, activity, "
+                             "recipient, direction, data, subject, detail, prev_hash, hash "
+                             "FROM audit_log WHERE seq = 3");
+    }
+    SECTION("a policy text UPDATE, DELETE or REPLACE") {
+        require_rejected(db, "UPDATE policy_files SET text = 'permit all;'");
+        require_rejected(db, "DELETE FROM policy_files");
+        require_rejected(db, "INSERT OR REPLACE INTO policy_files VALUES "
+                             "('sha256:abc', 'kenpo.policy', 'permit all;', 0)");
+        const auto files = read_policy_files(db, "sha256:abc");
+        REQUIRE(files);
+        CHECK(files.value() == PolicyFiles{{"kenpo.policy", "permit x;"}});
+    }
+
+    const auto after = rows_of(db);
+    REQUIRE(after.size() == before.size());
+    for (std::size_t i = 0; i < after.size(); ++i) {
+        CHECK(after[i].hash == before[i].hash);
+        CHECK(after[i].record.decision == AuditDecision::deny);
+    }
+    CHECK(verify_audit_file(db));
+    // The shell's attempts leave the writer's connection able to go on.
+    CHECK(store->append(check_record(9)).value() == 4);
+}
+
+TEST_CASE("audit store: a correct append through another connection is allowed and chains",
+          "[daemon][audit]") {
+    // The triggers enforce order, not authorship; a forged hash is the chain's to catch.
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    {
+        auto store = open_store(db);
+        REQUIRE(store->append(check_record(1)));
+    }
+    CHECK(sqlite3_shell(db, "INSERT INTO audit_log SELECT seq + 1, time_us, kind, uid, gid, pid, "
+                            "service, request, decision, reason, rule, rule_source, legal_basis, "
+                            "obligations, policy_hash, purpose, activity, recipient, direction, "
+                            "data, subject, detail, hash, hash FROM audit_log WHERE seq = 1") == 0);
+    const auto reopened = AuditStore::open(db);
+    REQUIRE_FALSE(reopened);
+    CHECK_THAT(reopened.error().message, Catch::Contains("row 2: stored hash does not match"));
+}
+
+TEST_CASE("audit store: concurrent submissions share transactions and each is answered once",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    auto store = open_store(db);
+    constexpr int threads = 8;
+    constexpr int per_thread = 400;
+    constexpr std::size_t total = threads * per_thread;
+
+    Completions completions;
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < threads; ++t)
+        submitters.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i)
+                store->submit(check_record(t * per_thread + i), completions.handler());
+        });
+    for (auto& thread : submitters)
+        thread.join();
+    completions.wait_for(total);
+    store->close();
+
+    CHECK(completions.calls() == total);
+    CHECK(completions.errors().empty());
+    auto seqs = completions.seqs();
+    std::sort(seqs.begin(), seqs.end());
+    REQUIRE(seqs.size() == total);
+    for (std::size_t i = 0; i < total; ++i)
+        REQUIRE(seqs[i] == i + 1);
+
+    const auto stats = store->stats();
+    CHECK(stats.records == total);
+    CHECK(stats.transactions < total / 10);
+    CHECK(stats.failed_batches == 0);
+    const auto report = verify_audit_file(db);
+    REQUIRE(report);
+    CHECK(report.value().rows_checked == total);
+}
+
+TEST_CASE("audit store: a completion runs only once its row is visible to other connections",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    auto store = open_store(db);
+    std::mutex mutex;
+    std::vector<std::pair<std::uint64_t, std::int64_t>> seen; // seq, rows with that seq
+    Completions completions;
+    for (int i = 0; i < 50; ++i)
+        store->submit(check_record(i),
+                      [&, done = completions.handler()](AuditResult<std::uint64_t> result) mutable {
+                          if (result) {
+                              SqliteConnection reader(db);
+                              const auto found =
+                                  reader.count("SELECT COUNT(*) FROM audit_log WHERE seq = " +
+                                               std::to_string(result.value()));
+                              std::lock_guard lock(mutex);
+                              seen.emplace_back(result.value(), found);
+                          }
+                          done(std::move(result));
+                      });
+    completions.wait_for(50);
+    REQUIRE(seen.size() == 50);
+    for (const auto& [seq, found] : seen) {
+        INFO("seq " << seq);
+        CHECK(found == 1);
+    }
+}
+
+TEST_CASE("audit store: policy texts are stored once per hash", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    auto store = open_store(db);
+    const PolicyFiles files{{"base.policy", "forbid a;"}, {"kenpo.policy", "permit b;"}};
+    auto first = store->store_policy("sha256:one", files);
+    REQUIRE(first);
+    CHECK(first.value() == 2);
+    auto again = store->store_policy("sha256:one", files);
+    REQUIRE(again);
+    CHECK(again.value() == 0);
+    auto other = store->store_policy("sha256:two", {{"kenpo.policy", "permit c;"}});
+    REQUIRE(other);
+    CHECK(other.value() == 1);
+
+    AuditRecord load;
+    load.kind = AuditKind::load;
+    load.policy_hash = "sha256:one";
+    REQUIRE(store->append(load));
+    AuditRecord failed;
+    failed.kind = AuditKind::reload_failed;
+    failed.detail = "kenpo.policy:1:8: error: expected ';'";
+    REQUIRE(store->append(failed));
+    store->close();
+
+    CHECK(read_policy_files(db, "sha256:one").value() == files);
+    CHECK(read_policy_files(db, "sha256:two").value() ==
+          PolicyFiles{{"kenpo.policy", "permit c;"}});
+    CHECK(read_policy_files(db, "sha256:none").value().empty());
+    CHECK(store->stats().policies == 3);
+    const auto rows = rows_of(db);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[1].record.kind == AuditKind::reload_failed);
+}
+
+TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, then it recovers",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    AuditOptions options;
+    options.busy_timeout = std::chrono::milliseconds(100);
+    auto store = open_store(db, options);
+    REQUIRE(store->append(check_record(1)).value() == 1);
+
+    SqliteConnection other(db);
+    REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+    Completions completions;
+    for (int i = 0; i < 3; ++i)
+        store->submit(check_record(i), completions.handler());
+    completions.wait_for(3);
+    CHECK(completions.seqs().empty());
+    REQUIRE(completions.errors().size() == 3);
+    for (const auto& error : completions.errors())
+        CHECK(error.code == AuditErrc::unavailable);
+    CHECK_FALSE(store->available());
+    CHECK_FALSE(store->health().available);
+    CHECK_THAT(store->health().last_error, Catch::Contains("locked"));
+    CHECK(store->stats().failed_batches >= 1);
+
+    REQUIRE(other.exec("COMMIT") == SQLITE_OK);
+    const auto next = store->append(check_record(5));
+    REQUIRE(next);
+    CHECK(next.value() == 2);
+    CHECK(store->available());
+    CHECK(store->health().last_seq == 2);
+    store->close();
+    CHECK(verify_audit_file(db));
+}
+
+TEST_CASE("audit store: a full disk fails the batch, then it recovers when space is freed",
+          "[daemon][audit][root]") {
+    if (::geteuid() != 0) {
+        WARN("mounting a small tmpfs needs root; the full-disk case runs only as root");
+        return;
+    }
+    TempDir dir;
+    const auto mount_point = dir.path() / "small";
+    fs::create_directory(mount_point);
+    REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=2m") == 0);
+    struct Unmount {
+        fs::path path;
+        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+    } unmount{mount_point};
+
+    const auto db = mount_point / "audit.db";
+    auto store = open_store(db);
+    REQUIRE(store->append(check_record(1)).value() == 1);
+
+    const auto filler = mount_point / "filler";
+    {
+        std::ofstream out(filler, std::ios::binary);
+        const std::string block(64 * 1024, 'x');
+        while (out.write(block.data(), static_cast<std::streamsize>(block.size())))
+            out.flush();
+    }
+    // Rows larger than any WAL space left over from the first commit.
+    auto big_record = [](int n) {
+        auto record = check_record(n);
+        record.request.append(200 * 1024, ' ');
+        return record;
+    };
+    Completions completions;
+    for (int i = 0; i < 4; ++i)
+        store->submit(big_record(i), completions.handler());
+    completions.wait_for(4);
+    CHECK(completions.seqs().empty());
+    REQUIRE(completions.errors().size() == 4);
+    CHECK(completions.errors()[0].code == AuditErrc::unavailable);
+    CHECK_FALSE(store->available());
+    CHECK_THAT(store->health().last_error, Catch::Contains("full"));
+
+    fs::remove(filler);
+    const auto next = store->append(big_record(9));
+    REQUIRE(next);
+    CHECK(next.value() == 2);
+    CHECK(store->available());
+    store->close();
+    const auto report = verify_audit_file(db);
+    REQUIRE(report);
+    CHECK(report.value().rows_checked == 2);
+}
+
+TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    AuditOptions options;
+    options.durability = AuditDurability::relaxed;
+    auto store = open_store(db, options);
+    CHECK(store->durability() == AuditDurability::relaxed);
+    CHECK(to_string(store->durability()) == "relaxed");
+    REQUIRE(store->append(check_record(1)));
+    REQUIRE(store->append(check_record(2)));
+    store->close();
+    CHECK(verify_audit_file(db).value().rows_checked == 2);
+}
+
+TEST_CASE("audit store: a file that is not an audit store is refused", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "other.db";
+    REQUIRE(sqlite3_shell(db, "CREATE TABLE t (x);") == 0);
+    const auto store = AuditStore::open(db);
+    REQUIRE_FALSE(store);
+    CHECK(store.error().code == AuditErrc::bad_schema);
+
+    const auto missing_dir = AuditStore::open(dir.path() / "no" / "such" / "audit.db");
+    REQUIRE_FALSE(missing_dir);
+    CHECK(missing_dir.error().code == AuditErrc::cannot_open);
+}
+
+TEST_CASE("audit store: submissions after close fail at once with closed", "[daemon][audit]") {
+    TempDir dir;
+    auto store = open_store(dir.path() / "audit.db");
+    store->close();
+    const auto result = store->append(check_record(1));
+    REQUIRE_FALSE(result);
+    CHECK(result.error().code == AuditErrc::closed);
+}
