@@ -122,13 +122,13 @@ public:
         std::vector<Record> records;
         while (m_pos < m_text.size()) {
             Record record = read_record();
+            if (m_stop) {
+                break; // an unterminated quote swallowed the rest: nothing more to check
+            }
             bool blank = record.cells.size() == 1 && !record.cells[0].quoted &&
                          record.cells[0].value.empty();
             if (!blank) {
                 records.push_back(std::move(record));
-            }
-            if (m_stop) {
-                break;
             }
         }
         return records;
