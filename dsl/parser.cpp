@@ -69,6 +69,9 @@ std::size_t resume_point(std::string_view text, std::size_t start, std::size_t e
             }
         } else if (c == '{') {
             ++depth;
+        } else if (c == '}' && i == error) {
+            // A `}` the parser refused is a stray one (often a typo for `]`), not the
+            // end of the block.
         } else if (c == '}') {
             if (i >= error && depth <= 1) {
                 return i + 1;

@@ -118,6 +118,14 @@ template <> struct get_info<flowgate::dsl::parser::keyword_parser> {
         return '\'' + std::string(parser.word) + '\'';
     }
 };
+// A parser with a semantic action is named after the parser it acts on, so that
+// `'when' > condition[...]` still says "expected condition".
+template <typename Subject, typename Action> struct get_info<action<Subject, Action>> {
+    using result_type = std::string;
+    std::string operator()(const action<Subject, Action>& parser) const {
+        return what(parser.subject);
+    }
+};
 } // namespace boost::spirit::x3
 
 namespace flowgate::dsl::parser {
