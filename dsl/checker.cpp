@@ -688,6 +688,34 @@ private:
         return sets;
     }
 
+    // A permit's sets narrowed by what a request can combine: an activity belongs to
+    // one purpose (no activity only for a purpose without any), and fixes the kind.
+    MatchSets permit_sets(const Rule& rule) const {
+        MatchSets sets = match_sets(rule);
+        std::vector<Id> activities;
+        for (Id p : sets.purpose) {
+            const Purpose& purpose = m_policy.purposes[p];
+            for (Id a : purpose.activities) {
+                if (contains(sets.activity, a)) {
+                    add_sorted(activities, a);
+                }
+            }
+            if (purpose.activities.empty() && contains(sets.activity, no_id)) {
+                add_sorted(activities, no_id);
+            }
+        }
+        std::vector<Id> kinds;
+        for (Id a : activities) {
+            Id kind = a == no_id ? no_id : static_cast<Id>(m_policy.activities[a].kind);
+            if (contains(sets.kind, kind)) {
+                add_sorted(kinds, kind);
+            }
+        }
+        sets.activity = std::move(activities);
+        sets.kind = std::move(kinds);
+        return sets;
+    }
+
     static bool subset(const std::vector<Id>& a, const std::vector<Id>& b) {
         return std::includes(b.begin(), b.end(), a.begin(), a.end());
     }
@@ -710,7 +738,7 @@ private:
             if (rule.effect != ast::Effect::permit) {
                 continue;
             }
-            MatchSets sets = match_sets(rule);
+            MatchSets sets = permit_sets(rule);
             for (const auto& [forbid, forbid_sets] : forbids) {
                 if (subset(sets.purpose, forbid_sets.purpose) &&
                     subset(sets.activity, forbid_sets.activity) &&
