@@ -1,0 +1,140 @@
+// The check request and decision JSON of the wire protocol: field errors, defaults,
+// and the exact shape of answers (DESIGN.md, "The wire protocol").
+#include "dsl/policy_loader.hpp"
+#include "dsl/request_json.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace flowgate::dsl;
+namespace json = boost::json;
+
+namespace {
+
+RequestError error_of(std::string_view text) {
+    RequestParse parsed = request_from_json(json::parse(text));
+    REQUIRE(std::holds_alternative<RequestError>(parsed));
+    return std::get<RequestError>(parsed);
+}
+
+Request request_of(std::string_view text) {
+    RequestParse parsed = request_from_json(json::parse(text));
+    REQUIRE(std::holds_alternative<Request>(parsed));
+    return std::get<Request>(parsed);
+}
+
+std::shared_ptr<const CompiledPolicy> small_policy() {
+    LoadResult loaded = load_policy(std::vector<PolicyText>{
+        {"j.policy", "category checkup \"健診結果\" sensitivity special_care;\n"
+                     "party prevent \"PREVENT\" role contractor;\n"
+                     "class clinics \"健診機関\" role contractor;\n"
+                     "party clinic_a \"A\" role contractor;\n"
+                     "members clinics [clinic_a];\n"
+                     "ground g \"同意\";\n"
+                     "obligation record \"提供記録\";\n"
+                     "purpose health \"保健事業\" {\n"
+                     "  activity programme \"P\" kind outsource to [prevent] data [checkup];\n"
+                     "}\n"
+                     "permit p { purpose health; to prevent; data checkup; when consent;\n"
+                     "  basis g; oblige record; source row 3 case \"j\"; }\n"}});
+    INFO(format(loaded.diagnostics));
+    REQUIRE(loaded);
+    return loaded.policy;
+}
+
+} // namespace
+
+TEST_CASE("request json: a full check request reads every field", "[dsl]") {
+    Request r = request_of(R"({"op":"check","id":7,"purpose":"health","activity":"programme",
+        "recipient":"prevent","data":["checkup","x"],"direction":"receive","subject":"s-1",
+        "context":{"consent":true,"objection":false,"legal_basis":"g","other":1},"extra":[]})");
+    CHECK(r.purpose == "health");
+    CHECK(r.activity == std::optional<std::string>("programme"));
+    CHECK(r.recipient == "prevent");
+    CHECK(r.data == std::vector<std::string>{"checkup", "x"});
+    CHECK(r.direction == Direction::receive);
+    CHECK(r.subject == "s-1");
+    CHECK(r.context.consent);
+    CHECK_FALSE(r.context.objection);
+    CHECK(r.context.legal_basis == std::optional<std::string>("g"));
+}
+
+TEST_CASE("request json: optional fields take their defaults; data may be one string", "[dsl]") {
+    Request r = request_of(R"({"purpose":"health","recipient":"prevent","data":"checkup"})");
+    CHECK_FALSE(r.activity);
+    CHECK(r.direction == Direction::send);
+    CHECK(r.data == std::vector<std::string>{"checkup"});
+    CHECK_FALSE(r.context.consent);
+    CHECK_FALSE(r.context.legal_basis);
+}
+
+TEST_CASE("request json: missing and mistyped fields are errors with a code", "[dsl]") {
+    RequestError e = error_of(R"({"recipient":"prevent","data":["checkup"]})");
+    CHECK(e.code == "missing_field");
+    CHECK(e.message == "missing field 'purpose'");
+    CHECK(error_of(R"({"purpose":"health","data":["c"]})").message == "missing field 'recipient'");
+    CHECK(error_of(R"({"purpose":"health","recipient":"p"})").message == "missing field 'data'");
+
+    e = error_of(R"({"purpose":1,"recipient":"p","data":["c"]})");
+    CHECK(e.code == "bad_field_type");
+    CHECK(e.message == "field 'purpose' must be a string");
+    CHECK(error_of(R"({"purpose":"h","recipient":"p","data":["c",2]})").message ==
+          "field 'data' must be an array of strings");
+    CHECK(error_of(R"({"purpose":"h","recipient":"p","data":["c"],"context":{"consent":"yes"}})")
+              .message == "field 'context.consent' must be true or false");
+    CHECK(error_of(R"({"purpose":"h","recipient":"p","data":["c"],"context":[]})").message ==
+          "field 'context' must be an object");
+
+    e = error_of(R"({"purpose":"h","recipient":"p","data":["c"],"direction":"sideways"})");
+    CHECK(e.code == "bad_field_value");
+    CHECK(error_of(R"({"purpose":"h","recipient":"p","data":[]})").code == "bad_field_value");
+    CHECK(error_of("[1,2]").code == "bad_request");
+}
+
+TEST_CASE("request json: an allow answers the exact wire shape", "[dsl]") {
+    auto policy = small_policy();
+    Request r = request_of(
+        R"({"purpose":"health","recipient":"prevent","data":["checkup"],"context":{"consent":true}})");
+    Decision d = evaluate(*policy, r);
+    json::object answer = decision_to_json(d, json::value("req-1"));
+    json::object expected = {
+        {"id", "req-1"},
+        {"decision", "allow"},
+        {"reason", "permitted by rule 'p'"},
+        {"rule",
+         {{"id", "p"}, {"file", "j.policy"}, {"line", 11}, {"table", {{"row", 3}, {"case", "j"}}}}},
+        {"legal_basis", {{"id", "g"}, {"label", "同意"}}},
+        {"obligations", json::array{json::object{{"id", "record"}, {"label", "提供記録"}}}},
+        {"policy", policy->hash()}};
+    CHECK(json::serialize(answer) == json::serialize(expected));
+}
+
+TEST_CASE("request json: a deny has null rule and basis, and a trace when asked", "[dsl]") {
+    auto policy = small_policy();
+    Request r = request_of(R"({"purpose":"health","recipient":"clinic_a","data":["checkup"]})");
+    Trace trace;
+    Decision d = evaluate(*policy, r, &trace);
+    json::object answer = decision_to_json(d, json::value(42), &trace);
+    CHECK(answer.at("id") == 42);
+    CHECK(answer.at("decision") == "deny");
+    CHECK(answer.at("rule").is_null());
+    CHECK(answer.at("legal_basis").is_null());
+    CHECK(answer.at("obligations").as_array().empty());
+    const json::array& steps = answer.at("trace").as_array();
+    REQUIRE(steps.size() == 1);
+    CHECK(json::serialize(steps[0]) ==
+          R"({"rule":"p","effect":"permit","at":"j.policy:11","activity":"programme",)"
+          R"("data":"checkup","matched":false,"why":"'to' does not match"})");
+}
+
+TEST_CASE("request json: describe lists purposes, parties and categories", "[dsl]") {
+    auto policy = small_policy();
+    json::object described = describe_to_json(*policy);
+    CHECK(json::serialize(described.at("purposes")) ==
+          R"([{"id":"health","label":"保健事業","activities":[{"id":"programme","label":"P",)"
+          R"("kind":"outsource","recipients":["prevent"],"categories":["checkup"]}]}])");
+    CHECK(json::serialize(described.at("parties").as_array()[1]) ==
+          R"({"id":"clinics","label":"健診機関","role":"contractor","members":["clinic_a"]})");
+    CHECK(json::serialize(described.at("categories")) ==
+          R"([{"id":"checkup","label":"健診結果","sensitivity":"special_care"}])");
+    CHECK(described.at("policy").as_string() == policy->hash());
+}
