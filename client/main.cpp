@@ -1,5 +1,6 @@
-// The `flowgate` command: policy tools now; daemon queries and audit tools to come.
-#include "client/policy_commands.hpp"
+// The `flowgate` command: the policy tools, questions to a running flowgated, and
+// (later) the auditor's tools. See commands.hpp.
+#include "client/commands.hpp"
 
 int main(int argc, char** argv) {
     return flowgate::cli::run(argc, argv);

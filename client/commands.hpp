@@ -1,0 +1,25 @@
+// The `flowgate` command line: each group of subcommands registers itself on the
+// CLI11 app and sets the exit status through the shared ExitStatus.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace flowgate::cli {
+
+// Exit statuses a shell script can gate a transfer on.
+enum ExitStatus : int {
+    exit_allow = 0, // also: success of commands that decide nothing
+    exit_deny = 1,  // a deny, a failed check, a failed verification
+    exit_error = 2, // usage errors, an unreachable daemon, unreadable files
+};
+
+struct Outcome {
+    int status = exit_allow;
+};
+
+void register_policy_commands(CLI::App& app, Outcome& outcome);
+void register_daemon_commands(CLI::App& app, Outcome& outcome);
+
+int run(int argc, char** argv);
+
+} // namespace flowgate::cli

@@ -1,0 +1,371 @@
+// The v1 protocol: dispatch, checks through the audit store, status, describe and
+// reload; see protocol.hpp and DESIGN.md ("The wire protocol").
+#include "daemon/protocol.hpp"
+
+#include "dsl/diagnostic.hpp"
+#include "dsl/evaluator.hpp"
+#include "dsl/policy_loader.hpp"
+#include "dsl/request_json.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <systemd/sd-daemon.h>
+
+namespace flowgate::daemon {
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+namespace {
+
+std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+json::object error_answer(const json::value& id, std::string_view code, std::string_view message) {
+    return json::object{{"id", id}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+// The identifier a name resolves to, or the name as given when it does not resolve.
+std::string resolved(std::string_view given, dsl::Id id,
+                     const std::function<std::string_view(dsl::Id)>& name_of) {
+    return id == dsl::no_id ? std::string(given) : std::string(name_of(id));
+}
+
+json::array diagnostics_json(const dsl::Diagnostics& diagnostics) {
+    json::array out;
+    for (const dsl::Diagnostic& d : diagnostics) {
+        out.push_back(json::object{
+            {"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}});
+    }
+    return out;
+}
+
+void notify(const char* state) {
+    // Without systemd (NOTIFY_SOCKET unset) this does nothing.
+    sd_notify(0, state);
+}
+
+std::string monotonic_usec_line() {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000u +
+                static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+    return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
+}
+
+} // namespace
+
+std::string_view daemon_version() {
+    return "0.1.0";
+}
+
+Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
+                   std::shared_ptr<const dsl::CompiledPolicy> policy)
+    : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)) {}
+
+Protocol::~Protocol() {
+    m_worker.join();
+}
+
+AuditRecord Protocol::record_for(const Peer& peer, std::string_view line) const {
+    AuditRecord record;
+    record.time_us = now_us();
+    record.uid = peer.uid;
+    record.gid = peer.gid;
+    record.pid = peer.pid;
+    record.service = service_name(m_config, peer.uid);
+    record.request = std::string(line);
+    record.policy_hash = m_policy->hash();
+    return record;
+}
+
+void Protocol::refuse(const json::value& id, std::string_view code, std::string message,
+                      std::string_view line, const Peer& peer, Answer answer) {
+    ++m_counters.malformed;
+    AuditRecord record = record_for(peer, line);
+    record.kind = AuditKind::refused;
+    record.decision = AuditDecision::deny;
+    record.reason = std::string(code) + ": " + message;
+    json::object body = error_answer(id, code, message);
+    m_audit.submit(std::move(record), [body = std::move(body), answer = std::move(answer)](
+                                          AuditResult<std::uint64_t>) mutable {
+        // A refusal is answered whether or not its row could be written: it allows nothing.
+        answer(json::serialize(body));
+    });
+}
+
+void Protocol::on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) {
+    ++m_counters.requests;
+    spdlog::warn("event=line_too_long uid={} pid={} limit={}", peer.uid, peer.pid,
+                 m_config.limits.max_line_bytes);
+    refuse(nullptr, "line_too_long",
+           "a request line may be at most " + std::to_string(m_config.limits.max_line_bytes) +
+               " bytes; the connection is closed",
+           prefix, peer, std::move(answer));
+}
+
+std::string Protocol::too_many_connections_answer() {
+    return json::serialize(error_answer(nullptr, "too_many_connections",
+                                        "flowgated is serving its maximum number of clients; "
+                                        "try again later"));
+}
+
+void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
+    ++m_counters.requests;
+    boost::system::error_code error;
+    json::value parsed = json::parse(line, error);
+    if (error) {
+        refuse(nullptr, "bad_json", "the request is not valid JSON (UTF-8): " + error.message(),
+               line, peer, std::move(answer));
+        return;
+    }
+    if (!parsed.is_object()) {
+        refuse(nullptr, "bad_request", "a request must be a JSON object", line, peer,
+               std::move(answer));
+        return;
+    }
+    const json::object& request = parsed.as_object();
+    json::value id = nullptr;
+    if (const json::value* given = request.if_contains("id")) {
+        id = *given;
+    }
+    const json::value* op_value = request.if_contains("op");
+    if (op_value == nullptr) {
+        refuse(id, "missing_field", "the request has no \"op\"", line, peer, std::move(answer));
+        return;
+    }
+    if (!op_value->is_string()) {
+        refuse(id, "bad_field_type", "\"op\" must be a string", line, peer, std::move(answer));
+        return;
+    }
+    std::string_view op = op_value->as_string();
+    if (op == "check" || op == "explain") {
+        handle_check(request, line, peer, op == "explain", std::move(answer));
+    } else if (op == "describe") {
+        json::object body{{"id", id}};
+        for (auto& [key, value] : dsl::describe_to_json(*m_policy)) {
+            body[key] = value;
+        }
+        answer(json::serialize(body));
+    } else if (op == "status") {
+        answer(json::serialize(status(id)));
+    } else if (op == "reload") {
+        if (!is_admin(m_config, peer.uid)) {
+            spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
+                         service_name(m_config, peer.uid));
+            AuditRecord record = record_for(peer, line);
+            record.kind = AuditKind::admin_refused;
+            record.reason = "not an admin";
+            json::object body =
+                error_answer(id, "forbidden", "reload is for admins; this caller is not one");
+            m_audit.submit(std::move(record), [body = std::move(body), answer = std::move(answer)](
+                                                  AuditResult<std::uint64_t>) mutable {
+                answer(json::serialize(body));
+            });
+            return;
+        }
+        reload("uid:" + std::to_string(peer.uid),
+               [id, answer = std::move(answer)](json::object body) mutable {
+                   body["id"] = id;
+                   answer(json::serialize(body));
+               });
+    } else {
+        refuse(id, "unknown_op",
+               "unknown op '" + std::string(op) +
+                   "'; expected check, explain, describe, status or reload",
+               line, peer, std::move(answer));
+    }
+}
+
+void Protocol::handle_check(const json::object& request, std::string_view line, const Peer& peer,
+                            bool explain, Answer answer) {
+    json::value id = nullptr;
+    if (const json::value* given = request.if_contains("id")) {
+        id = *given;
+    }
+    dsl::RequestParse parsed = dsl::request_from_json(request);
+    if (const auto* error = std::get_if<dsl::RequestError>(&parsed)) {
+        refuse(id, error->code, error->message, line, peer, std::move(answer));
+        return;
+    }
+    const dsl::Request& checked = std::get<dsl::Request>(parsed);
+    // The snapshot this request is decided on, even if a reload swaps it meanwhile.
+    std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
+    dsl::Trace trace;
+    dsl::Decision decision = dsl::evaluate(*snapshot, checked, explain ? &trace : nullptr);
+    json::object body = dsl::decision_to_json(decision, id, explain ? &trace : nullptr);
+
+    const dsl::CheckedPolicy& model = snapshot->model();
+    AuditRecord record = record_for(peer, line);
+    record.kind = explain ? AuditKind::explain : AuditKind::check;
+    record.decision = decision.allowed ? AuditDecision::allow : AuditDecision::deny;
+    record.reason = std::string(decision.reason());
+    record.policy_hash = snapshot->hash();
+    if (decision.rule != nullptr) {
+        record.rule = decision.rule->id;
+        record.rule_source = decision.rule->file + ":" + std::to_string(decision.rule->line);
+        if (decision.rule->source_row) {
+            record.rule_source += " (table row " + std::to_string(*decision.rule->source_row) +
+                                  ", case " + decision.rule->source_case + ")";
+        }
+    }
+    if (decision.legal_basis != nullptr) {
+        record.legal_basis = decision.legal_basis->id;
+    }
+    record.obligations = json::serialize(body["obligations"]);
+    dsl::Id purpose = snapshot->find_purpose(checked.purpose);
+    record.purpose = resolved(checked.purpose, purpose,
+                              [&](dsl::Id i) -> std::string_view { return model.purposes[i].id; });
+    if (checked.activity) {
+        record.activity = *checked.activity;
+    }
+    if (decision.activity != nullptr) {
+        record.activity = decision.activity->id;
+    }
+    record.recipient = resolved(checked.recipient, snapshot->find_party(checked.recipient),
+                                [&](dsl::Id i) -> std::string_view { return model.parties[i].id; });
+    record.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
+    json::array data;
+    for (const std::string& category : checked.data) {
+        data.emplace_back(
+            resolved(category, snapshot->find_category(category),
+                     [&](dsl::Id i) -> std::string_view { return model.categories[i].id; }));
+    }
+    record.data = json::serialize(data);
+    record.subject = checked.subject;
+    bool allowed = decision.allowed;
+
+    m_audit.submit(std::move(record),
+                   [this, allowed, id, body = std::move(body),
+                    answer = std::move(answer)](AuditResult<std::uint64_t> committed) mutable {
+                       if (committed) {
+                           body["audit_seq"] = committed.value();
+                           answer(json::serialize(body));
+                           asio::post(m_io, [this, allowed] {
+                               ++(allowed ? m_counters.allowed : m_counters.denied);
+                           });
+                           return;
+                       }
+                       // Never an allow that is not in the log.
+                       json::object denied{{"id", id},
+                                           {"decision", "deny"},
+                                           {"reason", audit_unavailable_reason},
+                                           {"rule", nullptr},
+                                           {"legal_basis", nullptr},
+                                           {"obligations", json::array()},
+                                           {"policy", body["policy"]},
+                                           {"audit_seq", nullptr}};
+                       answer(json::serialize(denied));
+                       asio::post(m_io, [this] {
+                           ++m_counters.denied;
+                           ++m_counters.audit_unavailable;
+                       });
+                   });
+}
+
+json::object Protocol::status(const json::value& id) const {
+    AuditHealth health = m_audit.health();
+    AuditStats stats = m_audit.stats();
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - m_started);
+    auto loaded =
+        std::chrono::duration_cast<std::chrono::seconds>(m_policy->loaded_at().time_since_epoch());
+    json::object body{{"id", id},
+                      {"version", daemon_version()},
+                      {"policy", m_policy->hash()},
+                      {"policy_loaded_at", loaded.count()},
+                      {"uptime_s", uptime.count()}};
+    body["counters"] = json::object{{"requests", m_counters.requests},
+                                    {"allowed", m_counters.allowed},
+                                    {"denied", m_counters.denied},
+                                    {"malformed", m_counters.malformed},
+                                    {"audit_unavailable", m_counters.audit_unavailable},
+                                    {"reloads", m_counters.reloads},
+                                    {"failed_reloads", m_counters.failed_reloads},
+                                    {"connections", m_server ? m_server->connections() : 0},
+                                    {"refused_connections", m_server ? m_server->refused() : 0}};
+    body["audit"] = json::object{{"available", health.available},
+                                 {"last_error", health.last_error},
+                                 {"last_seq", health.last_seq},
+                                 {"path", m_audit.path().string()},
+                                 {"durability", to_string(m_audit.durability())},
+                                 {"transactions", stats.transactions},
+                                 {"records", stats.records}};
+    return body;
+}
+
+void Protocol::reload(std::string trigger, std::function<void(json::object)> done) {
+    m_reload_waiters.push_back(std::move(done));
+    if (m_reloading) {
+        return; // the reload in progress answers this caller too
+    }
+    m_reloading = true;
+    notify(monotonic_usec_line().c_str());
+    spdlog::info("event=reload_started trigger={} policy={}", trigger, m_config.policy_path);
+    asio::post(m_worker, [this, trigger = std::move(trigger)] {
+        dsl::LoadResult loaded = dsl::load_policy(m_config.policy_path);
+        std::string stored_error;
+        if (loaded) {
+            PolicyFiles files;
+            for (const dsl::PolicyText& text : loaded.policy->texts()) {
+                files.emplace(text.name, text.text);
+            }
+            auto stored = m_audit.store_policy(loaded.policy->hash(), files);
+            if (!stored) {
+                stored_error = stored.error().message;
+            }
+        }
+        asio::post(m_io, [this, trigger, loaded = std::move(loaded), stored_error] {
+            m_reloading = false;
+            json::object body;
+            AuditRecord record;
+            record.time_us = now_us();
+            record.service = trigger;
+            if (loaded && stored_error.empty()) {
+                std::string previous = m_policy->hash();
+                m_policy = loaded.policy;
+                ++m_counters.reloads;
+                record.kind = AuditKind::reload;
+                record.policy_hash = m_policy->hash();
+                record.detail = "previous " + previous;
+                body = json::object{{"reloaded", true}, {"policy", m_policy->hash()}};
+                spdlog::info("event=reload_ok trigger={} policy={} previous={}", trigger,
+                             m_policy->hash(), previous);
+            } else {
+                ++m_counters.failed_reloads;
+                std::string message =
+                    loaded ? "the audit store cannot record the new policy: " + stored_error
+                           : dsl::format(loaded.diagnostics);
+                record.kind = AuditKind::reload_failed;
+                record.policy_hash = m_policy->hash();
+                record.detail = message;
+                body = error_answer(nullptr, "reload_failed", message);
+                body["error"].as_object()["diagnostics"] = diagnostics_json(loaded.diagnostics);
+                body["policy"] = m_policy->hash();
+                spdlog::error("event=reload_failed trigger={} errors={} keeping={}", trigger,
+                              loaded.diagnostics.size(), m_policy->hash());
+                for (const dsl::Diagnostic& d : loaded.diagnostics) {
+                    spdlog::error("event=policy_diagnostic at={}:{}:{} message=\"{}\"", d.file,
+                                  d.line, d.column, d.message);
+                }
+            }
+            m_audit.submit(std::move(record), [](AuditResult<std::uint64_t> result) {
+                if (!result) {
+                    spdlog::error("event=audit_event_lost kind=reload error=\"{}\"",
+                                  result.error().message);
+                }
+            });
+            notify("READY=1");
+            auto waiters = std::exchange(m_reload_waiters, {});
+            for (auto& waiter : waiters) {
+                waiter(body);
+            }
+        });
+    });
+}
+
+} // namespace flowgate::daemon

@@ -1,0 +1,78 @@
+// The v1 wire protocol on top of the engine and the audit store: one JSON object per
+// line in, one per line out. Checks and explains are evaluated on the policy snapshot
+// current when they arrive, written to the audit store, and answered only once their
+// row is committed; a store that cannot be written turns every check into a deny with
+// reason `audit_unavailable`. Reloads are parsed, checked and compiled on a worker
+// thread and swapped in on the serving thread.
+#pragma once
+
+#include "daemon/audit_store.hpp"
+#include "daemon/config.hpp"
+#include "daemon/server.hpp"
+#include "dsl/compiler.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flowgate::daemon {
+
+struct Counters {
+    std::uint64_t requests = 0;
+    std::uint64_t allowed = 0;
+    std::uint64_t denied = 0;
+    std::uint64_t malformed = 0;
+    std::uint64_t audit_unavailable = 0;
+    std::uint64_t reloads = 0;
+    std::uint64_t failed_reloads = 0;
+};
+
+class Protocol : public LineHandler {
+public:
+    Protocol(boost::asio::io_context& io, const Config& config, AuditStore& audit,
+             std::shared_ptr<const dsl::CompiledPolicy> policy);
+    ~Protocol() override;
+
+    void on_line(std::string_view line, const Peer& peer, Answer answer) override;
+    void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) override;
+    std::string too_many_connections_answer() override;
+
+    // Re-reads the policy off the serving thread; `done` gets the answer body (the new
+    // hash, or an error with the diagnostics) on the serving thread. `trigger` says who
+    // asked ("signal" or "uid:N") for the log and the audit row.
+    void reload(std::string trigger, std::function<void(boost::json::object)> done);
+
+    void set_server(const Server* server) { m_server = server; }
+    const std::shared_ptr<const dsl::CompiledPolicy>& policy() const { return m_policy; }
+
+private:
+    void handle_check(const boost::json::object& request, std::string_view line, const Peer& peer,
+                      bool explain, Answer answer);
+    void refuse(const boost::json::value& id, std::string_view code, std::string message,
+                std::string_view line, const Peer& peer, Answer answer);
+    boost::json::object status(const boost::json::value& id) const;
+    AuditRecord record_for(const Peer& peer, std::string_view line) const;
+
+    boost::asio::io_context& m_io;
+    const Config& m_config;
+    AuditStore& m_audit;
+    std::shared_ptr<const dsl::CompiledPolicy> m_policy;
+    const Server* m_server = nullptr;
+    boost::asio::thread_pool m_worker{1};
+    bool m_reloading = false;
+    std::vector<std::function<void(boost::json::object)>> m_reload_waiters;
+    std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
+    Counters m_counters;
+};
+
+// The version flowgated reports.
+std::string_view daemon_version();
+
+} // namespace flowgate::daemon
