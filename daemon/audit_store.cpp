@@ -501,7 +501,8 @@ private:
     // One transaction for the whole batch; every job is answered after it ended.
     void commit(std::vector<Job>& batch) {
         auto fail_all = [&](AuditError error) {
-            sqlite3_exec(m_db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            if (m_db)
+                sqlite3_exec(m_db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
             m_needs_connect = true;
             mark_unavailable(error.message);
             for (auto& job : batch)

@@ -499,6 +499,21 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
     CHECK(report.value().rows_checked == total);
 }
 
+TEST_CASE("audit store: no transaction takes more than max_batch records", "[daemon][audit]") {
+    TempDir dir;
+    AuditOptions options;
+    options.max_batch = 2;
+    auto store = open_store(dir.path() / "audit.db", options);
+    Completions completions;
+    for (int i = 0; i < 10; ++i)
+        store->submit(check_record(i), completions.handler());
+    completions.wait_for(10);
+    store->close();
+    CHECK(completions.errors().empty());
+    CHECK(store->stats().records == 10);
+    CHECK(store->stats().transactions >= 5);
+}
+
 TEST_CASE("audit store: a completion runs only once its row is visible to other connections",
           "[daemon][audit]") {
     TempDir dir;
