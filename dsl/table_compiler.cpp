@@ -650,7 +650,13 @@ std::string print_policy(const std::string& table_path, const std::string& parti
     out << "# Do not edit: edit the table and regenerate.\n";
     if (!parties.empty()) {
         out << '\n';
-        for (const PartyLine& p : parties) {
+        // The canonical layout keeps runs of one declaration kind together and sets
+        // kinds apart by a blank line, so a class among parties stands alone.
+        for (std::size_t i = 0; i < parties.size(); ++i) {
+            const PartyLine& p = parties[i];
+            if (i > 0 && p.type != parties[i - 1].type) {
+                out << '\n';
+            }
             out << (p.type == "class" ? "class " : "party ") << p.id << ' ' << quoted(p.label)
                 << " role " << p.role << ";\n";
         }

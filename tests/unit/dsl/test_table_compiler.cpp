@@ -3,6 +3,8 @@
 // policies/kenpo.policy is what the bundled table compiles to.
 #include "dsl/table_compiler.hpp"
 
+#include "dsl/formatter.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -53,11 +55,17 @@ TEST_CASE("table compiler: a small table becomes exactly this policy text", "[ds
         "3,d,health_services,保健事業に必要な利用目的,collabo_health,"
         "コラボヘルスの一環である健診結果の事業者への提供,provide,employer,checkup_result,"
         "appi_27_1_consent,consent-based\n" +
-        k_line.substr(0, k_line.size() - 1) + ",\n" +
+        replaced(k_line.substr(0, k_line.size() - 1), "prevent", "prevent;checkup_institutions") +
+        ",\n" +
+        "3,k,health_services,保健事業に必要な利用目的,joint_programme,共同の実施,joint,kenporen,"
+        "status,"
+        "appi_27_5_3,\n" +
         "8,r1,online_eligibility,オンライン資格確認等システムの利用に係る利用目的,"
         "receive_checkup_data,特定健診データ,receive,online_system,checkup_result,appi_27_1_1,\n";
     std::string parties = "id,type,label,role,notes\n"
-                          "prevent,party,(株)PREVENT,contractor,\n";
+                          "prevent,party,(株)PREVENT,contractor,\n"
+                          "checkup_institutions,class,各契約健診機関,contractor,a class\n"
+                          "kenporen,party,健保連,insurer,\n";
 
     TableCompileResult result = compile_table("t.csv", table, "p.csv", parties);
 
@@ -68,11 +76,17 @@ TEST_CASE("table compiler: a small table becomes exactly this policy text", "[ds
 
 party prevent "(株)PREVENT" role contractor;
 
+class checkup_institutions "各契約健診機関" role contractor;
+
+party kenporen "健保連" role insurer;
+
 purpose health_services "保健事業に必要な利用目的" {
   activity collabo_health "コラボヘルスの一環である健診結果の事業者への提供"
     kind provide to [employer] data [checkup_result];
   activity lifestyle_programme "生活習慣改善プログラムの実施"
-    kind outsource to [prevent] data [status, checkup_result];
+    kind outsource to [prevent, checkup_institutions] data [status, checkup_result];
+  activity joint_programme "共同の実施"
+    kind joint to [kenporen] data [status];
 }
 
 permit r3_d {
@@ -90,12 +104,23 @@ permit r3_d {
 permit r3_j {
   purpose health_services;
   activity lifestyle_programme;
-  to prevent;
+  to prevent, checkup_institutions;
   data status, checkup_result;
   basis appi_27_5_1;
   oblige contract_reference;
   source row 3 case "j";
   because "生活習慣改善プログラムの実施";
+}
+
+permit r3_k {
+  purpose health_services;
+  activity joint_programme;
+  to kenporen;
+  data status;
+  basis appi_27_5_3;
+  oblige joint_use_notice;
+  source row 3 case "k";
+  because "共同の実施";
 }
 
 purpose online_eligibility "オンライン資格確認等システムの利用に係る利用目的" {
@@ -314,4 +339,18 @@ TEST_CASE("table compiler: policies/kenpo.policy is what the bundled table compi
     REQUIRE(result.diagnostics.empty());
     // Regenerate with `flowgate policy compile-table policies/kenpo-table.csv`.
     CHECK(result.policy_text == read_text(dir + "kenpo.policy"));
+}
+
+TEST_CASE("table compiler: the generated text is already in canonical (fmt) form", "[dsl][table]") {
+    const std::string dir = std::string(FLOWGATE_SOURCE_DIR) + "/policies/";
+    TableCompileResult result =
+        compile_table("policies/kenpo-table.csv", read_text(dir + "kenpo-table.csv"),
+                      "policies/kenpo-parties.csv", read_text(dir + "kenpo-parties.csv"));
+    REQUIRE(result.diagnostics.empty());
+    Diagnostics diagnostics;
+    std::optional<std::string> formatted =
+        format_policy_text("policies/kenpo.policy", result.policy_text, diagnostics);
+    INFO(format(diagnostics));
+    REQUIRE(formatted);
+    CHECK(*formatted == result.policy_text);
 }
