@@ -19,8 +19,9 @@ namespace {
 
 // --- the legal-basis mapping -----------------------------------------------------
 
-// The one place that says what each legal basis means for a permit. policies/README.md
-// documents the same table; a test keeps the two honest by compiling a line per basis.
+// The one place that says what each legal basis means for a permit; policies/README.md
+// documents the same table for admins. A basis missing here is an error in the table,
+// so a new ground is a deliberate change to this list, not a typo that compiles.
 const std::vector<BasisConsequence>& consequence_table() {
     static const std::vector<BasisConsequence> table = {
         {"appi_18", "", {}, "use within the purpose (APPI Art. 18): internal use"},

@@ -35,8 +35,10 @@ struct BasisConsequence {
 std::span<const BasisConsequence> basis_consequences();
 
 // Compiles the table text. `display_path` is the name diagnostics and the generated
-// header use. The parties sheet (columns id,type,label,role[,notes]) is optional: with
-// an empty `parties_text` no party declarations are generated.
+// header use. Each diagnostic points at the offending cell (for `recipients` and `data`,
+// at the offending item), with columns counted in characters. The parties sheet (columns
+// id,type,label,role[,notes]) is optional: with an empty `parties_text` no party declarations are
+// generated.
 TableCompileResult compile_table(const std::string& display_path, const std::string& csv_text,
                                  const std::string& parties_path = {},
                                  const std::string& parties_text = {});
