@@ -628,6 +628,8 @@ private:
             job.done(std::move(result));
         } catch (const std::exception& e) {
             spdlog::error("audit: a completion handler threw: {}", e.what());
+        } catch (...) {
+            spdlog::error("audit: a completion handler threw");
         }
     }
 

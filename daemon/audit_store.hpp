@@ -152,9 +152,8 @@ public:
     // Drains the queue and stops the writer; later submissions fail with `closed`.
     void close();
 
-    class Writer;
-
 private:
+    class Writer;
     explicit AuditStore(std::unique_ptr<Writer> writer);
     std::unique_ptr<Writer> m_writer;
 };
