@@ -76,6 +76,15 @@ std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options 
     return std::move(store).value();
 }
 
+// The seq of a committed row; a failure fails the test instead of terminating it, so
+// that guards (the tmpfs mount) still run.
+std::uint64_t appended(AuditStore& store, AuditRecord record) {
+    auto result = store.append(std::move(record));
+    if (!result)
+        FAIL("append failed: " << result.error().message);
+    return result.value();
+}
+
 std::vector<AuditRow> rows_of(const fs::path& db) {
     auto rows = read_audit_rows(db);
     if (!rows)
@@ -237,15 +246,15 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
     AuditRecord start;
     start.kind = AuditKind::start;
     start.detail = "flowgated 0.1.0";
-    REQUIRE(store->append(start).value() == 1);
-    REQUIRE(store->append(check_record(1)).value() == 2);
-    REQUIRE(store->append(check_record(2, AuditDecision::deny)).value() == 3);
+    REQUIRE(appended(*store, start) == 1);
+    REQUIRE(appended(*store, check_record(1)) == 2);
+    REQUIRE(appended(*store, check_record(2, AuditDecision::deny)) == 3);
     AuditRecord refused;
     refused.kind = AuditKind::refused;
     refused.request = "{not json";
     refused.decision = AuditDecision::error;
     refused.reason = "malformed_request";
-    REQUIRE(store->append(refused).value() == 4);
+    REQUIRE(appended(*store, refused) == 4);
     store->close();
 
     const auto rows = rows_of(db);
@@ -307,8 +316,8 @@ TEST_CASE("audit store: the chain continues across a reopen", "[daemon][audit]")
     {
         auto store = open_store(db);
         CHECK(store->health().last_seq == 3);
-        CHECK(store->append(check_record(3)).value() == 4);
-        CHECK(store->append(check_record(4)).value() == 5);
+        CHECK(appended(*store, check_record(3)) == 4);
+        CHECK(appended(*store, check_record(4)) == 5);
     }
     const auto rows = rows_of(db);
     REQUIRE(rows.size() == 5);
@@ -440,7 +449,7 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
     }
     CHECK(verify_audit_file(db));
     // The shell's attempts leave the writer's connection able to go on.
-    CHECK(store->append(check_record(9)).value() == 4);
+    CHECK(appended(*store, check_record(9)) == 4);
 }
 
 TEST_CASE("audit store: a correct append through another connection is allowed and chains",
@@ -585,7 +594,7 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     AuditOptions options;
     options.busy_timeout = std::chrono::milliseconds(100);
     auto store = open_store(db, options);
-    REQUIRE(store->append(check_record(1)).value() == 1);
+    REQUIRE(appended(*store, check_record(1)) == 1);
 
     SqliteConnection other(db);
     REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
@@ -629,7 +638,7 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
 
     const auto db = mount_point / "audit.db";
     auto store = open_store(db);
-    REQUIRE(store->append(check_record(1)).value() == 1);
+    REQUIRE(appended(*store, check_record(1)) == 1);
 
     const auto filler = mount_point / "filler";
     {
