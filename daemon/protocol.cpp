@@ -243,11 +243,9 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
                    [this, allowed, id, body = std::move(body),
                     answer = std::move(answer)](AuditResult<std::uint64_t> committed) mutable {
                        if (committed) {
+                           ++(allowed ? m_counters.allowed : m_counters.denied);
                            body["audit_seq"] = committed.value();
                            answer(json::serialize(body));
-                           asio::post(m_io, [this, allowed] {
-                               ++(allowed ? m_counters.allowed : m_counters.denied);
-                           });
                            return;
                        }
                        // Never an allow that is not in the log.
@@ -259,11 +257,9 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
                                            {"obligations", json::array()},
                                            {"policy", body["policy"]},
                                            {"audit_seq", nullptr}};
+                       ++m_counters.denied;
+                       ++m_counters.audit_unavailable;
                        answer(json::serialize(denied));
-                       asio::post(m_io, [this] {
-                           ++m_counters.denied;
-                           ++m_counters.audit_unavailable;
-                       });
                    });
 }
 
@@ -280,10 +276,10 @@ json::object Protocol::status(const json::value& id) const {
                       {"policy_loaded_at", loaded.count()},
                       {"uptime_s", uptime.count()}};
     body["counters"] = json::object{{"requests", m_counters.requests},
-                                    {"allowed", m_counters.allowed},
-                                    {"denied", m_counters.denied},
+                                    {"allowed", m_counters.allowed.load()},
+                                    {"denied", m_counters.denied.load()},
                                     {"malformed", m_counters.malformed},
-                                    {"audit_unavailable", m_counters.audit_unavailable},
+                                    {"audit_unavailable", m_counters.audit_unavailable.load()},
                                     {"reloads", m_counters.reloads},
                                     {"failed_reloads", m_counters.failed_reloads},
                                     {"connections", m_server ? m_server->connections() : 0},

@@ -129,9 +129,12 @@ private:
             if (!line.empty() && line.back() == '\r') {
                 line.remove_suffix(1);
             }
-            auto slot = std::make_shared<Slot>();
-            m_pending.push_back(slot);
-            m_server.m_handler.on_line(line, m_peer, answer_for(slot));
+            if (line.find_first_not_of(" \t") != std::string_view::npos) {
+                // A blank line is no request: `echo | socat` sends one, and it gets no answer.
+                auto slot = std::make_shared<Slot>();
+                m_pending.push_back(slot);
+                m_server.m_handler.on_line(line, m_peer, answer_for(slot));
+            }
             buffer.erase(0, length);
         }
         m_reading_done = true;
