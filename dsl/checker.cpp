@@ -115,8 +115,8 @@ bool contains(const std::vector<Id>& sorted, Id id) {
 
 class Checker {
 public:
-    Checker(const SourceSet& sources, const std::vector<ast::File>& files)
-        : m_sources(sources), m_files(files) {}
+    Checker(const SourceSet& sources, const std::vector<ast::File>& files, bool incomplete)
+        : m_sources(sources), m_files(files), m_incomplete(incomplete) {}
 
     CheckResult run() {
         declare_all();
@@ -163,7 +163,9 @@ private:
                                  std::string_view expected) {
         auto it = m_symbols.find(name.text);
         if (it == m_symbols.end()) {
-            error(name, "unknown " + std::string(expected) + " '" + name.text + "'");
+            if (!m_incomplete) {
+                error(name, "unknown " + std::string(expected) + " '" + name.text + "'");
+            }
             return std::nullopt;
         }
         if (std::find(accepted.begin(), accepted.end(), it->second.kind) == accepted.end()) {
@@ -462,8 +464,10 @@ private:
                 return m_policy.activities[a].id == item.name.text;
             });
             if (found == owner.activities.end()) {
-                error(item.name,
-                      "unknown activity '" + item.name.text + "' in purpose '" + owner.id + "'");
+                if (!m_incomplete) {
+                    error(item.name, "unknown activity '" + item.name.text + "' in purpose '" +
+                                         owner.id + "'");
+                }
                 continue;
             }
             add_sorted(matcher.ids, *found);
@@ -756,6 +760,8 @@ private:
 
     const SourceSet& m_sources;
     const std::vector<ast::File>& m_files;
+    // Syntax errors dropped declarations: a name may be unknown only because of them.
+    bool m_incomplete = false;
     CheckedPolicy m_policy;
     Diagnostics m_diagnostics;
     std::unordered_map<std::string, Symbol> m_symbols;
@@ -801,8 +807,9 @@ bool Matcher::matches(Id value, std::uint32_t attribute_bit) const {
     return hit != negated;
 }
 
-CheckResult check(const SourceSet& sources, const std::vector<ast::File>& files) {
-    return Checker(sources, files).run();
+CheckResult check(const SourceSet& sources, const std::vector<ast::File>& files,
+                  bool declarations_may_be_missing) {
+    return Checker(sources, files, declarations_may_be_missing).run();
 }
 
 } // namespace flowgate::dsl

@@ -161,7 +161,11 @@ struct CheckedPolicy {
 // Either the resolved model or every diagnostic, sorted; never both.
 using CheckResult = std::variant<CheckedPolicy, Diagnostics>;
 
-// `files[i]` is the parse of `sources.file(i)`.
-CheckResult check(const SourceSet& sources, const std::vector<ast::File>& files);
+// `files[i]` is the parse of `sources.file(i)`. With `declarations_may_be_missing` (the
+// files had syntax errors, so some declarations were dropped), unknown names are not
+// reported, since they may be declared in what was dropped; every other error is, so
+// one run shows the syntax and the semantic errors together.
+CheckResult check(const SourceSet& sources, const std::vector<ast::File>& files,
+                  bool declarations_may_be_missing = false);
 
 } // namespace flowgate::dsl

@@ -71,7 +71,13 @@ LoadResult load_policy(std::vector<PolicyText> files) {
         parse_file(sources, i, parsed[i], result.diagnostics);
     }
     if (!result.diagnostics.empty()) {
-        // Checking half-parsed files would only add noise to the syntax errors.
+        // Check what did parse too, so one run shows every error; the checker leaves out
+        // the unknown names that the dropped declarations may explain.
+        CheckResult checked = check(sources, parsed, true);
+        if (auto* diagnostics = std::get_if<Diagnostics>(&checked)) {
+            result.diagnostics.insert(result.diagnostics.end(), diagnostics->begin(),
+                                      diagnostics->end());
+        }
         sort_diagnostics(result.diagnostics);
         return result;
     }
