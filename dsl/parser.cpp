@@ -220,7 +220,19 @@ bool parse_file(const SourceSet& sources, std::uint32_t file, ast::File& out,
             } else if (failure.which() == parser::escaped_char_name) {
                 report(where, "expected " + failure.which());
             } else {
-                report_expected(skip_blank(text, where), failure.which());
+                std::size_t next = skip_blank(text, where);
+                // A missing ';' is reported right after the token it should follow, as a
+                // reader looks for it there, not at the start of the next line.
+                std::size_t previous_end = where;
+                while (previous_end > 0 && std::string_view(" \t\r\n").find(
+                                               text[previous_end - 1]) != std::string_view::npos) {
+                    --previous_end;
+                }
+                bool missing_terminator =
+                    failure.which() == "';'" && next < text.size() &&
+                    text.substr(previous_end, next - previous_end).find('\n') !=
+                        std::string_view::npos;
+                report_expected(missing_terminator ? previous_end : next, failure.which());
             }
             offset = resume_point(text, offset, where);
         }

@@ -314,7 +314,9 @@ TEST_CASE("parser: after an error the next declaration is still parsed", "[parse
     Parsed parsed = parse("ground g1 \"a\"\nground g2 \"b\";\nground ;\nground g3 \"c\";\n");
     REQUIRE(parsed.diagnostics.size() == 2);
     CHECK(parsed.diagnostics[0].message == "expected ';'");
-    CHECK(parsed.diagnostics[0].line == 2);
+    // Right after the token the ';' should follow, not at the next line's start.
+    CHECK(parsed.diagnostics[0].line == 1);
+    CHECK(parsed.diagnostics[0].column == 14);
     CHECK(parsed.diagnostics[1].message == "expected identifier");
     CHECK(parsed.diagnostics[1].line == 3);
     REQUIRE(parsed.file.declarations.size() == 2);
