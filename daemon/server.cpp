@@ -8,7 +8,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace flowgate::daemon {
 
@@ -88,21 +88,54 @@ private:
         };
     }
 
+    // Hands each complete line to the protocol. Every line already received is served
+    // before the next read, so a pipelining client costs one read per chunk, not per
+    // request.
     awaitable<void> read_requests() {
         const Limits& limits = m_server.m_limits;
         std::string buffer;
+        std::vector<char> chunk(64 * 1024);
+        std::size_t scanned = 0; // a prefix of buffer known to hold no newline
+        bool oversized = false;
         while (!m_stopping) {
+            std::size_t consumed = 0;
+            bool partial_line_left = false; // false: stopped by the limit on pending answers
+            while (m_pending.size() < limits.max_pending_answers) {
+                std::size_t newline = buffer.find('\n', std::max(consumed, scanned));
+                if (newline == std::string::npos) {
+                    partial_line_left = true;
+                    break;
+                }
+                std::string_view line(buffer.data() + consumed, newline - consumed);
+                consumed = newline + 1;
+                if (line.size() > limits.max_line_bytes) {
+                    oversized = true;
+                    refuse_oversized(line);
+                    break;
+                }
+                serve_line(line);
+            }
+            if (oversized) {
+                break;
+            }
+            buffer.erase(0, consumed);
+            scanned = partial_line_left ? buffer.size() : 0;
+            if (partial_line_left && buffer.size() > limits.max_line_bytes) {
+                refuse_oversized(buffer);
+                break;
+            }
             if (m_pending.size() >= limits.max_pending_answers) {
-                // The client is not reading its answers: wait until it does.
+                // The client is not reading its answers: read no more until it does (the
+                // writer wakes us) or the writer gives up on it.
+                m_throttled = true;
                 m_idle.expires_after(limits.write_timeout);
                 co_await m_idle.async_wait(tuple_awaitable);
+                m_throttled = false;
                 continue;
             }
             m_idle.expires_after(limits.idle_timeout);
             auto result =
-                co_await (asio::async_read_until(
-                              m_socket, asio::dynamic_buffer(buffer, limits.max_line_bytes + 1),
-                              '\n', tuple_awaitable) ||
+                co_await (m_socket.async_read_some(asio::buffer(chunk), tuple_awaitable) ||
                           m_idle.async_wait(tuple_awaitable));
             if (result.index() == 1) {
                 if (m_stopping) {
@@ -115,30 +148,32 @@ private:
                 break;
             }
             auto [error, length] = std::get<0>(result);
-            if (error == asio::error::not_found) {
-                auto slot = std::make_shared<Slot>();
-                m_pending.push_back(slot);
-                m_server.m_handler.on_oversized_line(std::string_view(buffer).substr(0, 256),
-                                                     m_peer, answer_for(slot));
-                break;
-            }
             if (error) {
                 break; // end of stream or reset
             }
-            std::string_view line(buffer.data(), length - 1);
-            if (!line.empty() && line.back() == '\r') {
-                line.remove_suffix(1);
-            }
-            if (line.find_first_not_of(" \t") != std::string_view::npos) {
-                // A blank line is no request: `echo | socat` sends one, and it gets no answer.
-                auto slot = std::make_shared<Slot>();
-                m_pending.push_back(slot);
-                m_server.m_handler.on_line(line, m_peer, answer_for(slot));
-            }
-            buffer.erase(0, length);
+            buffer.append(chunk.data(), length);
         }
         m_reading_done = true;
         m_wake.cancel();
+    }
+
+    void serve_line(std::string_view line) {
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        if (line.find_first_not_of(" \t") == std::string_view::npos) {
+            return; // a blank line is no request: `echo | socat` sends one
+        }
+        auto slot = std::make_shared<Slot>();
+        m_pending.push_back(slot);
+        m_server.m_handler.on_line(line, m_peer, answer_for(slot));
+    }
+
+    // The answer to a line over the limit is the last: the connection closes after it.
+    void refuse_oversized(std::string_view line) {
+        auto slot = std::make_shared<Slot>();
+        m_pending.push_back(slot);
+        m_server.m_handler.on_oversized_line(line.substr(0, 256), m_peer, answer_for(slot));
     }
 
     awaitable<void> write_answers() {
@@ -158,6 +193,9 @@ private:
                 out += m_pending.front()->answer;
                 out += '\n';
                 m_pending.pop_front();
+            }
+            if (m_throttled) {
+                m_idle.cancel(); // room again: the reader may go on
             }
             deadline.expires_after(m_server.m_limits.write_timeout);
             auto result =
@@ -189,6 +227,7 @@ private:
     std::deque<std::shared_ptr<Slot>> m_pending;
     bool m_stopping = false;
     bool m_reading_done = false;
+    bool m_throttled = false; // the reader waits for the client to read its answers
 };
 
 Server::Server(asio::io_context& io, Limits limits, LineHandler& handler)

@@ -1,0 +1,301 @@
+// End-to-end throughput of flowgated: the real daemon (durability full, its store on a
+// real file) driven over its socket by 1, 8 and 64 clients, each on its own connection
+// keeping a window of pipelined checks in flight. A decision counts once its answer
+// carries an audit_seq, i.e. once its row is committed: durable decisions per second,
+// and the p50/p99 time from sending a check to reading its answer.
+// Run a Release build:
+//   bench_daemon [--seconds S] [--window W] [--clients 1,8,64] [--dir DIR] [--relaxed]
+#include "client/client.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <poll.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Options {
+    double seconds = 5;
+    std::size_t window = 128;
+    std::vector<int> clients{1, 8, 64};
+    fs::path dir = fs::temp_directory_path();
+    bool relaxed = false;
+};
+
+struct Level {
+    std::uint64_t decisions = 0;
+    std::uint64_t not_durable = 0; // answers without an audit_seq (must stay 0)
+    std::vector<std::uint32_t> latencies_us;
+    std::string failure;
+};
+
+// A mix of allowed and denied checks over a few purposes and recipients.
+std::vector<std::string> request_lines() {
+    const char* checks[] = {
+        R"("purpose":"health_services","recipient":"prevent","data":["checkup_result"])",
+        R"("purpose":"health_services","recipient":"employer","data":["checkup_result"])",
+        R"("purpose":"health_services","recipient":"prevent","data":["checkup_result"],"context":{"consent":true})",
+        R"("purpose":"health_services","recipient":"employer","data":["specific_benefit"],"context":{"consent":true})",
+    };
+    std::vector<std::string> lines;
+    for (const char* check : checks) {
+        lines.push_back(std::string(R"({"op":"check","subject":"p-000123",)") + check + "}");
+    }
+    return lines;
+}
+
+int connect_to(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 &&
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// One client: keeps `window` checks in flight until the deadline, then drains.
+void drive(const std::string& socket, std::size_t window, Clock::time_point deadline,
+           Level& level) {
+    int fd = connect_to(socket);
+    if (fd < 0) {
+        level.failure = "cannot connect: " + std::string(std::strerror(errno));
+        return;
+    }
+    const std::vector<std::string> bodies = request_lines();
+    std::vector<Clock::time_point> sent_at(window);
+    std::uint64_t next_id = 0;
+    std::uint64_t answered = 0;
+    std::string out;
+    std::string in;
+    std::size_t out_offset = 0;
+    bool sending = true;
+    while (sending || answered < next_id) {
+        if (sending && Clock::now() >= deadline) {
+            sending = false;
+        }
+        while (sending && next_id - answered < window) {
+            std::string line = bodies[next_id % bodies.size()];
+            line.pop_back();
+            line += ",\"id\":" + std::to_string(next_id) + "}\n";
+            out += line;
+            sent_at[next_id % window] = Clock::now();
+            ++next_id;
+        }
+        pollfd waiting{fd, static_cast<short>(POLLIN | (out_offset < out.size() ? POLLOUT : 0)), 0};
+        if (::poll(&waiting, 1, 10000) <= 0) {
+            level.failure = "no answer within 10 s";
+            break;
+        }
+        if ((waiting.revents & POLLOUT) != 0) {
+            ssize_t n = ::send(fd, out.data() + out_offset, out.size() - out_offset,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                out_offset += static_cast<std::size_t>(n);
+                if (out_offset == out.size()) {
+                    out.clear();
+                    out_offset = 0;
+                }
+            }
+        }
+        if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            char chunk[65536];
+            ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n == 0) {
+                level.failure = "flowgated closed the connection";
+                break;
+            }
+            if (n < 0) {
+                continue;
+            }
+            in.append(chunk, static_cast<std::size_t>(n));
+            const auto now = Clock::now();
+            std::size_t start = 0;
+            for (std::size_t newline; (newline = in.find('\n', start)) != std::string::npos;
+                 start = newline + 1) {
+                std::string_view answer(in.data() + start, newline - start);
+                // Answers come in order: the oldest one in flight is this one.
+                auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+                    now - sent_at[answered % window]);
+                level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
+                ++answered;
+                if (answer.find("\"audit_seq\":null") != std::string_view::npos ||
+                    answer.find("\"audit_seq\"") == std::string_view::npos) {
+                    ++level.not_durable;
+                } else {
+                    ++level.decisions;
+                }
+            }
+            in.erase(0, start);
+        }
+    }
+    ::close(fd);
+}
+
+std::uint32_t percentile(std::vector<std::uint32_t>& values, double p) {
+    if (values.empty()) {
+        return 0;
+    }
+    auto at = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(at),
+                     values.end());
+    return values[at];
+}
+
+Options parse(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto next = [&]() -> std::string {
+            return i + 1 < argc ? argv[++i] : "";
+        };
+        if (arg == "--seconds") {
+            options.seconds = std::stod(next());
+        } else if (arg == "--window") {
+            options.window = std::stoul(next());
+        } else if (arg == "--dir") {
+            options.dir = next();
+        } else if (arg == "--relaxed") {
+            options.relaxed = true;
+        } else if (arg == "--clients") {
+            options.clients.clear();
+            std::string list = next();
+            for (std::size_t start = 0; start <= list.size();) {
+                std::size_t comma = std::min(list.find(',', start), list.size());
+                options.clients.push_back(std::stoi(list.substr(start, comma - start)));
+                start = comma + 1;
+            }
+        } else {
+            std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--window W] [--clients "
+                                 "1,8,64] [--dir DIR] [--relaxed]\n");
+            std::exit(2);
+        }
+    }
+    return options;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Options options = parse(argc, argv);
+    std::signal(SIGPIPE, SIG_IGN);
+    std::string pattern = (options.dir / "bench-flowgated-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        std::perror("mkdtemp");
+        return 1;
+    }
+    const fs::path dir = pattern;
+    const fs::path socket = dir / "flowgated.sock";
+    const fs::path db = dir / "audit.db";
+    const fs::path config = dir / "flowgated.toml";
+    {
+        std::ofstream out(config);
+        out << "socket = \"" << socket.string() << "\"\npolicy = \"" << FLOWGATE_SOURCE_DIR
+            << "/policies\"\naudit_db = \"" << db.string() << "\"\ndurability = \""
+            << (options.relaxed ? "relaxed" : "full") << "\"\nlog_level = \"warn\"\n";
+    }
+    pid_t daemon = ::fork();
+    if (daemon == 0) {
+        ::execl(FLOWGATED_PATH, FLOWGATED_PATH, "--config", config.c_str(), nullptr);
+        ::_exit(127);
+    }
+    std::optional<flowgate::client::Client> client;
+    for (int i = 0; i < 500 && !client; ++i) {
+        if (auto connected = flowgate::client::Client::connect(socket.string())) {
+            client = std::move(*connected.value);
+        } else {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    if (!client) {
+        std::fprintf(stderr, "flowgated did not start\n");
+        ::kill(daemon, SIGKILL);
+        return 1;
+    }
+
+    std::printf("flowgated %s, store %s (durability %s), window %zu, %.0f s per level\n",
+                FLOWGATED_PATH, db.c_str(), options.relaxed ? "relaxed" : "full", options.window,
+                options.seconds);
+    std::printf("%8s %12s %14s %10s %10s %12s\n", "clients", "decisions", "decisions/s", "p50 ms",
+                "p99 ms", "transactions");
+    int status_code = 0;
+    for (int clients : options.clients) {
+        auto before = client->request(json::object{{"op", "status"}});
+        std::vector<Level> levels(static_cast<std::size_t>(clients));
+        const auto started = Clock::now();
+        const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(options.seconds));
+        std::vector<std::thread> threads;
+        for (auto& level : levels) {
+            threads.emplace_back(
+                [&, window = options.window] { drive(socket.string(), window, deadline, level); });
+        }
+        for (std::thread& thread : threads) {
+            thread.join();
+        }
+        const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+        auto after = client->request(json::object{{"op", "status"}});
+        Level total;
+        for (Level& level : levels) {
+            total.decisions += level.decisions;
+            total.not_durable += level.not_durable;
+            total.latencies_us.insert(total.latencies_us.end(), level.latencies_us.begin(),
+                                      level.latencies_us.end());
+            if (!level.failure.empty()) {
+                total.failure = level.failure;
+            }
+        }
+        std::int64_t transactions = 0;
+        if (before && after) {
+            transactions = after.value->at("audit").at("transactions").to_number<std::int64_t>() -
+                           before.value->at("audit").at("transactions").to_number<std::int64_t>();
+        }
+        const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
+        const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
+        std::printf("%8d %12llu %14.0f %10.2f %10.2f %12lld\n", clients,
+                    static_cast<unsigned long long>(total.decisions),
+                    static_cast<double>(total.decisions) / elapsed, p50, p99,
+                    static_cast<long long>(transactions));
+        std::fflush(stdout);
+        if (!total.failure.empty() || total.not_durable != 0) {
+            std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
+                         total.failure.c_str(), static_cast<unsigned long long>(total.not_durable));
+            status_code = 1;
+        }
+    }
+    client.reset();
+    ::kill(daemon, SIGTERM);
+    int status = 0;
+    ::waitpid(daemon, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "flowgated did not stop cleanly (status %d)\n", status);
+        status_code = 1;
+    }
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+    return status_code;
+}
