@@ -19,6 +19,7 @@ struct Outcome {
 
 void register_policy_commands(CLI::App& app, Outcome& outcome);
 void register_daemon_commands(CLI::App& app, Outcome& outcome);
+void register_audit_commands(CLI::App& app, Outcome& outcome);
 
 int run(int argc, char** argv);
 

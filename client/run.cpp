@@ -11,6 +11,7 @@ int run(int argc, char** argv) {
     Outcome outcome;
     register_policy_commands(app, outcome);
     register_daemon_commands(app, outcome);
+    register_audit_commands(app, outcome);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

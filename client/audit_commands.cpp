@@ -1,0 +1,474 @@
+// `flowgate audit verify|checkpoint|replay|export|records`: the auditor's tools. They
+// work on the audit store file alone, read-only, while flowgated runs and without
+// root; see audit_tools.hpp for what each pass checks and README.md ("For auditors").
+#include "client/audit_tools.hpp"
+#include "client/commands.hpp"
+#include "dsl/policy_loader.hpp"
+
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace flowgate::cli {
+namespace json = boost::json;
+
+namespace {
+
+bool stderr_is_terminal() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
+
+std::unique_ptr<daemon::AuditReader> open_or_report(const std::string& path) {
+    auto reader = daemon::AuditReader::open(path);
+    if (!reader) {
+        std::cerr << "flowgate audit: error: " << reader.error().message << "\n";
+        return nullptr;
+    }
+    return std::move(reader).value();
+}
+
+std::string csv_field(std::string_view text) {
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos)
+        return std::string(text);
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"')
+            out += '"';
+        out += c;
+    }
+    return out + "\"";
+}
+
+void csv_line(std::ostream& out, std::initializer_list<std::string_view> fields) {
+    bool first = true;
+    for (std::string_view field : fields) {
+        if (!first)
+            out << ',';
+        out << csv_field(field);
+        first = false;
+    }
+    out << '\n';
+}
+
+json::value data_json(std::string_view text) {
+    boost::system::error_code error;
+    json::value parsed = json::parse(text, error);
+    return error ? json::value(json::string(text)) : parsed;
+}
+
+// Reads --since/--until; false (reported) when a value is not a date.
+bool read_times(const std::string& since, const std::string& until,
+                std::optional<std::int64_t>& since_us, std::optional<std::int64_t>& until_us) {
+    for (auto [text, out] : {std::pair{&since, &since_us}, std::pair{&until, &until_us}}) {
+        if (text->empty())
+            continue;
+        *out = parse_time(*text);
+        if (!*out) {
+            std::cerr << "flowgate audit: error: '" << *text
+                      << "' is not a date (2024-05-01 or 2024-05-01T09:30:00Z, UTC)\n";
+            return false;
+        }
+    }
+    return true;
+}
+
+int run_verify(const std::string& path, const std::string& checkpoint_path, bool print_tail) {
+    std::optional<Checkpoint> checkpoint;
+    if (!checkpoint_path.empty()) {
+        std::ifstream in(checkpoint_path);
+        std::ostringstream text;
+        text << in.rdbuf();
+        checkpoint = parse_checkpoint(text.str());
+        if (!in || !checkpoint) {
+            std::cerr << "flowgate audit: error: " << checkpoint_path
+                      << " does not hold a checkpoint line 'seq <N> hash <hex>'\n";
+            return exit_error;
+        }
+    }
+    auto reader = open_or_report(path);
+    if (!reader)
+        return exit_error;
+    auto verified = verify_log(*reader, checkpoint, stderr_is_terminal());
+    if (!verified) {
+        std::cerr << "flowgate audit: error: " << verified.error().message << "\n";
+        return exit_error;
+    }
+    const VerifyResult& result = verified.value();
+    if (result.fault) {
+        std::cout << path << ": FAILED at seq " << result.fault->seq << ": "
+                  << result.fault->message << "\n";
+        return exit_deny;
+    }
+    if (print_tail) {
+        std::cout << format_checkpoint(result.tail);
+    } else {
+        std::cout << path << ": ok, " << result.rows << " rows chain from seq 1 to seq "
+                  << result.tail.seq << (checkpoint ? ", checkpoint matches" : "") << "\n"
+                  << format_checkpoint(result.tail);
+    }
+    return exit_allow;
+}
+
+json::object difference_json(const ReplayDifference& d) {
+    return json::object{
+        {"seq", d.seq},
+        {"time", iso_time(d.time_us)},
+        {"kind", d.kind},
+        {"purpose", d.purpose},
+        {"recipient", d.recipient},
+        {"subject", d.subject},
+        {"data", data_json(d.data)},
+        {"recorded", {{"decision", d.recorded_decision}, {"rule", d.recorded_rule}}},
+        {"replayed",
+         {{"decision", d.replayed_decision},
+          {"rule", d.replayed_rule},
+          {"reason", d.replayed_reason}}},
+        {"what", d.what}};
+}
+
+json::object counts_json(const std::map<std::string, std::uint64_t>& counts) {
+    json::object out;
+    for (const auto& [key, count] : counts)
+        out[key] = count;
+    return out;
+}
+
+void print_counts(const char* title, const std::map<std::string, std::uint64_t>& counts) {
+    if (counts.empty())
+        return;
+    std::cout << title << ":\n";
+    for (const auto& [key, count] : counts)
+        std::cout << "  " << (key.empty() ? "(none)" : key) << ": " << count << "\n";
+}
+
+int run_replay(const std::string& path, const std::string& candidate_path, bool as_json,
+               unsigned threads) {
+    ReplayOptions options;
+    options.threads = threads;
+    options.show_progress = stderr_is_terminal();
+    if (!candidate_path.empty()) {
+        dsl::LoadResult loaded = dsl::load_policy(candidate_path);
+        if (!loaded) {
+            std::cerr << dsl::format(loaded.diagnostics);
+            return exit_error;
+        }
+        options.candidate = loaded.policy;
+    }
+    auto reader = open_or_report(path);
+    if (!reader)
+        return exit_error;
+    auto replayed = replay_log(*reader, options);
+    if (!replayed) {
+        std::cerr << "flowgate audit: error: " << replayed.error().message << "\n";
+        return exit_error;
+    }
+    const ReplayReport& report = replayed.value();
+    const bool candidate = options.candidate != nullptr;
+    if (as_json) {
+        json::array differences;
+        for (const ReplayDifference& d : report.differences)
+            differences.push_back(difference_json(d));
+        json::object out{{"mode", candidate ? "candidate" : "recorded"},
+                         {"rows", report.rows},
+                         {"decisions", report.decisions},
+                         {"refused", report.refused},
+                         {"reproduced", report.reproduced},
+                         {candidate ? "changed" : "not_reproduced", std::move(differences)},
+                         {"by_purpose", counts_json(report.by_purpose)},
+                         {"by_recipient", counts_json(report.by_recipient)},
+                         {"by_decision", counts_json(report.by_decision)}};
+        if (candidate)
+            out["candidate_policy"] = options.candidate->hash();
+        std::cout << json::serialize(out) << "\n";
+    } else {
+        if (candidate) {
+            std::cout << "under " << options.candidate->hash() << ": " << report.decisions
+                      << " decisions replayed, " << report.differences.size() << " would change\n";
+        } else {
+            std::cout << report.decisions << " decisions and " << report.refused
+                      << " refused requests replayed, " << report.reproduced << " reproduced, "
+                      << report.differences.size() << " not reproduced\n";
+        }
+        print_counts("by purpose", report.by_purpose);
+        print_counts("by recipient", report.by_recipient);
+        print_counts("by decision", report.by_decision);
+        for (const ReplayDifference& d : report.differences) {
+            std::cout << "seq " << d.seq << " " << iso_time(d.time_us) << " " << d.kind << " "
+                      << d.purpose << " -> " << d.recipient << " " << d.data << " subject "
+                      << d.subject << ": " << d.recorded_decision
+                      << (d.recorded_rule.empty() ? "" : " (" + d.recorded_rule + ")") << " => "
+                      << (d.replayed_decision.empty() ? "?" : d.replayed_decision)
+                      << (d.replayed_rule.empty() ? "" : " (" + d.replayed_rule + ")") << ": "
+                      << d.what << (d.replayed_reason.empty() ? "" : "; " + d.replayed_reason)
+                      << "\n";
+        }
+    }
+    return report.differences.empty() ? exit_allow : exit_deny;
+}
+
+json::object record_json(const ProvisionRecord& r) {
+    return json::object{{"seq", r.seq},
+                        {"time", iso_time(r.time_us)},
+                        {"recipient", r.recipient},
+                        {"recipient_label", r.recipient_label},
+                        {"recipient_role", r.recipient_role},
+                        {"subject", r.subject},
+                        {"data", data_json(r.data)},
+                        {"consent", r.consent},
+                        {"purpose", r.purpose},
+                        {"activity", r.activity},
+                        {"activity_kind", r.activity_kind},
+                        {"legal_basis", r.legal_basis},
+                        {"rule", r.rule},
+                        {"service", r.service},
+                        {"policy", r.policy_hash}};
+}
+
+void print_records(const std::vector<ProvisionRecord>& records, const std::string& format) {
+    if (format == "jsonl") {
+        for (const ProvisionRecord& r : records)
+            std::cout << json::serialize(record_json(r)) << "\n";
+        return;
+    }
+    if (format == "csv") {
+        csv_line(std::cout, {"seq", "time", "recipient", "recipient_label", "subject", "data",
+                             "consent", "purpose", "activity", "legal_basis", "rule", "service"});
+        for (const ProvisionRecord& r : records) {
+            const std::string seq = std::to_string(r.seq);
+            const std::string time = iso_time(r.time_us);
+            csv_line(std::cout, {seq, time, r.recipient, r.recipient_label, r.subject, r.data,
+                                 r.consent ? "yes" : "no", r.purpose, r.activity, r.legal_basis,
+                                 r.rule, r.service});
+        }
+        return;
+    }
+    // Per recipient, then per person, each in time order.
+    std::map<std::string, std::map<std::string, std::vector<const ProvisionRecord*>>> grouped;
+    for (const ProvisionRecord& r : records)
+        grouped[r.recipient][r.subject].push_back(&r);
+    std::cout << records.size() << " third-party provision records (APPI Art. 29)\n";
+    for (const auto& [recipient, people] : grouped) {
+        const ProvisionRecord& first = *people.begin()->second.front();
+        std::size_t count = 0;
+        for (const auto& [subject, list] : people)
+            count += list.size();
+        std::cout << "\nrecipient " << recipient << " " << first.recipient_label << " ("
+                  << first.recipient_role << "): " << count << "\n";
+        for (const auto& [subject, list] : people) {
+            std::cout << "  person " << subject << ": " << list.size() << "\n";
+            for (const ProvisionRecord* r : list) {
+                std::cout << "    " << iso_time(r->time_us) << " seq " << r->seq << " data "
+                          << r->data << " consent " << (r->consent ? "yes" : "no") << " basis "
+                          << r->legal_basis << " rule " << r->rule << " purpose " << r->purpose
+                          << " activity " << r->activity << "\n";
+            }
+        }
+    }
+}
+
+int run_records(const std::string& path, RecordFilter filter, const std::string& format) {
+    auto reader = open_or_report(path);
+    if (!reader)
+        return exit_error;
+    filter.show_progress = stderr_is_terminal();
+    auto records = provision_records(*reader, filter);
+    if (!records) {
+        std::cerr << "flowgate audit: error: " << records.error().message << "\n";
+        return exit_error;
+    }
+    print_records(records.value(), format);
+    return exit_allow;
+}
+
+int run_export_all(const std::string& path, const RecordFilter& filter, const std::string& format) {
+    auto reader = open_or_report(path);
+    if (!reader)
+        return exit_error;
+    auto last = reader->last_seq();
+    if (!last) {
+        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
+        return exit_error;
+    }
+    Progress progress("export", last.value());
+    daemon::AuditRowRange range;
+    range.since_us = filter.since_us;
+    range.until_us = filter.until_us;
+    const bool csv = format == "csv";
+    if (csv)
+        csv_line(std::cout,
+                 {"seq",         "time",        "kind",        "uid",     "gid",      "pid",
+                  "service",     "request",     "decision",    "reason",  "rule",     "rule_source",
+                  "legal_basis", "obligations", "policy_hash", "purpose", "activity", "recipient",
+                  "direction",   "data",        "subject",     "detail",  "hash"});
+    auto walked = reader->for_each_row(range, [&](const daemon::AuditRowView& row) {
+        progress.row();
+        const std::string time = iso_time(row.time_us);
+        if (csv) {
+            const std::string seq = std::to_string(row.seq);
+            const std::string uid = std::to_string(row.uid);
+            const std::string gid = std::to_string(row.gid);
+            const std::string pid = std::to_string(row.pid);
+            csv_line(std::cout, {seq,
+                                 time,
+                                 row.kind,
+                                 uid,
+                                 gid,
+                                 pid,
+                                 row.service,
+                                 row.request,
+                                 row.decision,
+                                 row.reason,
+                                 row.rule,
+                                 row.rule_source,
+                                 row.legal_basis,
+                                 row.obligations,
+                                 row.policy_hash,
+                                 row.purpose,
+                                 row.activity,
+                                 row.recipient,
+                                 row.direction,
+                                 row.data,
+                                 row.subject,
+                                 row.detail,
+                                 row.hash});
+        } else {
+            json::object out{{"seq", row.seq},
+                             {"time", time},
+                             {"kind", row.kind},
+                             {"uid", row.uid},
+                             {"gid", row.gid},
+                             {"pid", row.pid},
+                             {"service", row.service},
+                             {"request", row.request},
+                             {"decision", row.decision},
+                             {"reason", row.reason},
+                             {"rule", row.rule},
+                             {"rule_source", row.rule_source},
+                             {"legal_basis", row.legal_basis},
+                             {"obligations", row.obligations},
+                             {"policy_hash", row.policy_hash},
+                             {"purpose", row.purpose},
+                             {"activity", row.activity},
+                             {"recipient", row.recipient},
+                             {"direction", row.direction},
+                             {"data", row.data},
+                             {"subject", row.subject},
+                             {"detail", row.detail},
+                             {"hash", row.hash}};
+            std::cout << json::serialize(out) << "\n";
+        }
+        return true;
+    });
+    if (!walked) {
+        std::cerr << "flowgate audit: error: " << walked.error().message << "\n";
+        return exit_error;
+    }
+    return exit_allow;
+}
+
+} // namespace
+
+void register_audit_commands(CLI::App& app, Outcome& outcome) {
+    CLI::App* audit = app.add_subcommand(
+        "audit",
+        "Verify, replay and export an audit store (read-only, works while flowgated runs)");
+    audit->require_subcommand(1);
+
+    auto verify_db = std::make_shared<std::string>();
+    auto verify_checkpoint = std::make_shared<std::string>();
+    CLI::App* verify = audit->add_subcommand(
+        "verify", "Check the whole hash chain and sequence (exit 1 naming the first bad seq)");
+    verify->add_option("DB", *verify_db, "The audit store file")->required();
+    verify->add_option("--checkpoint", *verify_checkpoint,
+                       "A file holding an earlier `flowgate audit checkpoint` line: also catch a "
+                       "truncated or rebuilt log");
+    verify->callback(
+        [=, &outcome] { outcome.status = run_verify(*verify_db, *verify_checkpoint, false); });
+
+    auto checkpoint_db = std::make_shared<std::string>();
+    CLI::App* checkpoint = audit->add_subcommand(
+        "checkpoint", "Verify, then print the tail ('seq <N> hash <hex>') to keep elsewhere");
+    checkpoint->add_option("DB", *checkpoint_db, "The audit store file")->required();
+    checkpoint->callback([=, &outcome] { outcome.status = run_verify(*checkpoint_db, {}, true); });
+
+    auto replay_db = std::make_shared<std::string>();
+    auto replay_policy = std::make_shared<std::string>();
+    auto replay_json = std::make_shared<bool>(false);
+    auto replay_threads = std::make_shared<unsigned>(0);
+    CLI::App* replay = audit->add_subcommand(
+        "replay", "Re-evaluate every decision under its recorded policy (exit 1 if any differs), "
+                  "or under a candidate policy (exit 1 if any would change)");
+    replay->add_option("DB", *replay_db, "The audit store file")->required();
+    replay->add_option("--policy", *replay_policy,
+                       "A candidate policy file or directory to replay under instead");
+    replay->add_flag("--json", *replay_json, "Print one JSON object");
+    replay->add_option("--threads", *replay_threads, "Evaluation threads (0: one per core)");
+    replay->callback([=, &outcome] {
+        outcome.status = run_replay(*replay_db, *replay_policy, *replay_json, *replay_threads);
+    });
+
+    struct RecordArgs {
+        std::string db, since, until, recipient, subject, format, consent_ground;
+        bool all = false;
+    };
+    auto export_args = std::make_shared<RecordArgs>();
+    export_args->format = "csv";
+    export_args->consent_ground = "appi_27_1_consent";
+    CLI::App* exporter = audit->add_subcommand(
+        "export", "Export the third-party provision records (APPI Art. 29), or with --all "
+                  "every row, for a period");
+    exporter->add_option("DB", export_args->db, "The audit store file")->required();
+    exporter->add_option("--since", export_args->since, "From this UTC date or time (inclusive)");
+    exporter->add_option("--until", export_args->until, "Up to this UTC date or time (exclusive)");
+    exporter->add_option("--format", export_args->format, "csv or jsonl")
+        ->check(CLI::IsMember({"csv", "jsonl"}));
+    exporter->add_flag("--all", export_args->all, "Every row of the log, not only the records");
+    exporter->add_option("--consent-ground", export_args->consent_ground,
+                         "The ground that means consent");
+    exporter->callback([export_args, &outcome] {
+        RecordFilter filter;
+        if (!read_times(export_args->since, export_args->until, filter.since_us, filter.until_us)) {
+            outcome.status = exit_error;
+            return;
+        }
+        filter.consent_ground = export_args->consent_ground;
+        outcome.status = export_args->all
+                             ? run_export_all(export_args->db, filter, export_args->format)
+                             : run_records(export_args->db, filter, export_args->format);
+    });
+
+    auto record_args = std::make_shared<RecordArgs>();
+    record_args->format = "text";
+    record_args->consent_ground = "appi_27_1_consent";
+    CLI::App* records = audit->add_subcommand(
+        "records", "List the third-party provision records (APPI Art. 29) per recipient and "
+                   "per person");
+    records->add_option("DB", record_args->db, "The audit store file")->required();
+    records->add_option("--recipient", record_args->recipient,
+                        "Only this recipient (identifier or label)");
+    records->add_option("--subject", record_args->subject, "Only this person");
+    records->add_option("--since", record_args->since, "From this UTC date or time (inclusive)");
+    records->add_option("--until", record_args->until, "Up to this UTC date or time (exclusive)");
+    records->add_option("--format", record_args->format, "text, csv or jsonl")
+        ->check(CLI::IsMember({"text", "csv", "jsonl"}));
+    records->add_option("--consent-ground", record_args->consent_ground,
+                        "The ground that means consent");
+    records->callback([record_args, &outcome] {
+        RecordFilter filter;
+        if (!read_times(record_args->since, record_args->until, filter.since_us, filter.until_us)) {
+            outcome.status = exit_error;
+            return;
+        }
+        if (!record_args->recipient.empty())
+            filter.recipient = record_args->recipient;
+        if (!record_args->subject.empty())
+            filter.subject = record_args->subject;
+        filter.consent_ground = record_args->consent_ground;
+        outcome.status = run_records(record_args->db, filter, record_args->format);
+    });
+}
+
+} // namespace flowgate::cli

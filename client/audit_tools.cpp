@@ -1,0 +1,580 @@
+// Verify, replay and provision records over an audit store; see audit_tools.hpp and
+// docs/audit-store.md. The passes stream rows from one read snapshot and keep the
+// per-row work free of allocation where it counts (hashing, JSON parsing), because
+// a society's log reaches millions of decisions.
+#include "client/audit_tools.hpp"
+
+#include "dsl/evaluator.hpp"
+#include "dsl/policy_loader.hpp"
+#include "dsl/request_json.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace flowgate::cli {
+
+namespace json = boost::json;
+namespace outcome = boost::outcome_v2;
+using daemon::AuditErrc;
+using daemon::AuditError;
+using daemon::AuditResult;
+using daemon::AuditRowView;
+
+Progress::Progress(std::string label, std::uint64_t total, bool enabled)
+    : m_label(std::move(label)), m_total(total), m_enabled(enabled) {}
+
+Progress::Progress(std::string label, std::uint64_t total)
+    : Progress(std::move(label), total, ::isatty(STDERR_FILENO) == 1) {}
+
+Progress::~Progress() {
+    if (m_printed) {
+        print();
+        std::fputc('\n', stderr);
+    }
+}
+
+void Progress::print() {
+    std::fprintf(stderr, "\r%s: %llu/%llu rows", m_label.c_str(),
+                 static_cast<unsigned long long>(m_rows), static_cast<unsigned long long>(m_total));
+    std::fflush(stderr);
+    m_printed = true;
+}
+
+std::string format_checkpoint(const Checkpoint& checkpoint) {
+    return "seq " + std::to_string(checkpoint.seq) + " hash " + checkpoint.hash + "\n";
+}
+
+std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
+    auto word = [&text]() {
+        const auto begin = text.find_first_not_of(" \t\r\n");
+        if (begin == std::string_view::npos) {
+            text = {};
+            return std::string_view();
+        }
+        text.remove_prefix(begin);
+        const auto end = std::min(text.find_first_of(" \t\r\n"), text.size());
+        std::string_view out = text.substr(0, end);
+        text.remove_prefix(end);
+        return out;
+    };
+    Checkpoint checkpoint;
+    if (word() != "seq")
+        return std::nullopt;
+    const std::string_view seq = word();
+    auto [end, error] = std::from_chars(seq.data(), seq.data() + seq.size(), checkpoint.seq);
+    if (error != std::errc() || end != seq.data() + seq.size() || checkpoint.seq == 0)
+        return std::nullopt;
+    if (word() != "hash")
+        return std::nullopt;
+    checkpoint.hash = std::string(word());
+    if (!daemon::hash_from_hex(checkpoint.hash) || !word().empty())
+        return std::nullopt;
+    return checkpoint;
+}
+
+AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
+                                     const std::optional<Checkpoint>& checkpoint,
+                                     bool show_progress) {
+    auto last = reader.last_seq();
+    if (!last)
+        return last.error();
+    Progress progress("verify", last.value(), show_progress);
+    VerifyResult result;
+    daemon::ChainHasher hasher;
+    daemon::ChainHash prev = daemon::genesis_hash;
+    std::uint64_t expected_seq = 1;
+    std::string canonical;
+    canonical.reserve(4096);
+    std::optional<daemon::ChainHash> checkpoint_hash;
+    if (checkpoint)
+        checkpoint_hash = daemon::hash_from_hex(checkpoint->hash);
+    bool checkpoint_seen = false;
+    auto fail = [&result](std::uint64_t seq, std::string message) {
+        result.fault = ChainFault{seq, std::move(message)};
+        return false;
+    };
+    auto walked = reader.for_each_row({}, [&](const AuditRowView& row) {
+        progress.row();
+        if (row.seq != expected_seq) {
+            if (row.seq > expected_seq)
+                return fail(expected_seq, "missing: the row after seq " +
+                                              std::to_string(expected_seq - 1) + " is seq " +
+                                              std::to_string(row.seq) + " (rows were removed)");
+            return fail(expected_seq, "out of sequence: seq " + std::to_string(row.seq) +
+                                          " where seq " + std::to_string(expected_seq) +
+                                          " belongs");
+        }
+        const auto stored_prev = daemon::hash_from_hex(row.prev_hash);
+        if (!stored_prev || *stored_prev != prev)
+            return fail(row.seq, "does not link to the row before it (prev_hash is not that "
+                                 "row's hash: a row was removed, inserted or reordered)");
+        canonical_row_bytes(row, canonical);
+        const daemon::ChainHash digest = hasher.hash(prev, canonical);
+        const auto stored = daemon::hash_from_hex(row.hash);
+        if (!stored || *stored != digest)
+            return fail(row.seq, "altered: its hash does not match its contents");
+        if (checkpoint && row.seq == checkpoint->seq) {
+            checkpoint_seen = true;
+            if (!checkpoint_hash || digest != *checkpoint_hash)
+                return fail(row.seq, "differs from the checkpoint (hash " + checkpoint->hash +
+                                         "): the log was rebuilt or replaced since");
+        }
+        prev = digest;
+        ++expected_seq;
+        ++result.rows;
+        return true;
+    });
+    if (!walked)
+        return walked.error();
+    result.tail = {expected_seq - 1, daemon::to_hex(prev)};
+    if (!result.fault && checkpoint && !checkpoint_seen)
+        result.fault =
+            ChainFault{result.tail.seq + 1,
+                       "truncated: the log ends at seq " + std::to_string(result.tail.seq) +
+                           " but the checkpoint holds seq " + std::to_string(checkpoint->seq)};
+    return result;
+}
+
+namespace {
+
+// A stored policy, compiled once per hash for a whole pass.
+struct StoredPolicy {
+    std::shared_ptr<const dsl::CompiledPolicy> policy; // null: `error` says why
+    std::string error;
+    std::unordered_map<std::string_view, const dsl::Rule*> rules; // by id
+};
+
+class PolicyCache {
+public:
+    explicit PolicyCache(daemon::AuditReader& reader) : m_reader(reader) {}
+
+    const StoredPolicy& get(std::string_view hash) {
+        if (m_last != nullptr && hash == m_last_hash)
+            return *m_last;
+        auto found = m_policies.find(std::string(hash));
+        if (found == m_policies.end())
+            found = m_policies.emplace(std::string(hash), load(std::string(hash))).first;
+        m_last = &found->second;
+        m_last_hash = found->first;
+        return *m_last;
+    }
+
+private:
+    StoredPolicy load(const std::string& hash) {
+        StoredPolicy stored;
+        auto files = m_reader.policy_files(hash);
+        if (!files) {
+            stored.error = files.error().message;
+            return stored;
+        }
+        if (files.value().empty()) {
+            stored.error = "no policy texts are stored under " + hash;
+            return stored;
+        }
+        std::vector<dsl::PolicyText> texts;
+        for (const auto& [name, text] : files.value())
+            texts.push_back({name, text});
+        if (dsl::policy_hash(texts) != hash) {
+            stored.error = "the texts stored under " + hash + " do not hash to it";
+            return stored;
+        }
+        dsl::LoadResult loaded = dsl::load_policy(std::move(texts));
+        if (!loaded) {
+            stored.error =
+                "the policy stored under " + hash + " does not load: " +
+                (loaded.diagnostics.empty() ? std::string() : loaded.diagnostics.front().message);
+            return stored;
+        }
+        stored.policy = loaded.policy;
+        for (const dsl::Rule& rule : stored.policy->model().rules)
+            stored.rules.emplace(rule.id, &rule);
+        return stored;
+    }
+
+    daemon::AuditReader& m_reader;
+    std::map<std::string, StoredPolicy> m_policies;
+    const StoredPolicy* m_last = nullptr;
+    std::string_view m_last_hash;
+};
+
+// Parses request lines into a reused arena: after the first rows, parsing allocates
+// nothing.
+class RequestParser {
+public:
+    RequestParser() : m_resource(m_initial, sizeof m_initial), m_parser(json::storage_ptr()) {}
+
+    // Null when the line is not JSON. The value lives until the next call.
+    const json::value* parse(std::string_view line) {
+        m_value = json::value();
+        m_resource.release();
+        m_parser.reset(json::storage_ptr(&m_resource));
+        boost::system::error_code error;
+        m_parser.write(line.data(), line.size(), error);
+        if (error)
+            return nullptr;
+        m_value = m_parser.release();
+        return &m_value;
+    }
+
+private:
+    alignas(std::max_align_t) unsigned char m_initial[16384];
+    json::monotonic_resource m_resource;
+    json::parser m_parser;
+    json::value m_value;
+};
+
+bool is_decision(std::string_view kind) {
+    return kind == "check" || kind == "explain";
+}
+
+// The code flowgated refuses the line with, or "" if it would decide it now.
+std::string refusal_code(const json::value* parsed) {
+    if (parsed == nullptr)
+        return "bad_json";
+    if (!parsed->is_object())
+        return "bad_request";
+    const json::object& request = parsed->as_object();
+    const json::value* op = request.if_contains("op");
+    if (op == nullptr)
+        return "missing_field";
+    if (!op->is_string())
+        return "bad_field_type";
+    if (op->as_string() != "check" && op->as_string() != "explain")
+        return "unknown_op";
+    dsl::RequestParse checked = dsl::request_from_json(request);
+    if (const auto* error = std::get_if<dsl::RequestError>(&checked))
+        return error->code;
+    return {};
+}
+
+// The obligations array exactly as the daemon serialises it, from cached pieces.
+class ObligationsText {
+public:
+    const std::string& of(const dsl::Decision& decision) {
+        m_text.assign("[");
+        bool first = true;
+        for (const dsl::Obligation* obligation : decision.obligations) {
+            auto [it, added] = m_pieces.try_emplace(obligation);
+            if (added)
+                it->second = json::serialize(
+                    json::object{{"id", obligation->id}, {"label", obligation->label}});
+            if (!first)
+                m_text.push_back(',');
+            m_text.append(it->second);
+            first = false;
+        }
+        m_text.push_back(']');
+        return m_text;
+    }
+
+private:
+    std::unordered_map<const dsl::Obligation*, std::string> m_pieces;
+    std::string m_text;
+};
+
+void append_rule_source(std::string& out, const dsl::Rule& rule) {
+    out = rule.file;
+    out += ':';
+    out += std::to_string(rule.line);
+    if (rule.source_row) {
+        out +=
+            " (table row " + std::to_string(*rule.source_row) + ", case " + rule.source_case + ")";
+    }
+}
+
+ReplayDifference difference_for(const AuditRowView& row) {
+    ReplayDifference difference;
+    difference.seq = row.seq;
+    difference.time_us = row.time_us;
+    difference.kind = std::string(row.kind);
+    difference.purpose = std::string(row.purpose);
+    difference.recipient = std::string(row.recipient);
+    difference.subject = std::string(row.subject);
+    difference.data = std::string(row.data);
+    difference.recorded_decision = std::string(row.decision);
+    difference.recorded_rule = std::string(row.rule);
+    return difference;
+}
+
+} // namespace
+
+AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOptions& options) {
+    auto last = reader.last_seq();
+    if (!last)
+        return last.error();
+    Progress progress("replay", last.value(), options.show_progress);
+    ReplayReport report;
+    PolicyCache cache(reader);
+    RequestParser parser;
+    ObligationsText obligations;
+    std::string rule_source;
+    const bool candidate = options.candidate != nullptr;
+
+    auto note = [&report](ReplayDifference difference) {
+        ++report.by_purpose[difference.purpose];
+        ++report.by_recipient[difference.recipient];
+        ++report.by_decision[difference.recorded_decision + " -> " +
+                             (difference.replayed_decision.empty() ? "(not replayed)"
+                                                                   : difference.replayed_decision)];
+        report.differences.push_back(std::move(difference));
+    };
+
+    auto walked = reader.for_each_row({}, [&](const AuditRowView& row) {
+        progress.row();
+        ++report.rows;
+        if (row.kind == "refused") {
+            if (candidate)
+                return true; // refusals do not depend on the policy
+            ++report.refused;
+            const std::string_view reason = row.reason;
+            if (reason.starts_with("line_too_long")) {
+                ++report.reproduced; // refused for its length; the prefix is all there is
+                return true;
+            }
+            const std::string code = refusal_code(parser.parse(row.request));
+            const std::string_view recorded_code = reason.substr(0, reason.find(':'));
+            if (code == recorded_code) {
+                ++report.reproduced;
+                return true;
+            }
+            ReplayDifference difference = difference_for(row);
+            difference.replayed_decision = code.empty() ? "decided" : "refused";
+            difference.replayed_reason = code;
+            difference.what = code.empty() ? "the refused request is understood now"
+                                           : "refused for another reason (" + code + ")";
+            note(std::move(difference));
+            return true;
+        }
+        if (!is_decision(row.kind))
+            return true;
+        ++report.decisions;
+        const dsl::CompiledPolicy* policy = options.candidate.get();
+        if (!candidate) {
+            const StoredPolicy& stored = cache.get(row.policy_hash);
+            if (!stored.policy) {
+                ReplayDifference difference = difference_for(row);
+                difference.what = stored.error;
+                note(std::move(difference));
+                return true;
+            }
+            policy = stored.policy.get();
+        }
+        const json::value* parsed = parser.parse(row.request);
+        dsl::RequestParse request =
+            parsed == nullptr ? dsl::RequestParse(dsl::RequestError{"bad_json", "not JSON"})
+                              : dsl::request_from_json(*parsed);
+        if (const auto* error = std::get_if<dsl::RequestError>(&request)) {
+            ReplayDifference difference = difference_for(row);
+            difference.what = "the recorded request does not parse: " + error->message;
+            note(std::move(difference));
+            return true;
+        }
+        const dsl::Decision decision = dsl::evaluate(*policy, std::get<dsl::Request>(request));
+        const std::string_view decided = decision.allowed ? "allow" : "deny";
+        const std::string_view rule = decision.rule != nullptr ? decision.rule->id : "";
+        std::string what;
+        if (decided != row.decision)
+            what += " decision";
+        if (rule != row.rule)
+            what += " rule";
+        if (!candidate) {
+            if (decision.reason() != row.reason)
+                what += " reason";
+            const std::string_view basis =
+                decision.legal_basis != nullptr ? decision.legal_basis->id : "";
+            if (basis != row.legal_basis)
+                what += " legal_basis";
+            if (obligations.of(decision) != row.obligations)
+                what += " obligations";
+            rule_source.clear();
+            if (decision.rule != nullptr)
+                append_rule_source(rule_source, *decision.rule);
+            if (rule_source != row.rule_source)
+                what += " rule_source";
+        }
+        if (what.empty()) {
+            ++report.reproduced;
+            return true;
+        }
+        ReplayDifference difference = difference_for(row);
+        difference.replayed_decision = std::string(decided);
+        difference.replayed_rule = std::string(rule);
+        difference.replayed_reason = std::string(decision.reason());
+        difference.what = "differs in" + what;
+        note(std::move(difference));
+        return true;
+    });
+    if (!walked)
+        return walked.error();
+    return report;
+}
+
+AuditResult<std::vector<ProvisionRecord>> provision_records(daemon::AuditReader& reader,
+                                                            const RecordFilter& filter) {
+    auto last = reader.last_seq();
+    if (!last)
+        return last.error();
+    Progress progress("records", last.value(), filter.show_progress);
+    PolicyCache cache(reader);
+    RequestParser parser;
+    std::vector<ProvisionRecord> records;
+    std::optional<AuditError> failure;
+    daemon::AuditRowRange range;
+    range.since_us = filter.since_us;
+    range.until_us = filter.until_us;
+
+    auto walked = reader.for_each_row(range, [&](const AuditRowView& row) {
+        progress.row();
+        if (!is_decision(row.kind) || row.decision != "allow" || row.direction != "send")
+            return true;
+        if (filter.subject && row.subject != *filter.subject)
+            return true;
+        const StoredPolicy& stored = cache.get(row.policy_hash);
+        if (!stored.policy) {
+            failure = AuditError{AuditErrc::bad_schema,
+                                 "seq " + std::to_string(row.seq) + ": " + stored.error};
+            return false;
+        }
+        const dsl::CompiledPolicy& policy = *stored.policy;
+        const dsl::CheckedPolicy& model = policy.model();
+        const dsl::Id party = policy.find_party(row.recipient);
+        if (filter.recipient && row.recipient != *filter.recipient &&
+            (party == dsl::no_id || policy.find_party(*filter.recipient) != party))
+            return true;
+        const dsl::Id purpose = policy.find_purpose(row.purpose);
+        const dsl::Id activity = policy.find_activity(purpose, row.activity);
+        const bool provides =
+            activity != dsl::no_id && model.activities[activity].kind == dsl::FlowKind::provide;
+        const bool to_third_party =
+            party != dsl::no_id && model.parties[party].role == dsl::Role::third_party;
+        if (!provides && !to_third_party)
+            return true;
+        const auto rule = stored.rules.find(row.rule);
+        if (rule == stored.rules.end()) {
+            failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
+                                                            ": rule '" + std::string(row.rule) +
+                                                            "' is not in its policy"};
+            return false;
+        }
+        const json::value* parsed = parser.parse(row.request);
+        dsl::RequestParse request =
+            parsed == nullptr ? dsl::RequestParse(dsl::RequestError{"bad_json", "not JSON"})
+                              : dsl::request_from_json(*parsed);
+        if (std::holds_alternative<dsl::RequestError>(request)) {
+            failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
+                                                            ": the recorded request does not "
+                                                            "parse"};
+            return false;
+        }
+        const dsl::RequestContext& context = std::get<dsl::Request>(request).context;
+        const dsl::Rule& decided_by = *rule->second;
+        const dsl::Id ground =
+            context.legal_basis ? policy.find_ground(*context.legal_basis) : dsl::no_id;
+        const bool consent_basis = decided_by.basis != dsl::no_id &&
+                                   model.grounds[decided_by.basis].id == filter.consent_ground;
+        const bool needs_consent =
+            dsl::condition_holds(decided_by.condition, context.consent, context.objection,
+                                 ground) &&
+            !dsl::condition_holds(decided_by.condition, false, context.objection, ground);
+        if (!consent_basis && !needs_consent)
+            return true;
+        ProvisionRecord record;
+        record.seq = row.seq;
+        record.time_us = row.time_us;
+        record.recipient = std::string(row.recipient);
+        record.recipient_label = party != dsl::no_id ? model.parties[party].label : "";
+        record.recipient_role = party != dsl::no_id
+                                    ? std::string(dsl::to_string(model.parties[party].role))
+                                    : std::string();
+        record.subject = std::string(row.subject);
+        record.data = std::string(row.data);
+        record.purpose = std::string(row.purpose);
+        record.activity = std::string(row.activity);
+        record.activity_kind = activity != dsl::no_id
+                                   ? std::string(dsl::to_string(model.activities[activity].kind))
+                                   : std::string();
+        record.consent = context.consent;
+        record.legal_basis = std::string(row.legal_basis);
+        record.rule = std::string(row.rule);
+        record.service = std::string(row.service);
+        record.policy_hash = std::string(row.policy_hash);
+        records.push_back(std::move(record));
+        return true;
+    });
+    if (!walked)
+        return walked.error();
+    if (failure)
+        return *failure;
+    return records;
+}
+
+std::string iso_time(std::int64_t time_us) {
+    std::int64_t seconds = time_us / 1'000'000;
+    std::int64_t micros = time_us % 1'000'000;
+    if (micros < 0) {
+        micros += 1'000'000;
+        --seconds;
+    }
+    const auto time = static_cast<std::time_t>(seconds);
+    std::tm utc{};
+    ::gmtime_r(&time, &utc);
+    char text[64];
+    const std::size_t size = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    char fraction[16];
+    std::snprintf(fraction, sizeof fraction, ".%06lldZ", static_cast<long long>(micros));
+    return std::string(text, size) + fraction;
+}
+
+std::optional<std::int64_t> parse_time(std::string_view text) {
+    if (!text.empty() && text.back() == 'Z')
+        text.remove_suffix(1);
+    std::tm utc{};
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    auto number = [&text](int& out, std::size_t digits, char separator) {
+        if (text.size() < digits)
+            return false;
+        auto [end, error] = std::from_chars(text.data(), text.data() + digits, out);
+        if (error != std::errc() || end != text.data() + digits)
+            return false;
+        text.remove_prefix(digits);
+        if (separator != '\0') {
+            if (text.empty() || text.front() != separator)
+                return false;
+            text.remove_prefix(1);
+        }
+        return true;
+    };
+    if (!number(year, 4, '-') || !number(month, 2, '-') || !number(day, 2, '\0'))
+        return std::nullopt;
+    if (!text.empty()) {
+        if (text.front() != 'T' && text.front() != ' ')
+            return std::nullopt;
+        text.remove_prefix(1);
+        if (!number(hour, 2, ':') || !number(minute, 2, '\0'))
+            return std::nullopt;
+        if (!text.empty()) {
+            if (text.front() != ':')
+                return std::nullopt;
+            text.remove_prefix(1);
+            if (!number(second, 2, '\0') || !text.empty())
+                return std::nullopt;
+        }
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return std::nullopt;
+    utc.tm_year = year - 1900;
+    utc.tm_mon = month - 1;
+    utc.tm_mday = day;
+    utc.tm_hour = hour;
+    utc.tm_min = minute;
+    utc.tm_sec = second;
+    return static_cast<std::int64_t>(::timegm(&utc)) * 1'000'000;
+}
+
+} // namespace flowgate::cli

@@ -1,0 +1,160 @@
+// The auditor's work on an audit store file, apart from the command line so that the
+// benchmark and the tests call exactly what `flowgate audit ...` runs: verifying the
+// chain (against a checkpoint kept elsewhere), replaying every decision under the
+// policy recorded with it or under a candidate, and listing the third-party provision
+// records of APPI Art. 29. Everything reads the file through daemon::AuditReader:
+// read-only, streaming, one snapshot per reader.
+#pragma once
+
+#include "daemon/audit_reader.hpp"
+#include "dsl/compiler.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowgate::cli {
+
+// Rows counted on stderr while a pass runs ("verify: 400000/1000000 rows"), only when
+// stderr is a terminal, so that pipes and logs stay clean.
+class Progress {
+public:
+    Progress(std::string label, std::uint64_t total, bool enabled);
+    // Enabled when stderr is a terminal.
+    Progress(std::string label, std::uint64_t total);
+    ~Progress();
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
+
+    void row() {
+        if (++m_rows % m_every == 0 && m_enabled)
+            print();
+    }
+    std::uint64_t rows() const { return m_rows; }
+
+private:
+    void print();
+    std::string m_label;
+    std::uint64_t m_total = 0;
+    std::uint64_t m_rows = 0;
+    std::uint64_t m_every = 100'000;
+    bool m_enabled = false;
+    bool m_printed = false;
+};
+
+// The tail of a verified log, kept outside the file: one line "seq <N> hash <hex>".
+struct Checkpoint {
+    std::uint64_t seq = 0;
+    std::string hash; // 64 lowercase hex digits
+};
+std::string format_checkpoint(const Checkpoint& checkpoint); // with a final newline
+std::optional<Checkpoint> parse_checkpoint(std::string_view text);
+
+// The first row at which the log stops being the log that was written.
+struct ChainFault {
+    std::uint64_t seq = 0; // the first bad sequence number
+    std::string message;
+};
+
+struct VerifyResult {
+    std::uint64_t rows = 0;
+    Checkpoint tail;                 // the last row's seq and hash (0 and zeros when empty)
+    std::optional<ChainFault> fault; // the first problem; none when the log is intact
+};
+
+// Recomputes every row's hash and link, checks the seqs run 1, 2, 3 … without a gap,
+// and, given a checkpoint, that row checkpoint.seq exists with exactly that hash.
+daemon::AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
+                                             const std::optional<Checkpoint>& checkpoint,
+                                             bool show_progress);
+
+// One decision whose replay differs from its row.
+struct ReplayDifference {
+    std::uint64_t seq = 0;
+    std::int64_t time_us = 0;
+    std::string kind; // check, explain or refused
+    std::string purpose;
+    std::string recipient;
+    std::string subject;
+    std::string data; // JSON array text
+    std::string recorded_decision;
+    std::string recorded_rule;
+    std::string replayed_decision; // "" when the replay could not decide (see `what`)
+    std::string replayed_rule;
+    std::string replayed_reason;
+    std::string what; // which fields differ, or why the row could not be replayed
+};
+
+struct ReplayOptions {
+    // Null: each decision under the policy recorded with it. Otherwise under this one.
+    std::shared_ptr<const dsl::CompiledPolicy> candidate;
+    // Worker threads for evaluation; 0: one per hardware thread.
+    unsigned threads = 0;
+    bool show_progress = false;
+};
+
+struct ReplayReport {
+    std::uint64_t rows = 0;      // every row read, events included
+    std::uint64_t decisions = 0; // check and explain rows replayed
+    std::uint64_t refused = 0;   // refused rows re-read
+    std::uint64_t reproduced = 0;
+    std::vector<ReplayDifference> differences; // in seq order
+    // Differences counted by the row's purpose, its recipient, and "recorded -> replayed".
+    std::map<std::string, std::uint64_t> by_purpose;
+    std::map<std::string, std::uint64_t> by_recipient;
+    std::map<std::string, std::uint64_t> by_decision;
+};
+
+// Recorded mode compares decision, reason, rule, rule_source, legal basis and
+// obligations; a refused row must still be refused. Candidate mode compares decision
+// and rule, the change an auditor asks about, and skips refused rows.
+daemon::AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader,
+                                             const ReplayOptions& options);
+
+// A third-party provision record (APPI Art. 29) drawn from an allowed decision.
+struct ProvisionRecord {
+    std::uint64_t seq = 0;
+    std::int64_t time_us = 0;
+    std::string recipient;       // the party's identifier
+    std::string recipient_label; // as the policy names it
+    std::string subject;         // the pseudonymous reference to the person
+    std::string data;            // JSON array text of the data categories
+    std::string purpose;
+    std::string activity;
+    std::string activity_kind; // provide, … (as the policy declares the activity)
+    std::string recipient_role;
+    bool consent = false; // the request's context stated consent on record
+    std::string legal_basis;
+    std::string rule;
+    std::string service;
+    std::string policy_hash;
+};
+
+struct RecordFilter {
+    std::optional<std::string> recipient; // identifier or label
+    std::optional<std::string> subject;
+    std::optional<std::int64_t> since_us;
+    std::optional<std::int64_t> until_us;
+    // The ground that means "the person consented".
+    std::string consent_ground = "appi_27_1_consent";
+    bool show_progress = false;
+};
+
+// An allowed check or explain, sent (direction send), that is a third-party provision
+// — the deciding activity's kind is `provide` or the recipient's role is `third_party`
+// — and relied on consent: its rule's basis is the consent ground, or its condition
+// holds with the request's context but not with consent taken away. Kinds and roles
+// come from the policy stored under the row's hash.
+daemon::AuditResult<std::vector<ProvisionRecord>> provision_records(daemon::AuditReader& reader,
+                                                                    const RecordFilter& filter);
+
+// "2024-05-01T09:30:00.123456Z".
+std::string iso_time(std::int64_t time_us);
+// "2024-05-01", "2024-05-01T09:30", "2024-05-01T09:30:15" (Z optional), read as UTC.
+std::optional<std::int64_t> parse_time(std::string_view text);
+
+} // namespace flowgate::cli

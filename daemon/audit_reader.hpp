@@ -1,0 +1,107 @@
+// A read-only, streaming view of an audit store for the offline auditor tools. The
+// tools walk logs of millions of rows, so rows are not copied into AuditRecords: each
+// one is handed over as views into SQLite's own buffers, valid until the next row.
+// The file is opened read-only (no write lock, no root; it works while flowgated
+// writes it, thanks to WAL), and one read transaction spans the reader's life, so
+// every pass sees the same consistent snapshot.
+#pragma once
+
+#include "audit_chain.hpp"
+#include "audit_store.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+
+namespace flowgate::daemon {
+
+// One row's columns, as stored. The views point into the reader's current row and are
+// invalidated by the next one.
+struct AuditRowView {
+    std::uint64_t seq = 0;
+    std::int64_t time_us = 0;
+    std::string_view kind;
+    std::int64_t uid = -1;
+    std::int64_t gid = -1;
+    std::int64_t pid = -1;
+    std::string_view service;
+    std::string_view request;
+    std::string_view decision;
+    std::string_view reason;
+    std::string_view rule;
+    std::string_view rule_source;
+    std::string_view legal_basis;
+    std::string_view obligations;
+    std::string_view policy_hash;
+    std::string_view purpose;
+    std::string_view activity;
+    std::string_view recipient;
+    std::string_view direction;
+    std::string_view data;
+    std::string_view subject;
+    std::string_view detail;
+    std::string_view prev_hash; // hex
+    std::string_view hash;      // hex
+};
+
+// Replaces `out` with the row's canonical bytes (docs/audit-store.md), reusing its
+// capacity: the same bytes canonical_row_bytes() gives for the record.
+void canonical_row_bytes(const AuditRowView& row, std::string& out);
+
+// SHA-256(prev ‖ canonical) with one reusable digest context, for hashing a million
+// rows without a million allocations.
+class ChainHasher {
+public:
+    ChainHasher();
+    ~ChainHasher();
+    ChainHasher(const ChainHasher&) = delete;
+    ChainHasher& operator=(const ChainHasher&) = delete;
+    ChainHash hash(const ChainHash& prev, std::string_view canonical);
+
+private:
+    struct Context;
+    std::unique_ptr<Context> m_context;
+};
+
+// Which rows a pass reads, in seq order.
+struct AuditRowRange {
+    std::uint64_t from_seq = 1;
+    std::optional<std::int64_t> since_us; // time_us >= since_us
+    std::optional<std::int64_t> until_us; // time_us < until_us
+};
+
+class AuditReader {
+public:
+    // Opens the file read-only (SQLITE_OPEN_READONLY through a mode=ro URI), checks
+    // that it is an audit store of this schema version and starts the read snapshot.
+    static AuditResult<std::unique_ptr<AuditReader>> open(const std::filesystem::path& path);
+
+    ~AuditReader();
+    AuditReader(const AuditReader&) = delete;
+    AuditReader& operator=(const AuditReader&) = delete;
+
+    // The highest seq in the snapshot (0 when empty): the total for progress reports.
+    AuditResult<std::uint64_t> last_seq();
+
+    // Calls `visit` for each row in the range, in seq order, until it returns false.
+    AuditResult<void> for_each_row(const AuditRowRange& range,
+                                   const std::function<bool(const AuditRowView&)>& visit);
+
+    // The policy files stored under the hash (empty if none).
+    AuditResult<PolicyFiles> policy_files(const std::string& policy_hash);
+
+    const std::filesystem::path& path() const noexcept { return m_path; }
+
+private:
+    AuditReader(std::filesystem::path path, sqlite3* db);
+    std::filesystem::path m_path;
+    sqlite3* m_db = nullptr;
+};
+
+} // namespace flowgate::daemon
