@@ -30,7 +30,7 @@ expect() {
 }
 expect /run/flowgate "$uid:$gid 755"
 expect /var/lib/flowgate "$uid:$gid 750"
-expect /var/backups/flowgate "0:0 700"
+expect /var/backups/flowgate "$uid:$gid 700"
 
 # An age in the last field would let systemd-tmpfiles --clean (run daily by
 # systemd-tmpfiles-clean.timer) delete files from the directory.
