@@ -94,9 +94,12 @@ void drive(const std::string& socket, std::size_t window, Clock::time_point dead
     std::string in;
     std::size_t out_offset = 0;
     bool sending = true;
-    while (sending || answered < next_id) {
+    for (;;) {
         if (sending && Clock::now() >= deadline) {
             sending = false;
+        }
+        if (!sending && answered == next_id) {
+            break;
         }
         while (sending && next_id - answered < window) {
             std::string line = bodies[next_id % bodies.size()];
@@ -108,7 +111,9 @@ void drive(const std::string& socket, std::size_t window, Clock::time_point dead
         }
         pollfd waiting{fd, static_cast<short>(POLLIN | (out_offset < out.size() ? POLLOUT : 0)), 0};
         if (::poll(&waiting, 1, 10000) <= 0) {
-            level.failure = "no answer within 10 s";
+            level.failure = "no answer within 10 s (" + std::to_string(answered) + " of " +
+                            std::to_string(next_id) + " answered, " +
+                            std::to_string(out.size() - out_offset) + " bytes unsent)";
             break;
         }
         if ((waiting.revents & POLLOUT) != 0) {
