@@ -78,6 +78,18 @@ std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
     return checkpoint;
 }
 
+namespace {
+
+void write_hex(const daemon::ChainHash& hash, char (&out)[64]) {
+    static constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < hash.size(); ++i) {
+        out[2 * i] = digits[hash[i] >> 4U];
+        out[2 * i + 1] = digits[hash[i] & 0xFU];
+    }
+}
+
+} // namespace
+
 AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
                                      const std::optional<Checkpoint>& checkpoint,
                                      bool show_progress) {
@@ -88,6 +100,8 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
     VerifyResult result;
     daemon::ChainHasher hasher;
     daemon::ChainHash prev = daemon::genesis_hash;
+    char prev_hex[64];
+    write_hex(prev, prev_hex);
     std::uint64_t expected_seq = 1;
     std::string canonical;
     canonical.reserve(4096);
@@ -110,14 +124,13 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
                                           " where seq " + std::to_string(expected_seq) +
                                           " belongs");
         }
-        const auto stored_prev = daemon::hash_from_hex(row.prev_hash);
-        if (!stored_prev || *stored_prev != prev)
+        if (row.prev_hash != std::string_view(prev_hex, sizeof prev_hex))
             return fail(row.seq, "does not link to the row before it (prev_hash is not that "
                                  "row's hash: a row was removed, inserted or reordered)");
         canonical_row_bytes(row, canonical);
         const daemon::ChainHash digest = hasher.hash(prev, canonical);
-        const auto stored = daemon::hash_from_hex(row.hash);
-        if (!stored || *stored != digest)
+        write_hex(digest, prev_hex);
+        if (row.hash != std::string_view(prev_hex, sizeof prev_hex))
             return fail(row.seq, "altered: its hash does not match its contents");
         if (checkpoint && row.seq == checkpoint->seq) {
             checkpoint_seen = true;
@@ -377,7 +390,8 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
         }
         const dsl::Decision decision = dsl::evaluate(*policy, std::get<dsl::Request>(request));
         const std::string_view decided = decision.allowed ? "allow" : "deny";
-        const std::string_view rule = decision.rule != nullptr ? decision.rule->id : "";
+        const std::string_view rule =
+            decision.rule != nullptr ? std::string_view(decision.rule->id) : std::string_view();
         std::string what;
         if (decided != row.decision)
             what += " decision";
@@ -386,8 +400,9 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
         if (!candidate) {
             if (decision.reason() != row.reason)
                 what += " reason";
-            const std::string_view basis =
-                decision.legal_basis != nullptr ? decision.legal_basis->id : "";
+            const std::string_view basis = decision.legal_basis != nullptr
+                                               ? std::string_view(decision.legal_basis->id)
+                                               : std::string_view();
             if (basis != row.legal_basis)
                 what += " legal_basis";
             if (obligations.of(decision) != row.obligations)

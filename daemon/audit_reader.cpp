@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <charconv>
+#include <cstring>
 #include <stdexcept>
 
 namespace flowgate::daemon {
@@ -66,15 +67,15 @@ std::string read_only_uri(const std::filesystem::path& path) {
     return uri + "?mode=ro";
 }
 
-void append_length(std::string& out, std::size_t size) {
-    const auto value = static_cast<std::uint64_t>(size);
-    for (int shift = 56; shift >= 0; shift -= 8)
-        out.push_back(static_cast<char>((value >> shift) & 0xffU));
-}
-
 void append_field(std::string& out, std::string_view bytes) {
-    append_length(out, bytes.size());
-    out.append(bytes);
+    const std::size_t at = out.size();
+    out.resize(at + 8 + bytes.size());
+    char* p = out.data() + at;
+    const auto size = static_cast<std::uint64_t>(bytes.size());
+    for (int i = 0; i < 8; ++i)
+        p[i] = static_cast<char>((size >> (56 - 8 * i)) & 0xffU);
+    if (!bytes.empty())
+        std::memcpy(p + 8, bytes.data(), bytes.size());
 }
 
 void append_field(std::string& out, std::int64_t value) {
@@ -114,7 +115,12 @@ void canonical_row_bytes(const AuditRowView& row, std::string& out) {
 
 struct ChainHasher::Context {
     EVP_MD_CTX* context = EVP_MD_CTX_new();
-    ~Context() { EVP_MD_CTX_free(context); }
+    // Fetched once: EVP_sha256() would look the implementation up on every init.
+    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    ~Context() {
+        EVP_MD_free(sha256);
+        EVP_MD_CTX_free(context);
+    }
 };
 
 ChainHasher::ChainHasher() : m_context(std::make_unique<Context>()) {}
@@ -125,7 +131,8 @@ ChainHash ChainHasher::hash(const ChainHash& prev, std::string_view canonical) {
     EVP_MD_CTX* context = m_context->context;
     ChainHash out{};
     unsigned int size = 0;
-    if (context == nullptr || EVP_DigestInit_ex(context, EVP_sha256(), nullptr) != 1 ||
+    if (context == nullptr || m_context->sha256 == nullptr ||
+        EVP_DigestInit_ex2(context, m_context->sha256, nullptr) != 1 ||
         EVP_DigestUpdate(context, prev.data(), prev.size()) != 1 ||
         EVP_DigestUpdate(context, canonical.data(), canonical.size()) != 1 ||
         EVP_DigestFinal_ex(context, out.data(), &size) != 1 || size != out.size())
@@ -135,13 +142,16 @@ ChainHash ChainHasher::hash(const ChainHash& prev, std::string_view canonical) {
 
 AuditResult<std::unique_ptr<AuditReader>> AuditReader::open(const std::filesystem::path& path) {
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(read_only_uri(path).c_str(), &raw,
-                                   SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+    const int rc =
+        sqlite3_open_v2(read_only_uri(path).c_str(), &raw,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     std::unique_ptr<AuditReader> reader(new AuditReader(path, raw));
     if (rc != SQLITE_OK)
         return outcome::failure(
             sqlite_error(raw, AuditErrc::cannot_open, "opening " + path.string()));
     sqlite3_busy_timeout(raw, 2000);
+    // Pages mapped rather than copied: a full pass reads the whole file.
+    sqlite3_exec(raw, "PRAGMA mmap_size = 17179869184", nullptr, nullptr, nullptr);
     auto version = prepare(raw, "PRAGMA user_version");
     if (!version)
         return outcome::failure(

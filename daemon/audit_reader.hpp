@@ -76,6 +76,8 @@ struct AuditRowRange {
     std::optional<std::int64_t> until_us; // time_us < until_us
 };
 
+// One reader belongs to one thread at a time (the connection is opened without its
+// own mutex).
 class AuditReader {
 public:
     // Opens the file read-only (SQLITE_OPEN_READONLY through a mode=ro URI), checks
