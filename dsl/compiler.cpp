@@ -35,18 +35,26 @@ bool concrete(const Matcher& matcher) {
 }
 
 void add_names(NameIndex& index, const std::string& id, const std::string& label, Id value) {
-    index.emplace(id, value);
+    index.add(id, value);
     if (!label.empty()) {
-        index.emplace(label, value); // the first of equal labels wins
+        index.add(label, value);
     }
 }
 
-Id find_in(const NameIndex& index, std::string_view name) {
-    auto it = index.find(name);
-    return it == index.end() ? no_id : it->second;
+} // namespace
+
+void NameIndex::add(const std::string& name, Id value) {
+    m_exact.emplace(name, value);
+    m_folded.emplace(name, value);
 }
 
-} // namespace
+Id NameIndex::find(std::string_view name) const noexcept {
+    if (auto it = m_exact.find(name); it != m_exact.end()) {
+        return it->second;
+    }
+    auto it = m_folded.find(name);
+    return it == m_folded.end() ? no_id : it->second;
+}
 
 std::size_t LabelHash::operator()(std::string_view text) const noexcept {
     std::uint64_t hash = 14695981039346656037ull; // FNV-1a
@@ -171,23 +179,23 @@ std::vector<PolicyText> CompiledPolicy::texts() const {
 }
 
 Id CompiledPolicy::find_purpose(std::string_view name) const {
-    return find_in(m_purposes, name);
+    return m_purposes.find(name);
 }
 
 Id CompiledPolicy::find_activity(Id purpose, std::string_view name) const {
-    return purpose < m_activities.size() ? find_in(m_activities[purpose], name) : no_id;
+    return purpose < m_activities.size() ? m_activities[purpose].find(name) : no_id;
 }
 
 Id CompiledPolicy::find_party(std::string_view name) const {
-    return find_in(m_parties, name);
+    return m_parties.find(name);
 }
 
 Id CompiledPolicy::find_category(std::string_view name) const {
-    return find_in(m_categories, name);
+    return m_categories.find(name);
 }
 
 Id CompiledPolicy::find_ground(std::string_view name) const {
-    return find_in(m_grounds, name);
+    return m_grounds.find(name);
 }
 
 std::shared_ptr<const CompiledPolicy> compile(CheckedPolicy model, SourceSet sources,

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,7 +32,23 @@ struct LabelEqual {
     using is_transparent = void;
     bool operator()(std::string_view a, std::string_view b) const noexcept;
 };
-using NameIndex = std::unordered_map<std::string, Id, LabelHash, LabelEqual>;
+// Names (identifiers and labels) to ids. Requests mostly give identifiers verbatim, so
+// an exact lookup comes first; only a miss pays for the white-space-folding one.
+class NameIndex {
+public:
+    void add(const std::string& name, Id value); // the first of equal names wins
+    Id find(std::string_view name) const noexcept;
+
+private:
+    struct ExactHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view text) const noexcept {
+            return std::hash<std::string_view>{}(text);
+        }
+    };
+    std::unordered_map<std::string, Id, ExactHash, std::equal_to<>> m_exact;
+    std::unordered_map<std::string, Id, LabelHash, LabelEqual> m_folded;
+};
 
 // Rules are filed under (purpose, activity, recipient, category); a dimension a rule
 // does not pin to concrete values is filed under `no_id` (the wildcard).

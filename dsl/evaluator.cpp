@@ -55,18 +55,21 @@ struct Point {
     Id ground = no_id;
 };
 
-// The first clause of `rule` that does not match `point`, or nullptr.
-const char* failing_clause(const Rule& rule, const Point& point) {
-    if (!rule.purpose.matches(point.purpose, 0)) {
+// The first clause of `rule` that does not match `point`, or nullptr. `known` has the
+// bits of the index key pattern the rule was found under (1 purpose, 2 activity,
+// 4 recipient, 8 category): a rule is filed under a concrete value only when its clause
+// lists that value, so those clauses need no second look.
+const char* failing_clause(const Rule& rule, const Point& point, std::uint8_t known = 0) {
+    if ((known & 1) == 0 && !rule.purpose.matches(point.purpose, 0)) {
         return "purpose";
     }
-    if (!rule.activity.matches(point.activity, 0)) {
+    if ((known & 2) == 0 && !rule.activity.matches(point.activity, 0)) {
         return "activity";
     }
-    if (!rule.recipient.matches(point.recipient, point.role_bit)) {
+    if ((known & 4) == 0 && !rule.recipient.matches(point.recipient, point.role_bit)) {
         return "to";
     }
-    if (!rule.data.matches(point.category, point.sensitivity_bit)) {
+    if ((known & 8) == 0 && !rule.data.matches(point.category, point.sensitivity_bit)) {
         return "data";
     }
     if (!rule.kind.matches(no_id, point.kind_bit)) {
@@ -122,7 +125,7 @@ private:
                     break; // buckets are ascending
                 }
                 const Rule& rule = m_rules[id];
-                if (failing_clause(rule, point) != nullptr) {
+                if (failing_clause(rule, point, pattern) != nullptr) {
                     continue;
                 }
                 if (!need_condition || holds(rule, point)) {
