@@ -1,0 +1,459 @@
+// The auditor's tools against the real daemon's log: decisions made through the
+// client, then `flowgate audit ...` run as an auditor runs it, on the file alone.
+// Tampering is done with the sqlite3 command after dropping the append-only triggers,
+// as anyone holding the file could.
+#include "tests/integration/daemon_rig.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+
+using namespace flowgate::integration;
+namespace json = boost::json;
+
+namespace {
+
+struct CommandResult {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string quoted(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
+    }
+    return out + "'";
+}
+
+std::string slurp(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+// Runs the real `flowgate` with stdout and stderr going to files (not a terminal).
+CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments) {
+    std::string command = quoted(FLOWGATE_PATH);
+    for (const std::string& argument : arguments)
+        command += " " + quoted(argument);
+    const fs::path out = dir / "flowgate.out";
+    const fs::path err = dir / "flowgate.err";
+    command += " >" + quoted(out.string()) + " 2>" + quoted(err.string()) + " </dev/null";
+    const int raw = std::system(command.c_str());
+    CommandResult result;
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    result.out = slurp(out);
+    result.err = slurp(err);
+    return result;
+}
+
+// Runs SQL with the sqlite3 command on a file; the statements go through a script.
+void sqlite(const fs::path& db, const std::string& sql) {
+    const fs::path script = db.parent_path() / "tamper.sql";
+    {
+        std::ofstream out(script);
+        out << sql << "\n";
+    }
+    const std::string command =
+        "sqlite3 " + quoted(db.string()) + " < " + quoted(script.string()) + " 2>&1";
+    INFO(sql);
+    REQUIRE(std::system(command.c_str()) == 0);
+}
+
+// A consistent copy of a live store, as an auditor or an intruder would take it.
+fs::path copy_of(const Daemon& daemon, const std::string& name) {
+    const fs::path copy = daemon.dir() / name;
+    sqlite(daemon.db(), ".backup " + quoted(copy.string()));
+    return copy;
+}
+
+void drop_triggers(const fs::path& db) {
+    std::string sql;
+    for (const json::value& row :
+         sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        sql += "DROP TRIGGER \"" + std::string(row.as_object().at("name").as_string()) + "\";\n";
+    REQUIRE_FALSE(sql.empty());
+    sqlite(db, sql);
+}
+
+std::int64_t last_seq(const fs::path& db) {
+    return sqlite_rows(db, "SELECT MAX(seq) AS last FROM audit_log")[0]
+        .as_object()
+        .at("last")
+        .as_int64();
+}
+
+json::object request_for(std::string purpose, std::string activity, std::string recipient,
+                         std::vector<std::string> data, std::string subject,
+                         json::object context = {}) {
+    json::object request = check_request(std::move(purpose), std::move(recipient), std::move(data));
+    request["activity"] = activity;
+    request["subject"] = subject;
+    request["context"] = std::move(context);
+    return request;
+}
+
+// A running daemon with a log of known decisions.
+struct Scenario {
+    Daemon daemon;
+    flowgate::client::Client client;
+    std::vector<std::int64_t> contractor_allows;  // allowed to hu_wellness (check and explain)
+    std::vector<std::int64_t> consent_provisions; // allowed to the employer on consent
+    std::int64_t middle = 0;                      // a decision in the middle of the log
+
+    Scenario() {
+        REQUIRE(daemon.start());
+        client = daemon.connect();
+        decide(allowed_check(), "allow");
+        for (const char* subject : {"p-000201", "p-000202"}) {
+            contractor_allows.push_back(decide(request_for("health_services", "sports_promotion",
+                                                           "hu_wellness", {"status"}, subject),
+                                               "allow"));
+        }
+        for (const char* subject : {"p-000301", "p-000302"}) {
+            consent_provisions.push_back(
+                decide(request_for("health_services", "collabo_health", "employer",
+                                   {"checkup_result"}, subject, {{"consent", true}}),
+                       "allow"));
+        }
+        middle = consent_provisions.front();
+        // Provisions that are not consent-based, and consent that is not enough.
+        decide(request_for("health_services", "collabo_health", "employer", {"checkup_result"},
+                           "p-000303"),
+               "deny");
+        decide(request_for("health_services", "collabo_health", "employer", {"checkup_result"},
+                           "p-000304", {{"consent", true}, {"objection", true}}),
+               "deny");
+        decide(request_for("insurance_benefits", "subrogation_claim", "nonlife_insurers",
+                           {"status"}, "p-000305", {{"legal_basis", "appi_27_1_1"}}),
+               "allow");
+        decide(denied_check(), "deny");
+        json::object explain = request_for("health_services", "sports_promotion", "hu_wellness",
+                                           {"status"}, "p-000203");
+        explain["op"] = "explain";
+        contractor_allows.push_back(decide(explain, "allow"));
+        // Two refused requests: not JSON, and a check without its fields.
+        RawConnection raw(daemon.socket());
+        REQUIRE(raw.connected());
+        raw.send("this is not json\n{\"op\":\"check\"}\n");
+        REQUIRE(raw.read_line());
+        REQUIRE(raw.read_line());
+    }
+
+    std::int64_t decide(const json::object& request, const std::string& expected) {
+        auto answer = client.request(request);
+        REQUIRE(answer);
+        INFO(json::serialize(*answer.value));
+        REQUIRE(text_of(*answer.value, "decision") == expected);
+        return answer.value->at("audit_seq").as_int64();
+    }
+};
+
+std::vector<std::int64_t> seqs_of(const json::array& items) {
+    std::vector<std::int64_t> out;
+    for (const json::value& item : items)
+        out.push_back(item.as_object().at("seq").as_int64());
+    return out;
+}
+
+std::vector<json::object> jsonl(const std::string& text) {
+    std::vector<json::object> out;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (!line.empty())
+            out.push_back(json::parse(line).as_object());
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("audit verify: an intact log verifies while the daemon writes it, quietly in a pipe",
+          "[integration][audit]") {
+    Scenario s;
+    CommandResult verified =
+        run_flowgate(s.daemon.dir(), {"audit", "verify", s.daemon.db().string()});
+    INFO(verified.out << verified.err);
+    CHECK(verified.status == 0);
+    CHECK_THAT(verified.out, Catch::Contains("ok"));
+    CHECK(verified.err.empty()); // no progress lines when stderr is not a terminal
+
+    CommandResult checkpoint =
+        run_flowgate(s.daemon.dir(), {"audit", "checkpoint", s.daemon.db().string()});
+    CHECK(checkpoint.status == 0);
+    const json::object last_row = audit_row(s.daemon.db(), last_seq(s.daemon.db()));
+    CHECK(checkpoint.out == "seq " + std::to_string(last_seq(s.daemon.db())) + " hash " +
+                                text_of(last_row, "hash") + "\n");
+
+    // The daemon still serves and writes after the reads.
+    s.decide(allowed_check(), "allow");
+}
+
+TEST_CASE("audit verify: each kind of tampering is caught at the first bad seq",
+          "[integration][audit]") {
+    Scenario s;
+    const std::int64_t k = s.middle;
+    const fs::path db = copy_of(s.daemon, "tampered.db");
+    const std::string seq = std::to_string(k);
+    const std::string next = std::to_string(k + 1);
+
+    SECTION("a changed row") {
+        drop_triggers(db);
+        sqlite(db, "UPDATE audit_log SET subject = 'p-999999' WHERE seq = " + seq + ";");
+    }
+    SECTION("a deleted row") {
+        drop_triggers(db);
+        sqlite(db, "DELETE FROM audit_log WHERE seq = " + seq + ";");
+    }
+    SECTION("two rows reordered") {
+        drop_triggers(db);
+        sqlite(db, "UPDATE audit_log SET seq = -1 WHERE seq = " + seq +
+                       ";\nUPDATE audit_log SET seq = " + seq + " WHERE seq = " + next +
+                       ";\nUPDATE audit_log SET seq = " + next + " WHERE seq = -1;");
+    }
+    SECTION("an inserted row") {
+        drop_triggers(db);
+        sqlite(db, "UPDATE audit_log SET seq = seq + 1000000 WHERE seq >= " + seq +
+                       ";\nUPDATE audit_log SET seq = seq - 999999 WHERE seq >= 1000000;\n"
+                       "CREATE TEMP TABLE forged AS SELECT * FROM audit_log WHERE seq = " +
+                       next + ";\nUPDATE forged SET seq = " + seq +
+                       ", subject = 'p-999999';\nINSERT INTO audit_log SELECT * FROM forged;");
+    }
+
+    CommandResult verified = run_flowgate(s.daemon.dir(), {"audit", "verify", db.string()});
+    INFO(verified.out << verified.err);
+    CHECK(verified.status == 1);
+    CHECK_THAT(verified.out, Catch::Contains("FAILED at seq " + seq + ":"));
+    // The live log itself is untouched.
+    CHECK(run_flowgate(s.daemon.dir(), {"audit", "verify", s.daemon.db().string()}).status == 0);
+}
+
+TEST_CASE("audit verify --checkpoint: a truncated tail and a log rebuilt from an old copy are "
+          "caught",
+          "[integration][audit]") {
+    Scenario s;
+    const fs::path checkpoint_file = s.daemon.dir() / "checkpoint.txt";
+
+    SECTION("a truncated tail") {
+        CommandResult checkpoint =
+            run_flowgate(s.daemon.dir(), {"audit", "checkpoint", s.daemon.db().string()});
+        REQUIRE(checkpoint.status == 0);
+        std::ofstream(checkpoint_file) << checkpoint.out;
+        const std::int64_t last = last_seq(s.daemon.db());
+        const fs::path db = copy_of(s.daemon, "truncated.db");
+        drop_triggers(db);
+        sqlite(db, "DELETE FROM audit_log WHERE seq > " + std::to_string(last - 2) + ";");
+
+        // The chain alone cannot see it; the checkpoint does.
+        CHECK(run_flowgate(s.daemon.dir(), {"audit", "verify", db.string()}).status == 0);
+        CommandResult verified =
+            run_flowgate(s.daemon.dir(), {"audit", "verify", "--checkpoint",
+                                          checkpoint_file.string(), db.string()});
+        INFO(verified.out << verified.err);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq " + std::to_string(last - 1)));
+        CHECK_THAT(verified.out, Catch::Contains("truncated"));
+        // The intact log matches the same checkpoint.
+        CHECK(run_flowgate(s.daemon.dir(), {"audit", "verify", "--checkpoint",
+                                            checkpoint_file.string(), s.daemon.db().string()})
+                  .status == 0);
+    }
+
+    SECTION("a log rebuilt from an old copy") {
+        const fs::path old_copy = copy_of(s.daemon, "old.db");
+        s.decide(allowed_check(), "allow");
+        s.decide(allowed_check(), "allow");
+        CommandResult checkpoint =
+            run_flowgate(s.daemon.dir(), {"audit", "checkpoint", s.daemon.db().string()});
+        REQUIRE(checkpoint.status == 0);
+        std::ofstream(checkpoint_file) << checkpoint.out;
+        const std::int64_t checkpointed = last_seq(s.daemon.db());
+
+        // Put the old copy back and let the daemon write past the checkpoint again.
+        s.daemon.signal(SIGTERM);
+        REQUIRE(s.daemon.wait_exit() == 0);
+        fs::remove(s.daemon.db().string() + "-wal");
+        fs::remove(s.daemon.db().string() + "-shm");
+        fs::copy_file(old_copy, s.daemon.db(), fs::copy_options::overwrite_existing);
+        REQUIRE(s.daemon.start());
+        auto client = s.daemon.connect();
+        while (last_seq(s.daemon.db()) < checkpointed + 2) {
+            auto answer = client.request(allowed_check());
+            REQUIRE(answer);
+        }
+
+        CHECK(run_flowgate(s.daemon.dir(), {"audit", "verify", s.daemon.db().string()}).status ==
+              0);
+        CommandResult verified =
+            run_flowgate(s.daemon.dir(), {"audit", "verify", "--checkpoint",
+                                          checkpoint_file.string(), s.daemon.db().string()});
+        INFO(verified.out << verified.err);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out,
+                   Catch::Contains("FAILED at seq " + std::to_string(checkpointed) + ":"));
+        CHECK_THAT(verified.out, Catch::Contains("checkpoint"));
+    }
+}
+
+TEST_CASE("audit replay: every decision reproduces under the policy recorded with it",
+          "[integration][audit]") {
+    Scenario s;
+    CommandResult replayed =
+        run_flowgate(s.daemon.dir(), {"audit", "replay", "--json", s.daemon.db().string()});
+    INFO(replayed.out << replayed.err);
+    REQUIRE(replayed.status == 0);
+    const json::object report = json::parse(replayed.out).as_object();
+    const auto decisions = static_cast<std::int64_t>(audit_rows(s.daemon.db(), "check").size() +
+                                                     audit_rows(s.daemon.db(), "explain").size());
+    const auto refused = static_cast<std::int64_t>(audit_rows(s.daemon.db(), "refused").size());
+    CHECK(decisions >= 10);
+    CHECK(refused == 2);
+    CHECK(report.at("decisions").as_int64() == decisions);
+    CHECK(report.at("refused").as_int64() == refused);
+    CHECK(report.at("reproduced").as_int64() == decisions + refused);
+    CHECK(report.at("not_reproduced").as_array().empty());
+
+    SECTION("a decision changed in the file does not reproduce, and replay names it") {
+        const fs::path db = copy_of(s.daemon, "changed.db");
+        drop_triggers(db);
+        const std::string seq = std::to_string(s.contractor_allows.front());
+        sqlite(db, "UPDATE audit_log SET decision = 'deny' WHERE seq = " + seq + ";");
+        CommandResult changed =
+            run_flowgate(s.daemon.dir(), {"audit", "replay", "--json", db.string()});
+        INFO(changed.out << changed.err);
+        CHECK(changed.status == 1);
+        const json::object bad = json::parse(changed.out).as_object();
+        CHECK(seqs_of(bad.at("not_reproduced").as_array()) ==
+              std::vector<std::int64_t>{s.contractor_allows.front()});
+    }
+}
+
+TEST_CASE("audit replay --policy: a candidate without one contractor shows exactly the "
+          "decisions that flip",
+          "[integration][audit]") {
+    Scenario s;
+    // The contract with H.U.ウェルネス ends: its table line and party line go.
+    const fs::path sheets = s.daemon.dir() / "sheets";
+    const fs::path candidate = s.daemon.dir() / "candidate";
+    fs::create_directories(sheets);
+    fs::create_directories(candidate);
+    const fs::path policies = fs::path(FLOWGATE_SOURCE_DIR) / "policies";
+    for (const char* sheet : {"kenpo-table.csv", "kenpo-parties.csv"}) {
+        std::istringstream lines(slurp(policies / sheet));
+        std::ofstream out(sheets / sheet);
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.find("hu_wellness") == std::string::npos)
+                out << line << "\n";
+        }
+    }
+    CommandResult compiled = run_flowgate(
+        s.daemon.dir(), {"policy", "compile-table", (sheets / "kenpo-table.csv").string()});
+    INFO(compiled.err);
+    REQUIRE(compiled.status == 0);
+    std::ofstream(candidate / "kenpo.policy") << compiled.out;
+    fs::copy_file(policies / "base.policy", candidate / "base.policy");
+    fs::copy_file(policies / "members.policy", candidate / "members.policy");
+    REQUIRE(run_flowgate(s.daemon.dir(), {"policy", "check", candidate.string()}).status == 0);
+
+    CommandResult replayed =
+        run_flowgate(s.daemon.dir(), {"audit", "replay", "--policy", candidate.string(), "--json",
+                                      s.daemon.db().string()});
+    INFO(replayed.out << replayed.err);
+    CHECK(replayed.status == 1);
+    const json::object report = json::parse(replayed.out).as_object();
+    const json::array& changed = report.at("changed").as_array();
+    CHECK(seqs_of(changed) == s.contractor_allows);
+    for (const json::value& item : changed) {
+        const json::object& change = item.as_object();
+        CHECK(change.at("recipient") == "hu_wellness");
+        CHECK(change.at("recorded").as_object().at("decision") == "allow");
+        CHECK(change.at("replayed").as_object().at("decision") == "deny");
+    }
+    const auto flips = static_cast<std::int64_t>(s.contractor_allows.size());
+    CHECK(report.at("by_recipient") == json::object{{"hu_wellness", flips}});
+    CHECK(report.at("by_purpose") == json::object{{"health_services", flips}});
+    CHECK(report.at("by_decision") == json::object{{"allow -> deny", flips}});
+
+    SECTION("the policy in force as the candidate changes nothing") {
+        CommandResult same =
+            run_flowgate(s.daemon.dir(), {"audit", "replay", "--policy",
+                                          s.daemon.policy_dir().string(), s.daemon.db().string()});
+        INFO(same.out << same.err);
+        CHECK(same.status == 0);
+        CHECK_THAT(same.out, Catch::Contains(" 0 would change"));
+    }
+}
+
+TEST_CASE("audit records: exactly the consent-based third-party provisions, per recipient and "
+          "per person",
+          "[integration][audit]") {
+    Scenario s;
+    const std::string db = s.daemon.db().string();
+    CommandResult all = run_flowgate(s.daemon.dir(), {"audit", "records", "--format", "jsonl", db});
+    INFO(all.out << all.err);
+    REQUIRE(all.status == 0);
+    std::vector<json::object> records = jsonl(all.out);
+    std::vector<std::int64_t> seqs;
+    for (const json::object& record : records) {
+        seqs.push_back(record.at("seq").as_int64());
+        CHECK(record.at("recipient") == "employer");
+        CHECK(record.at("consent") == true);
+        CHECK(record.at("data") == json::array{"checkup_result"});
+        CHECK(record.at("legal_basis") == "appi_27_1_consent");
+        CHECK(text_of(record, "time").size() == 27);
+    }
+    CHECK(seqs == s.consent_provisions);
+
+    SECTION("per person") {
+        CommandResult one = run_flowgate(
+            s.daemon.dir(), {"audit", "records", "--subject", "p-000302", "--format", "jsonl", db});
+        REQUIRE(one.status == 0);
+        std::vector<json::object> person = jsonl(one.out);
+        REQUIRE(person.size() == 1);
+        CHECK(person[0].at("seq").as_int64() == s.consent_provisions.back());
+    }
+    SECTION("per recipient, named by its label or by another identifier") {
+        CommandResult employer = run_flowgate(
+            s.daemon.dir(), {"audit", "records", "--recipient", "事業主", "--format", "jsonl", db});
+        REQUIRE(employer.status == 0);
+        CHECK(jsonl(employer.out).size() == s.consent_provisions.size());
+        CommandResult insurers =
+            run_flowgate(s.daemon.dir(), {"audit", "records", "--recipient", "nonlife_insurers",
+                                          "--format", "jsonl", db});
+        REQUIRE(insurers.status == 0);
+        CHECK(jsonl(insurers.out).empty());
+        CommandResult text = run_flowgate(s.daemon.dir(), {"audit", "records", db});
+        REQUIRE(text.status == 0);
+        CHECK_THAT(text.out, Catch::Contains("recipient employer 事業主"));
+        CHECK_THAT(text.out, Catch::Contains("person p-000301"));
+    }
+    SECTION("export for a period, as CSV") {
+        CommandResult csv = run_flowgate(
+            s.daemon.dir(), {"audit", "export", "--since", "2000-01-01", "--format", "csv", db});
+        REQUIRE(csv.status == 0);
+        CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') ==
+              static_cast<std::ptrdiff_t>(1 + s.consent_provisions.size()));
+        CommandResult future = run_flowgate(
+            s.daemon.dir(), {"audit", "export", "--since", "2999-01-01", "--format", "jsonl", db});
+        REQUIRE(future.status == 0);
+        CHECK(future.out.empty());
+        CommandResult rows =
+            run_flowgate(s.daemon.dir(), {"audit", "export", "--all", "--format", "jsonl", db});
+        REQUIRE(rows.status == 0);
+        CHECK(static_cast<std::int64_t>(jsonl(rows.out).size()) == last_seq(s.daemon.db()));
+    }
+}
