@@ -10,10 +10,15 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <iostream>
+#include <iterator>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -88,41 +93,154 @@ void write_hex(const daemon::ChainHash& hash, char (&out)[64]) {
     }
 }
 
-} // namespace
+// Counts rows into a shared total in steps, so that threads do not share a cache line
+// per row; the thread that owns the Progress shows it.
+class RowCounter {
+public:
+    RowCounter(std::atomic<std::uint64_t>& total, Progress* progress)
+        : m_total(total), m_progress(progress) {}
+    ~RowCounter() { m_total += m_local; }
+    RowCounter(const RowCounter&) = delete;
+    RowCounter& operator=(const RowCounter&) = delete;
+    void row() {
+        if (++m_local == 4096) {
+            const std::uint64_t total = m_total += m_local;
+            m_local = 0;
+            if (m_progress != nullptr)
+                m_progress->update(total);
+        }
+    }
 
-AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
-                                     const std::optional<Checkpoint>& checkpoint,
-                                     bool show_progress) {
-    auto last = reader.last_seq();
-    if (!last)
-        return last.error();
-    Progress progress("verify", last.value(), show_progress);
-    VerifyResult result;
+private:
+    std::atomic<std::uint64_t>& m_total;
+    Progress* m_progress;
+    std::uint64_t m_local = 0;
+};
+
+// One contiguous part of the log: seqs [start, to_seq], read as range.
+struct Part {
+    daemon::AuditRowRange range;
+    std::uint64_t start = 1;
+};
+
+// Rows are append-only, so the rows up to one snapshot's last seq are the same in any
+// later snapshot: parts read through their own connections see one log.
+std::vector<Part> split(std::uint64_t last, unsigned parts) {
+    std::vector<Part> out;
+    const std::uint64_t size = last / parts + 1;
+    for (unsigned i = 0; i < parts; ++i) {
+        Part part;
+        part.start = 1 + i * size;
+        part.range.from_seq = i == 0 ? INT64_MIN : static_cast<std::int64_t>(part.start);
+        part.range.to_seq =
+            i + 1 == parts ? INT64_MAX : static_cast<std::int64_t>(part.start + size - 1);
+        out.push_back(part);
+    }
+    return out;
+}
+
+unsigned parts_for(unsigned requested, std::uint64_t rows) {
+    if (rows < 100'000)
+        return 1;
+    const unsigned wanted =
+        requested != 0 ? requested : std::max(1U, std::thread::hardware_concurrency());
+    return std::min(wanted, 16U);
+}
+
+// Runs `pass(reader, part, counter)` over each part: the first on the caller's reader,
+// the others on their own threads and read-only connections. The results in part order.
+template <class Result, class Pass>
+AuditResult<std::vector<Result>> run_parts(daemon::AuditReader& reader, std::uint64_t last,
+                                           unsigned requested, Progress& progress, Pass pass) {
+    const std::vector<Part> parts = split(last, parts_for(requested, last));
+    std::atomic<std::uint64_t> total{0};
+    std::vector<std::optional<AuditResult<Result>>> results(parts.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < parts.size(); ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                auto own = daemon::AuditReader::open(reader.path());
+                if (!own) {
+                    results[i].emplace(own.error());
+                    return;
+                }
+                RowCounter counter(total, nullptr);
+                results[i].emplace(pass(*own.value(), parts[i], counter));
+            } catch (const std::exception& e) {
+                results[i].emplace(AuditError{AuditErrc::unavailable, e.what()});
+            }
+        });
+    }
+    {
+        RowCounter counter(total, &progress);
+        results[0].emplace(pass(reader, parts[0], counter));
+    }
+    for (std::thread& thread : threads)
+        thread.join();
+    progress.update(total);
+    std::vector<Result> out;
+    for (auto& result : results) {
+        if (!*result)
+            return result->error();
+        out.push_back(std::move(*result).value());
+    }
+    return out;
+}
+
+// What one part of the log says about the chain.
+struct PartCheck {
+    std::optional<ChainFault> fault;
+    std::uint64_t rows = 0;
+    bool empty = true;
+    std::uint64_t first_seq = 0;
+    char first_prev[64]{}; // the first row's stored prev_hash
+    std::uint64_t last_seq = 0;
+    daemon::ChainHash last_hash{};
+    bool checkpoint_seen = false;
+};
+
+PartCheck check_part(daemon::AuditReader& reader, const Part& part,
+                     const std::optional<Checkpoint>& checkpoint, RowCounter& counter,
+                     AuditResult<void>& walked) {
+    PartCheck out;
     daemon::ChainHasher hasher;
     daemon::ChainHash prev = daemon::genesis_hash;
     char prev_hex[64];
     write_hex(prev, prev_hex);
-    std::uint64_t expected_seq = 1;
+    std::uint64_t expected_seq = part.start;
     std::string canonical;
     canonical.reserve(4096);
     std::optional<daemon::ChainHash> checkpoint_hash;
     if (checkpoint)
         checkpoint_hash = daemon::hash_from_hex(checkpoint->hash);
-    bool checkpoint_seen = false;
-    auto fail = [&result](std::uint64_t seq, std::string message) {
-        result.fault = ChainFault{seq, std::move(message)};
+    auto fail = [&out](std::uint64_t seq, std::string message) {
+        out.fault = ChainFault{seq, std::move(message)};
         return false;
     };
-    auto walked = reader.for_each_row({}, [&](const AuditRowView& row) {
-        progress.row();
+    walked = reader.for_each_row(part.range, [&](const AuditRowView& row) {
+        counter.row();
         if (row.seq != expected_seq) {
             if (row.seq > expected_seq)
                 return fail(expected_seq, "missing: the row after seq " +
                                               std::to_string(expected_seq - 1) + " is seq " +
                                               std::to_string(row.seq) + " (rows were removed)");
-            return fail(expected_seq, "out of sequence: seq " + std::to_string(row.seq) +
+            return fail(expected_seq, "out of sequence: a row numbered " +
+                                          std::to_string(static_cast<std::int64_t>(row.seq)) +
                                           " where seq " + std::to_string(expected_seq) +
                                           " belongs");
+        }
+        if (out.empty && part.start != 1) {
+            // The link into this part is checked against the part before it.
+            if (row.prev_hash.size() != 64 || !daemon::hash_from_hex(row.prev_hash))
+                return fail(row.seq, "does not link to the row before it (prev_hash is not 64 "
+                                     "hex digits)");
+            std::memcpy(out.first_prev, row.prev_hash.data(), 64);
+            std::memcpy(prev_hex, row.prev_hash.data(), 64);
+            prev = *daemon::hash_from_hex(row.prev_hash);
+        }
+        if (out.empty) {
+            out.empty = false;
+            out.first_seq = row.seq;
         }
         if (row.prev_hash != std::string_view(prev_hex, sizeof prev_hex))
             return fail(row.seq, "does not link to the row before it (prev_hash is not that "
@@ -133,19 +251,73 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
         if (row.hash != std::string_view(prev_hex, sizeof prev_hex))
             return fail(row.seq, "altered: its hash does not match its contents");
         if (checkpoint && row.seq == checkpoint->seq) {
-            checkpoint_seen = true;
+            out.checkpoint_seen = true;
             if (!checkpoint_hash || digest != *checkpoint_hash)
                 return fail(row.seq, "differs from the checkpoint (hash " + checkpoint->hash +
                                          "): the log was rebuilt or replaced since");
         }
         prev = digest;
         ++expected_seq;
-        ++result.rows;
+        ++out.rows;
         return true;
     });
-    if (!walked)
-        return walked.error();
-    result.tail = {expected_seq - 1, daemon::to_hex(prev)};
+    out.last_seq = expected_seq - 1;
+    out.last_hash = prev;
+    const auto end = static_cast<std::uint64_t>(part.range.to_seq);
+    if (!out.fault && part.range.to_seq != INT64_MAX && expected_seq != end + 1)
+        out.fault =
+            ChainFault{expected_seq, "missing: no row has seq " + std::to_string(expected_seq) +
+                                         " (rows were removed)"};
+    return out;
+}
+
+} // namespace
+
+AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
+                                     const std::optional<Checkpoint>& checkpoint,
+                                     bool show_progress, unsigned threads) {
+    auto last = reader.last_seq();
+    if (!last)
+        return last.error();
+    Progress progress("verify", last.value(), show_progress);
+    auto parts = run_parts<PartCheck>(reader, last.value(), threads, progress,
+                                      [&checkpoint](daemon::AuditReader& own, const Part& part,
+                                                    RowCounter& counter) -> AuditResult<PartCheck> {
+                                          AuditResult<void> walked = outcome::success();
+                                          PartCheck checked =
+                                              check_part(own, part, checkpoint, counter, walked);
+                                          if (!walked)
+                                              return walked.error();
+                                          return checked;
+                                      });
+    if (!parts)
+        return parts.error();
+    VerifyResult result;
+    daemon::ChainHash prev = daemon::genesis_hash;
+    bool checkpoint_seen = false;
+    for (const PartCheck& part : parts.value()) {
+        if (!part.empty && part.first_seq != 1) {
+            char expected[64];
+            write_hex(prev, expected);
+            if (std::memcmp(expected, part.first_prev, 64) != 0) {
+                result.fault = ChainFault{
+                    part.first_seq, "does not link to the row before it (prev_hash is not that "
+                                    "row's hash: a row was removed, inserted or reordered)"};
+                break;
+            }
+        }
+        result.rows += part.rows;
+        checkpoint_seen = checkpoint_seen || part.checkpoint_seen;
+        if (part.fault) {
+            result.fault = part.fault;
+            break;
+        }
+        if (!part.empty) {
+            prev = part.last_hash;
+            result.tail.seq = part.last_seq;
+        }
+    }
+    result.tail.hash = daemon::to_hex(prev);
     if (!result.fault && checkpoint && !checkpoint_seen)
         result.fault =
             ChainFault{result.tail.seq + 1,
@@ -315,70 +487,70 @@ ReplayDifference difference_for(const AuditRowView& row) {
     return difference;
 }
 
-} // namespace
+// Replays the rows of one part of the log with its own parser and policy cache.
+class Replayer {
+public:
+    Replayer(daemon::AuditReader& reader, const ReplayOptions& options)
+        : m_cache(reader), m_candidate(options.candidate.get()) {}
 
-AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOptions& options) {
-    auto last = reader.last_seq();
-    if (!last)
-        return last.error();
-    Progress progress("replay", last.value(), options.show_progress);
-    ReplayReport report;
-    PolicyCache cache(reader);
-    RequestParser parser;
-    ObligationsText obligations;
-    std::string rule_source;
-    const bool candidate = options.candidate != nullptr;
+    ReplayReport& report() { return m_report; }
 
-    auto note = [&report](ReplayDifference difference) {
-        ++report.by_purpose[difference.purpose];
-        ++report.by_recipient[difference.recipient];
-        ++report.by_decision[difference.recorded_decision + " -> " +
-                             (difference.replayed_decision.empty() ? "(not replayed)"
-                                                                   : difference.replayed_decision)];
-        report.differences.push_back(std::move(difference));
-    };
-
-    auto walked = reader.for_each_row({}, [&](const AuditRowView& row) {
-        progress.row();
-        ++report.rows;
+    void row(const AuditRowView& row) {
+        ++m_report.rows;
         if (row.kind == "refused") {
-            if (candidate)
-                return true; // refusals do not depend on the policy
-            ++report.refused;
-            const std::string_view reason = row.reason;
-            if (reason.starts_with("line_too_long")) {
-                ++report.reproduced; // refused for its length; the prefix is all there is
-                return true;
-            }
-            const std::string code = refusal_code(parser.parse(row.request));
-            const std::string_view recorded_code = reason.substr(0, reason.find(':'));
-            if (code == recorded_code) {
-                ++report.reproduced;
-                return true;
-            }
-            ReplayDifference difference = difference_for(row);
-            difference.replayed_decision = code.empty() ? "decided" : "refused";
-            difference.replayed_reason = code;
-            difference.what = code.empty() ? "the refused request is understood now"
-                                           : "refused for another reason (" + code + ")";
-            note(std::move(difference));
-            return true;
+            if (m_candidate == nullptr)
+                refused(row);
+            return; // under a candidate: refusals do not depend on the policy
         }
-        if (!is_decision(row.kind))
-            return true;
-        ++report.decisions;
-        const dsl::CompiledPolicy* policy = options.candidate.get();
-        if (!candidate) {
-            const StoredPolicy& stored = cache.get(row.policy_hash);
+        if (is_decision(row.kind))
+            decision(row);
+    }
+
+private:
+    void note(ReplayDifference difference) {
+        ++m_report.by_purpose[difference.purpose];
+        ++m_report.by_recipient[difference.recipient];
+        ++m_report
+              .by_decision[difference.recorded_decision + " -> " +
+                           (difference.replayed_decision.empty() ? "(not replayed)"
+                                                                 : difference.replayed_decision)];
+        m_report.differences.push_back(std::move(difference));
+    }
+
+    void refused(const AuditRowView& row) {
+        ++m_report.refused;
+        const std::string_view reason = row.reason;
+        if (reason.starts_with("line_too_long")) {
+            ++m_report.reproduced; // refused for its length; the prefix is all there is
+            return;
+        }
+        const std::string code = refusal_code(m_parser.parse(row.request));
+        if (code == reason.substr(0, reason.find(':'))) {
+            ++m_report.reproduced;
+            return;
+        }
+        ReplayDifference difference = difference_for(row);
+        difference.replayed_decision = code.empty() ? "decided" : "refused";
+        difference.replayed_reason = code;
+        difference.what = code.empty() ? "the refused request is understood now"
+                                       : "refused for another reason (" + code + ")";
+        note(std::move(difference));
+    }
+
+    void decision(const AuditRowView& row) {
+        ++m_report.decisions;
+        const dsl::CompiledPolicy* policy = m_candidate;
+        if (policy == nullptr) {
+            const StoredPolicy& stored = m_cache.get(row.policy_hash);
             if (!stored.policy) {
                 ReplayDifference difference = difference_for(row);
                 difference.what = stored.error;
                 note(std::move(difference));
-                return true;
+                return;
             }
             policy = stored.policy.get();
         }
-        const json::value* parsed = parser.parse(row.request);
+        const json::value* parsed = m_parser.parse(row.request);
         dsl::RequestParse request =
             parsed == nullptr ? dsl::RequestParse(dsl::RequestError{"bad_json", "not JSON"})
                               : dsl::request_from_json(*parsed);
@@ -386,7 +558,7 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
             ReplayDifference difference = difference_for(row);
             difference.what = "the recorded request does not parse: " + error->message;
             note(std::move(difference));
-            return true;
+            return;
         }
         const dsl::Decision decision = dsl::evaluate(*policy, std::get<dsl::Request>(request));
         const std::string_view decided = decision.allowed ? "allow" : "deny";
@@ -397,7 +569,7 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
             what += " decision";
         if (rule != row.rule)
             what += " rule";
-        if (!candidate) {
+        if (m_candidate == nullptr) {
             if (decision.reason() != row.reason)
                 what += " reason";
             const std::string_view basis = decision.legal_basis != nullptr
@@ -405,17 +577,17 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
                                                : std::string_view();
             if (basis != row.legal_basis)
                 what += " legal_basis";
-            if (obligations.of(decision) != row.obligations)
+            if (m_obligations.of(decision) != row.obligations)
                 what += " obligations";
-            rule_source.clear();
+            m_rule_source.clear();
             if (decision.rule != nullptr)
-                append_rule_source(rule_source, *decision.rule);
-            if (rule_source != row.rule_source)
+                append_rule_source(m_rule_source, *decision.rule);
+            if (m_rule_source != row.rule_source)
                 what += " rule_source";
         }
         if (what.empty()) {
-            ++report.reproduced;
-            return true;
+            ++m_report.reproduced;
+            return;
         }
         ReplayDifference difference = difference_for(row);
         difference.replayed_decision = std::string(decided);
@@ -423,10 +595,55 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
         difference.replayed_reason = std::string(decision.reason());
         difference.what = "differs in" + what;
         note(std::move(difference));
-        return true;
-    });
-    if (!walked)
-        return walked.error();
+    }
+
+    PolicyCache m_cache;
+    const dsl::CompiledPolicy* m_candidate;
+    RequestParser m_parser;
+    ObligationsText m_obligations;
+    std::string m_rule_source;
+    ReplayReport m_report;
+};
+
+} // namespace
+
+AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOptions& options) {
+    auto last = reader.last_seq();
+    if (!last)
+        return last.error();
+    Progress progress("replay", last.value(), options.show_progress);
+    auto parts =
+        run_parts<ReplayReport>(reader, last.value(), options.threads, progress,
+                                [&options](daemon::AuditReader& own, const Part& part,
+                                           RowCounter& counter) -> AuditResult<ReplayReport> {
+                                    Replayer replayer(own, options);
+                                    auto walked =
+                                        own.for_each_row(part.range, [&](const AuditRowView& row) {
+                                            counter.row();
+                                            replayer.row(row);
+                                            return true;
+                                        });
+                                    if (!walked)
+                                        return walked.error();
+                                    return std::move(replayer.report());
+                                });
+    if (!parts)
+        return parts.error();
+    ReplayReport report;
+    for (ReplayReport& part : parts.value()) {
+        report.rows += part.rows;
+        report.decisions += part.decisions;
+        report.refused += part.refused;
+        report.reproduced += part.reproduced;
+        std::move(part.differences.begin(), part.differences.end(),
+                  std::back_inserter(report.differences));
+        for (const auto& [key, count] : part.by_purpose)
+            report.by_purpose[key] += count;
+        for (const auto& [key, count] : part.by_recipient)
+            report.by_recipient[key] += count;
+        for (const auto& [key, count] : part.by_decision)
+            report.by_decision[key] += count;
+    }
     return report;
 }
 

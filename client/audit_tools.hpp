@@ -34,6 +34,13 @@ public:
         if (++m_rows % m_every == 0 && m_enabled)
             print();
     }
+    // Sets the count (from a pass that counts in steps), printing at each 100,000.
+    void update(std::uint64_t rows) {
+        const bool crossed = rows / m_every != m_rows / m_every;
+        m_rows = rows;
+        if (crossed && m_enabled)
+            print();
+    }
     std::uint64_t rows() const { return m_rows; }
 
 private:
@@ -67,10 +74,13 @@ struct VerifyResult {
 };
 
 // Recomputes every row's hash and link, checks the seqs run 1, 2, 3 … without a gap,
-// and, given a checkpoint, that row checkpoint.seq exists with exactly that hash.
+// and, given a checkpoint, that row checkpoint.seq exists with exactly that hash. A long
+// log is cut into parts checked side by side (`threads`, 0: one per core), each row
+// against the stored hash of the row before it, and the parts' seams checked after;
+// the first fault is the same as one sequential pass finds.
 daemon::AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
                                              const std::optional<Checkpoint>& checkpoint,
-                                             bool show_progress);
+                                             bool show_progress, unsigned threads = 0);
 
 // One decision whose replay differs from its row.
 struct ReplayDifference {
@@ -92,7 +102,8 @@ struct ReplayDifference {
 struct ReplayOptions {
     // Null: each decision under the policy recorded with it. Otherwise under this one.
     std::shared_ptr<const dsl::CompiledPolicy> candidate;
-    // Worker threads for evaluation; 0: one per hardware thread.
+    // Parts of the log replayed side by side, each through its own read-only
+    // connection; 0: one per hardware thread.
     unsigned threads = 0;
     bool show_progress = false;
 };

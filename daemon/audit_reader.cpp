@@ -21,7 +21,7 @@ constexpr const char* row_query =
     "SELECT seq, time_us, kind, uid, gid, pid, service, request, decision, reason, rule, "
     "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
     "direction, data, subject, detail, prev_hash, hash FROM audit_log "
-    "WHERE seq >= ?1 AND time_us >= ?2 AND time_us < ?3 ORDER BY seq";
+    "WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 AND time_us < ?3 ORDER BY seq";
 
 struct StmtFinalize {
     void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
@@ -196,7 +196,8 @@ AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
     if (!prepared)
         return prepared.error();
     sqlite3_stmt* stmt = prepared.value().get();
-    sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(range.from_seq));
+    sqlite3_bind_int64(stmt, 1, range.from_seq);
+    sqlite3_bind_int64(stmt, 4, range.to_seq);
     sqlite3_bind_int64(stmt, 2, range.since_us.value_or(INT64_MIN));
     sqlite3_bind_int64(stmt, 3, range.until_us.value_or(INT64_MAX));
     AuditRowView row;

@@ -10,6 +10,7 @@
 #include "audit_store.hpp"
 
 #include <cstdint>
+#include <climits>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -70,8 +71,10 @@ private:
 };
 
 // Which rows a pass reads, in seq order.
+// Every row by default, including any a forger gave a seq below 1.
 struct AuditRowRange {
-    std::uint64_t from_seq = 1;
+    std::int64_t from_seq = INT64_MIN; // seq >= from_seq
+    std::int64_t to_seq = INT64_MAX;   // seq <= to_seq
     std::optional<std::int64_t> since_us; // time_us >= since_us
     std::optional<std::int64_t> until_us; // time_us < until_us
 };

@@ -104,7 +104,11 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
         files.emplace(text.name, text.text);
     if (!store.value()->store_policy(policy.hash(), files))
         return false;
-    store.value()->append({.kind = daemon::AuditKind::load, .policy_hash = policy.hash()});
+    daemon::AuditRecord load;
+    load.kind = daemon::AuditKind::load;
+    load.policy_hash = policy.hash();
+    if (!store.value()->append(std::move(load)))
+        return false;
     std::atomic<std::size_t> committed{0};
     std::atomic<bool> failed{false};
     constexpr std::size_t chunk = 20000;
