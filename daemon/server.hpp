@@ -11,11 +11,13 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
 #include <unordered_set>
+#include <vector>
 
 namespace flowgate::daemon {
 
@@ -67,6 +69,11 @@ public:
 
 private:
     friend class Session;
+    // Runs `work` on the serving thread. Answers arrive from the audit writer in
+    // bursts (one per committed batch); they are queued here and handed over in one
+    // post, so each client's answers of a batch go out in one write.
+    void deliver(std::function<void()> work);
+    void drain_deliveries();
     void session_ended(Session* session);
 
     boost::asio::io_context& m_io;
@@ -76,6 +83,9 @@ private:
     std::string m_bound_path;
     std::unordered_set<Session*> m_sessions;
     std::function<void()> m_on_drained;
+    std::mutex m_deliveries_mutex;
+    std::vector<std::function<void()>> m_deliveries;
+    bool m_drain_posted = false;
     bool m_stopping = false;
     std::uint64_t m_accepted = 0;
     std::uint64_t m_refused = 0;
