@@ -9,8 +9,8 @@
 #include "audit_chain.hpp"
 #include "audit_store.hpp"
 
-#include <cstdint>
 #include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -73,8 +73,8 @@ private:
 // Which rows a pass reads, in seq order.
 // Every row by default, including any a forger gave a seq below 1.
 struct AuditRowRange {
-    std::int64_t from_seq = INT64_MIN; // seq >= from_seq
-    std::int64_t to_seq = INT64_MAX;   // seq <= to_seq
+    std::int64_t from_seq = INT64_MIN;    // seq >= from_seq
+    std::int64_t to_seq = INT64_MAX;      // seq <= to_seq
     std::optional<std::int64_t> since_us; // time_us >= since_us
     std::optional<std::int64_t> until_us; // time_us < until_us
 };
