@@ -588,7 +588,7 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
 
 // --- printing ---------------------------------------------------------------------
 
-std::string quoted(std::string_view text) {
+std::string label_literal(std::string_view text) {
     std::string out = "\"";
     for (char c : text) {
         if (c == '"' || c == '\\') {
@@ -610,9 +610,9 @@ std::string joined(const std::vector<std::string>& items) {
 
 void print_purpose(std::ostringstream& out, const std::vector<const Case*>& cases) {
     const Case& first = *cases.front();
-    out << "purpose " << first.purpose << ' ' << quoted(first.purpose_label) << " {\n";
+    out << "purpose " << first.purpose << ' ' << label_literal(first.purpose_label) << " {\n";
     for (const Case* c : cases) {
-        out << "  activity " << c->activity << ' ' << quoted(c->label) << '\n'
+        out << "  activity " << c->activity << ' ' << label_literal(c->label) << '\n'
             << "    kind " << c->kind << " to [" << joined(c->recipients) << "] data ["
             << joined(c->data) << "];\n";
     }
@@ -637,8 +637,8 @@ void print_permit(std::ostringstream& out, const Case& c) {
         }
         out << ";\n";
     }
-    out << "  source row " << c.row << " case " << quoted(c.case_id) << ";\n";
-    out << "  because " << quoted(c.label) << ";\n";
+    out << "  source row " << c.row << " case " << label_literal(c.case_id) << ";\n";
+    out << "  because " << label_literal(c.label) << ";\n";
     out << "}\n";
 }
 
@@ -664,8 +664,8 @@ std::string print_policy(const std::string& table_path, const std::string& parti
             if (i > 0 && p.type != parties[i - 1].type) {
                 out << '\n';
             }
-            out << (p.type == "class" ? "class " : "party ") << p.id << ' ' << quoted(p.label)
-                << " role " << p.role << ";\n";
+            out << (p.type == "class" ? "class " : "party ") << p.id << ' '
+                << label_literal(p.label) << " role " << p.role << ";\n";
         }
     }
     // Purposes in the order of their rows' first line; each followed by its permits.
