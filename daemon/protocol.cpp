@@ -117,7 +117,10 @@ std::string Protocol::too_many_connections_answer() {
 void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     boost::system::error_code error;
-    json::value parsed = json::parse(line, error);
+    // The request's tree lives in a reused buffer for the length of this call: nothing
+    // of it may outlive it (ids are copied by assignment, into default storage).
+    json::monotonic_resource scratch(m_parse_buffer.get(), parse_buffer_size);
+    json::value parsed = json::parse(line, error, &scratch);
     if (error) {
         refuse(nullptr, "bad_json", "the request is not valid JSON (UTF-8): " + error.message(),
                line, peer, std::move(answer));
@@ -197,7 +200,6 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
     dsl::Trace trace;
     dsl::Decision decision = dsl::evaluate(*snapshot, checked, explain ? &trace : nullptr);
-    json::object body = dsl::decision_to_json(decision, id, explain ? &trace : nullptr);
 
     const dsl::CheckedPolicy& model = snapshot->model();
     AuditRecord record = record_for(peer, line);
@@ -216,7 +218,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     if (decision.legal_basis != nullptr) {
         record.legal_basis = decision.legal_basis->id;
     }
-    record.obligations = json::serialize(body["obligations"]);
+    record.obligations = dsl::obligations_to_text(decision);
     dsl::Id purpose = snapshot->find_purpose(checked.purpose);
     record.purpose = resolved(checked.purpose, purpose,
                               [&](dsl::Id i) -> std::string_view { return model.purposes[i].id; });
@@ -240,7 +242,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
-    std::string answer_text = json::serialize(body);
+    std::string answer_text = dsl::decision_to_text(decision, id, explain ? &trace : nullptr);
     std::string policy_hash = snapshot->hash();
 
     m_audit.submit(std::move(record),

@@ -69,6 +69,9 @@ private:
     std::shared_ptr<const dsl::CompiledPolicy> m_policy;
     const Server* m_server = nullptr;
     boost::asio::thread_pool m_worker{1};
+    static constexpr std::size_t parse_buffer_size = 16 * 1024;
+    std::unique_ptr<unsigned char[]> m_parse_buffer =
+        std::make_unique<unsigned char[]>(parse_buffer_size);
     bool m_reloading = false;
     std::vector<std::function<void(boost::json::object)>> m_reload_waiters;
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();

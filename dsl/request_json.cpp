@@ -199,6 +199,127 @@ json::object decision_to_json(const Decision& decision, const json::value& id, c
     return out;
 }
 
+namespace {
+
+// A JSON string literal, escaped as Boost.JSON's serializer escapes it, so that
+// decision_to_text and serialize(decision_to_json(...)) agree byte for byte.
+void append_string(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out += '"';
+    std::size_t run = 0; // start of the run of characters that need no escape
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        auto byte = static_cast<unsigned char>(text[i]);
+        if (byte >= 0x20 && byte != '"' && byte != '\\') {
+            continue;
+        }
+        out.append(text.data() + run, i - run);
+        run = i + 1;
+        switch (byte) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            out += "\\u00";
+            out += hex[byte >> 4];
+            out += hex[byte & 0xF];
+        }
+    }
+    out.append(text.data() + run, text.size() - run);
+    out += '"';
+}
+
+void append_id_label(std::string& out, std::string_view id, std::string_view label) {
+    out += "{\"id\":";
+    append_string(out, id);
+    out += ",\"label\":";
+    append_string(out, label);
+    out += '}';
+}
+
+void append_obligations(std::string& out, const Decision& decision) {
+    out += '[';
+    for (std::size_t i = 0; i < decision.obligations.size(); ++i) {
+        if (i != 0) {
+            out += ',';
+        }
+        append_id_label(out, decision.obligations[i]->id, decision.obligations[i]->label);
+    }
+    out += ']';
+}
+
+} // namespace
+
+std::string obligations_to_text(const Decision& decision) {
+    std::string out;
+    append_obligations(out, decision);
+    return out;
+}
+
+std::string decision_to_text(const Decision& decision, const json::value& id, const Trace* trace) {
+    if (trace != nullptr) {
+        return json::serialize(decision_to_json(decision, id, trace));
+    }
+    std::string out;
+    out.reserve(512);
+    out += "{\"id\":";
+    out += id.is_null() ? std::string("null") : json::serialize(id);
+    out += decision.allowed ? ",\"decision\":\"allow\",\"reason\":"
+                            : ",\"decision\":\"deny\",\"reason\":";
+    append_string(out, decision.reason());
+    out += ",\"rule\":";
+    if (const Rule* rule = decision.rule) {
+        out += "{\"id\":";
+        append_string(out, rule->id);
+        out += ",\"file\":";
+        append_string(out, rule->file);
+        out += ",\"line\":";
+        out += std::to_string(rule->line);
+        out += ",\"table\":";
+        if (rule->source_row) {
+            out += "{\"row\":";
+            out += std::to_string(*rule->source_row);
+            out += ",\"case\":";
+            append_string(out, rule->source_case);
+            out += '}';
+        } else {
+            out += "null";
+        }
+        out += '}';
+    } else {
+        out += "null";
+    }
+    out += ",\"legal_basis\":";
+    if (decision.legal_basis != nullptr) {
+        append_id_label(out, decision.legal_basis->id, decision.legal_basis->label);
+    } else {
+        out += "null";
+    }
+    out += ",\"obligations\":";
+    append_obligations(out, decision);
+    out += ",\"policy\":";
+    append_string(out, decision.policy_hash);
+    out += '}';
+    return out;
+}
+
 json::object describe_to_json(const CompiledPolicy& policy) {
     const CheckedPolicy& model = policy.model();
     json::array purposes;

@@ -34,6 +34,15 @@ RequestParse request_from_json(const boost::json::object& object);
 boost::json::object decision_to_json(const Decision& decision, const boost::json::value& id,
                                      const Trace* trace = nullptr);
 
+// The same answer as serialize(decision_to_json(...)), byte for byte, written directly:
+// the daemon's serving path, where building a JSON tree per decision would cost more
+// than deciding.
+std::string decision_to_text(const Decision& decision, const boost::json::value& id,
+                             const Trace* trace = nullptr);
+
+// The answer's "obligations" array as text, as decision_to_text writes it.
+std::string obligations_to_text(const Decision& decision);
+
 // The trace alone, as the array decision_to_json puts under "trace".
 boost::json::array trace_to_json(const Trace& trace);
 

@@ -1,9 +1,8 @@
 // End-to-end throughput of flowgated: the real daemon (durability full, its store on a
 // real file) driven over its socket by 1, 8 and 64 clients, each on its own connection
-// keeping a window of pipelined checks in flight. A decision counts once its answer
-// carries an audit_seq, i.e. once its row is committed: durable decisions per second,
-// and the p50/p99 time from sending a check to reading its answer.
-// Run a Release build:
+// keeping a window of pipelined checks in flight (all driven from one thread). A decision counts
+// once its answer carries an audit_seq, i.e. once its row is committed: durable decisions per
+// second, and the p50/p99 time from sending a check to reading its answer. Run a Release build:
 //   bench_daemon [--seconds S] [--window W] [--clients 1,8,64] [--dir DIR] [--relaxed]
 #include "client/client.hpp"
 
@@ -78,76 +77,98 @@ int connect_to(const std::string& path) {
     return fd;
 }
 
-// One client: keeps `window` checks in flight until the deadline, then drains.
-void drive(const std::string& socket, std::size_t window, Clock::time_point deadline,
-           Level& level) {
-    int fd = connect_to(socket);
-    if (fd < 0) {
-        level.failure = "cannot connect: " + std::string(std::strerror(errno));
-        return;
-    }
-    const std::vector<std::string> bodies = request_lines();
-    std::vector<Clock::time_point> sent_at(window);
+// Every client's connection, driven from one thread with poll(2), as a load generator
+// like wrk does: the measuring side then costs little CPU and takes no scheduling
+// delays of its own, which on two cores would otherwise show up as daemon latency.
+// Each connection keeps `window` checks in flight until the deadline, then drains.
+struct Connection {
+    int fd = -1;
+    std::vector<Clock::time_point> sent_at;
     std::uint64_t next_id = 0;
     std::uint64_t answered = 0;
     std::string out;
-    std::string in;
     std::size_t out_offset = 0;
+    std::string in;
+};
+
+void drive(const std::string& socket, int clients, std::size_t window, Clock::time_point deadline,
+           Level& level) {
+    const std::vector<std::string> bodies = request_lines();
+    std::vector<Connection> connections(static_cast<std::size_t>(clients));
+    for (Connection& c : connections) {
+        c.fd = connect_to(socket);
+        if (c.fd < 0) {
+            level.failure = "cannot connect: " + std::string(std::strerror(errno));
+            return;
+        }
+        c.sent_at.resize(window);
+    }
+    std::vector<pollfd> waiting(connections.size());
     bool sending = true;
     for (;;) {
         if (sending && Clock::now() >= deadline) {
             sending = false;
         }
-        if (!sending && answered == next_id) {
+        bool busy = false;
+        for (std::size_t i = 0; i < connections.size(); ++i) {
+            Connection& c = connections[i];
+            while (sending && c.next_id - c.answered < window) {
+                std::string line = bodies[c.next_id % bodies.size()];
+                line.pop_back();
+                line += ",\"id\":" + std::to_string(c.next_id) + "}\n";
+                c.out += line;
+                c.sent_at[c.next_id % window] = Clock::now();
+                ++c.next_id;
+            }
+            busy = busy || c.answered != c.next_id;
+            waiting[i] = pollfd{
+                c.fd, static_cast<short>(POLLIN | (c.out_offset < c.out.size() ? POLLOUT : 0)), 0};
+        }
+        if (!busy) {
             break;
         }
-        while (sending && next_id - answered < window) {
-            std::string line = bodies[next_id % bodies.size()];
-            line.pop_back();
-            line += ",\"id\":" + std::to_string(next_id) + "}\n";
-            out += line;
-            sent_at[next_id % window] = Clock::now();
-            ++next_id;
-        }
-        pollfd waiting{fd, static_cast<short>(POLLIN | (out_offset < out.size() ? POLLOUT : 0)), 0};
-        if (::poll(&waiting, 1, 10000) <= 0) {
-            level.failure = "no answer within 10 s (" + std::to_string(answered) + " of " +
-                            std::to_string(next_id) + " answered, " +
-                            std::to_string(out.size() - out_offset) + " bytes unsent)";
+        int ready = ::poll(waiting.data(), waiting.size(), 10000);
+        if (ready <= 0) {
+            level.failure = "no answer within 10 s";
             break;
         }
-        if ((waiting.revents & POLLOUT) != 0) {
-            ssize_t n = ::send(fd, out.data() + out_offset, out.size() - out_offset,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0) {
-                out_offset += static_cast<std::size_t>(n);
-                if (out_offset == out.size()) {
-                    out.clear();
-                    out_offset = 0;
+        for (std::size_t i = 0; i < connections.size(); ++i) {
+            Connection& c = connections[i];
+            short revents = waiting[i].revents;
+            if ((revents & POLLOUT) != 0) {
+                ssize_t n = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset,
+                                   MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n > 0) {
+                    c.out_offset += static_cast<std::size_t>(n);
+                    if (c.out_offset == c.out.size()) {
+                        c.out.clear();
+                        c.out_offset = 0;
+                    }
                 }
             }
-        }
-        if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+                continue;
+            }
             char chunk[65536];
-            ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+            ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
             if (n == 0) {
                 level.failure = "flowgated closed the connection";
-                break;
+                return;
             }
             if (n < 0) {
                 continue;
             }
-            in.append(chunk, static_cast<std::size_t>(n));
+            c.in.append(chunk, static_cast<std::size_t>(n));
             const auto now = Clock::now();
             std::size_t start = 0;
-            for (std::size_t newline; (newline = in.find('\n', start)) != std::string::npos;
+            for (std::size_t newline; (newline = c.in.find('\n', start)) != std::string::npos;
                  start = newline + 1) {
-                std::string_view answer(in.data() + start, newline - start);
+                std::string_view answer(c.in.data() + start, newline - start);
                 // Answers come in order: the oldest one in flight is this one.
                 auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
-                    now - sent_at[answered % window]);
+                    now - c.sent_at[c.answered % window]);
                 level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
-                ++answered;
+                ++c.answered;
                 if (answer.find("\"audit_seq\":null") != std::string_view::npos ||
                     answer.find("\"audit_seq\"") == std::string_view::npos) {
                     ++level.not_durable;
@@ -155,10 +176,12 @@ void drive(const std::string& socket, std::size_t window, Clock::time_point dead
                     ++level.decisions;
                 }
             }
-            in.erase(0, start);
+            c.in.erase(0, start);
         }
     }
-    ::close(fd);
+    for (Connection& c : connections) {
+        ::close(c.fd);
+    }
 }
 
 std::uint32_t percentile(std::vector<std::uint32_t>& values, double p) {
@@ -250,30 +273,13 @@ int main(int argc, char** argv) {
     int status_code = 0;
     for (int clients : options.clients) {
         auto before = client->request(json::object{{"op", "status"}});
-        std::vector<Level> levels(static_cast<std::size_t>(clients));
+        Level total;
         const auto started = Clock::now();
         const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(options.seconds));
-        std::vector<std::thread> threads;
-        for (auto& level : levels) {
-            threads.emplace_back(
-                [&, window = options.window] { drive(socket.string(), window, deadline, level); });
-        }
-        for (std::thread& thread : threads) {
-            thread.join();
-        }
+        drive(socket.string(), clients, options.window, deadline, total);
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
         auto after = client->request(json::object{{"op", "status"}});
-        Level total;
-        for (Level& level : levels) {
-            total.decisions += level.decisions;
-            total.not_durable += level.not_durable;
-            total.latencies_us.insert(total.latencies_us.end(), level.latencies_us.begin(),
-                                      level.latencies_us.end());
-            if (!level.failure.empty()) {
-                total.failure = level.failure;
-            }
-        }
         std::int64_t transactions = 0;
         if (before && after) {
             transactions = after.value->at("audit").at("transactions").to_number<std::int64_t>() -

@@ -3,6 +3,9 @@
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
 
+#include <filesystem>
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
 using namespace flowgate::dsl;
@@ -137,4 +140,49 @@ TEST_CASE("request json: describe lists purposes, parties and categories", "[dsl
     CHECK(json::serialize(described.at("categories")) ==
           R"([{"id":"checkup","label":"健診結果","sensitivity":"special_care"}])");
     CHECK(described.at("policy").as_string() == policy->hash());
+}
+
+TEST_CASE("request json: the daemon's direct answer text equals the serialized JSON answer",
+          "[dsl][json]") {
+    namespace fs = std::filesystem;
+    LoadResult loaded = load_policy(fs::path(FLOWGATE_SOURCE_DIR) / "policies");
+    REQUIRE(loaded);
+    std::size_t compared = 0;
+    for (const auto& entry :
+         fs::directory_iterator(fs::path(FLOWGATE_SOURCE_DIR) / "policies" / "tests")) {
+        std::ifstream in(entry.path());
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.empty()) {
+                continue;
+            }
+            boost::json::value test = boost::json::parse(line);
+            auto parsed = request_from_json(test.at("request"));
+            if (!std::holds_alternative<Request>(parsed)) {
+                continue;
+            }
+            Decision decision = evaluate(*loaded.policy, std::get<Request>(parsed));
+            for (const boost::json::value& id :
+                 {boost::json::value(nullptr), boost::json::value(42),
+                  boost::json::value("a\"b")}) {
+                INFO(line);
+                CHECK(decision_to_text(decision, id) ==
+                      boost::json::serialize(decision_to_json(decision, id)));
+            }
+            CHECK(obligations_to_text(decision) ==
+                  boost::json::serialize(decision_to_json(decision, nullptr).at("obligations")));
+            ++compared;
+        }
+    }
+    CHECK(compared > 300);
+}
+
+TEST_CASE("request json: answer text escapes quotes, backslashes and control characters as "
+          "Boost.JSON does",
+          "[dsl][json]") {
+    Decision decision;
+    decision.formatted_reason = "a \"quoted\" \\ path\n\ttab \x01 end 日本語";
+    decision.policy_hash = "sha256:00";
+    CHECK(decision_to_text(decision, boost::json::value("x\x1f")) ==
+          boost::json::serialize(decision_to_json(decision, boost::json::value("x\x1f"))));
 }
