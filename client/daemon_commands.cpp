@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -21,15 +22,7 @@ struct DaemonOptions {
 
 struct CheckOptions {
     std::string request_json;
-    std::string purpose;
-    std::string activity;
-    std::string recipient;
-    std::vector<std::string> data;
-    std::string subject;
-    std::string legal_basis;
-    bool consent = false;
-    bool objection = false;
-    bool receive = false;
+    client::CheckRequest question;
 };
 
 std::string text_of(const json::value* value) {
@@ -130,19 +123,32 @@ void print_decision(const json::object& answer, bool with_trace) {
     }
 }
 
-// Connects, sends one request, and returns the answer or sets the exit status.
+// A failure that is not the daemon's answer (it is down, slow, or the connection broke):
+// said on stderr, and with --json also as {"error":{"code","message"}} on stdout so a
+// script reads one shape whoever failed.
+void report_failure(const DaemonOptions& options, const client::ClientError& error) {
+    std::cerr << "flowgate: " << error.message << "\n";
+    if (options.json_output) {
+        json::object body{
+            {"error", {{"code", client::to_string(error.kind)}, {"message", error.message}}}};
+        std::cout << json::serialize(body) << "\n";
+    }
+}
+
+// Connects, sends one request, and returns the answer. An error answer is printed and
+// sets `error_status`; an unreachable or failing daemon sets exit_error.
 std::optional<json::object> ask(const DaemonOptions& options, json::object request,
-                                Outcome& outcome) {
+                                Outcome& outcome, int error_status = exit_error) {
     auto connection =
         client::Client::connect(options.socket, std::chrono::milliseconds(options.timeout_ms));
     if (!connection) {
-        std::cerr << "flowgate: " << connection.error.message << "\n";
+        report_failure(options, connection.error);
         outcome.status = exit_error;
         return std::nullopt;
     }
     auto answer = connection.value->request(std::move(request));
     if (!answer) {
-        std::cerr << "flowgate: " << answer.error.message << "\n";
+        report_failure(options, answer.error);
         outcome.status = exit_error;
         return std::nullopt;
     }
@@ -152,7 +158,7 @@ std::optional<json::object> ask(const DaemonOptions& options, json::object reque
         } else {
             print_error(*answer.value);
         }
-        outcome.status = exit_error;
+        outcome.status = error_status;
         return std::nullopt;
     }
     return std::move(answer.value);
@@ -169,31 +175,12 @@ std::optional<json::object> build_check(const CheckOptions& check, const std::st
         }
         request = std::move(parsed.as_object());
     } else {
-        if (check.purpose.empty() || check.recipient.empty() || check.data.empty()) {
+        if (check.question.purpose.empty() || check.question.recipient.empty() ||
+            check.question.data.empty()) {
             std::cerr << "flowgate: give --purpose, --to and --data (or --request JSON)\n";
             return std::nullopt;
         }
-        request["purpose"] = check.purpose;
-        if (!check.activity.empty()) {
-            request["activity"] = check.activity;
-        }
-        request["recipient"] = check.recipient;
-        json::array data;
-        for (const std::string& category : check.data) {
-            data.emplace_back(category);
-        }
-        request["data"] = std::move(data);
-        request["direction"] = check.receive ? "receive" : "send";
-        if (!check.subject.empty()) {
-            request["subject"] = check.subject;
-        }
-        json::object context;
-        context["consent"] = check.consent;
-        context["objection"] = check.objection;
-        if (!check.legal_basis.empty()) {
-            context["legal_basis"] = check.legal_basis;
-        }
-        request["context"] = std::move(context);
+        request = check.question.to_json(op);
     }
     request["op"] = op;
     return request;
@@ -206,16 +193,18 @@ void add_check_command(CLI::App& app, const std::string& op,
         op, op == "check" ? "Ask whether a data flow is allowed (exit 0 allow, 1 deny, 2 error)"
                           : "As check, with the trace of the rules considered");
     command->add_option("--request", check->request_json, "The whole request as JSON");
-    command->add_option("--purpose", check->purpose, "Purpose: identifier or the table's label");
-    command->add_option("--activity", check->activity, "Activity (optional)");
-    command->add_option("--to,--recipient", check->recipient,
+    command->add_option("--purpose", check->question.purpose,
+                        "Purpose: identifier or the table's label");
+    command->add_option("--activity", check->question.activity, "Activity (optional)");
+    command->add_option("--to,--recipient", check->question.recipient,
                         "Recipient (the sender with --receive)");
-    command->add_option("--data", check->data, "Data categories")->delimiter(',');
-    command->add_option("--subject", check->subject, "Pseudonymous reference to the person");
-    command->add_option("--legal-basis", check->legal_basis, "Legal ground relied on");
-    command->add_flag("--consent", check->consent, "Consent is on record");
-    command->add_flag("--objection", check->objection, "An objection is on file");
-    command->add_flag("--receive", check->receive, "An inbound flow");
+    command->add_option("--data", check->question.data, "Data categories")->delimiter(',');
+    command->add_option("--subject", check->question.subject,
+                        "Pseudonymous reference to the person");
+    command->add_option("--legal-basis", check->question.legal_basis, "Legal ground relied on");
+    command->add_flag("--consent", check->question.consent, "Consent is on record");
+    command->add_flag("--objection", check->question.objection, "An objection is on file");
+    command->add_flag("--receive", check->question.receive, "An inbound flow");
     command->add_flag("--json", options->json_output, "Print the daemon's JSON answer");
     command->callback([check, options, op, &outcome] {
         auto request = build_check(*check, op);
@@ -240,6 +229,22 @@ void add_check_command(CLI::App& app, const std::string& op,
     });
 }
 
+// Seconds since the epoch as "2024-05-01 09:30:00 UTC"; other values as they are.
+std::string status_value(std::string_view key, const json::value& value) {
+    if (key.ends_with("_at") && value.is_int64()) {
+        std::time_t seconds = static_cast<std::time_t>(value.as_int64());
+        std::tm utc{};
+        char text[32];
+        if (::gmtime_r(&seconds, &utc) != nullptr &&
+            std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc) > 0) {
+            return text;
+        }
+    }
+    return text_of(&value);
+}
+
+// Every field the daemon reports, nested objects indented, so that a field added to
+// the answer shows up without a change here.
 void print_status(const json::object& answer) {
     for (const auto& [key, value] : answer) {
         if (key == "id") {
@@ -248,10 +253,10 @@ void print_status(const json::object& answer) {
         if (value.is_object()) {
             std::cout << key << ":\n";
             for (const auto& [inner_key, inner] : value.as_object()) {
-                std::cout << "  " << inner_key << ": " << text_of(&inner) << "\n";
+                std::cout << "  " << inner_key << ": " << status_value(inner_key, inner) << "\n";
             }
         } else {
-            std::cout << key << ": " << text_of(&value) << "\n";
+            std::cout << key << ": " << status_value(key, value) << "\n";
         }
     }
 }
@@ -313,11 +318,11 @@ void register_daemon_commands(CLI::App& app, Outcome& outcome) {
         command->add_flag("--json", options->json_output, "Print the daemon's JSON answer");
         command->callback([options, op, &outcome] {
             json::object request{{"op", op}};
-            auto answer = ask(*options, std::move(request), outcome);
+            // A refused or failed reload is a "no" (the old policy keeps serving), not
+            // an unreachable daemon.
+            auto answer =
+                ask(*options, std::move(request), outcome, op == "reload" ? exit_deny : exit_error);
             if (!answer) {
-                if (op == "reload") {
-                    outcome.status = exit_deny;
-                }
                 return;
             }
             if (options->json_output) {
