@@ -27,8 +27,9 @@ ClientError system_error_aside(ErrorKind kind, const std::string& what) {
     return {kind, what + " (" + std::strerror(errno) + ")", {}, {}};
 }
 
+// Rounded up, so that a wait never ends before its deadline.
 int remaining_ms(Clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
@@ -281,7 +282,7 @@ Result<std::vector<json::object>> Client::batch(std::vector<json::object> reques
         }
         pollfd waiting{m_fd, static_cast<short>(POLLIN | (sent < bytes.size() ? POLLOUT : 0)), 0};
         int ready = ::poll(&waiting, 1, remaining_ms(deadline));
-        if (ready == 0) {
+        if (ready == 0 && Clock::now() >= deadline) {
             return {std::nullopt, lose_connection({ErrorKind::timeout,
                                                    "flowgated did not answer within " +
                                                        std::to_string(m_timeout.count()) + " ms",
