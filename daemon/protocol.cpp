@@ -359,17 +359,23 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
                                   d.line, d.column, d.message);
                 }
             }
-            m_audit.submit(std::move(record), [](AuditResult<std::uint64_t> result) {
-                if (!result) {
-                    spdlog::error("event=audit_event_lost kind=reload error=\"{}\"",
-                                  result.error().message);
-                }
-            });
-            notify("READY=1");
+            // The reload is answered (and systemd told) once its row is committed, as a
+            // decision is: whoever asked can then find it in the store.
             auto waiters = std::exchange(m_reload_waiters, {});
-            for (auto& waiter : waiters) {
-                waiter(body);
-            }
+            m_audit.submit(
+                std::move(record), [this, waiters = std::move(waiters), body = std::move(body)](
+                                       AuditResult<std::uint64_t> result) mutable {
+                    if (!result) {
+                        spdlog::error("event=audit_event_lost kind=reload error=\"{}\"",
+                                      result.error().message);
+                    }
+                    asio::post(m_io, [waiters = std::move(waiters), body = std::move(body)] {
+                        notify("READY=1");
+                        for (const auto& waiter : waiters) {
+                            waiter(body);
+                        }
+                    });
+                });
         });
     });
 }
