@@ -100,7 +100,8 @@ public:
     // answer, or with "error"). A request without "id" gets one.
     Result<boost::json::object> request(boost::json::object request);
 
-    // Sends every request before reading any answer; answers come back in order.
+    // Pipelines the requests (sends them without waiting for answers, reading as it
+    // goes so neither side's buffer stalls the other); answers come back in order.
     Result<std::vector<boost::json::object>> batch(std::vector<boost::json::object> requests);
 
     Result<Decision> check(const CheckRequest& question);
