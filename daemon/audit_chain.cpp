@@ -81,7 +81,13 @@ std::optional<AuditDecision> parse_audit_decision(std::string_view text) {
 
 std::string canonical_row_bytes(std::uint64_t seq, const AuditRecord& record) {
     std::string out;
-    out.reserve(256 + record.request.size() + record.obligations.size() + record.detail.size());
+    // 22 length prefixes, the integers as text, and every text field: one allocation.
+    out.reserve(22 * 8 + 6 * 20 + record.service.size() + record.request.size() +
+                record.reason.size() + record.rule.size() + record.rule_source.size() +
+                record.legal_basis.size() + record.obligations.size() + record.policy_hash.size() +
+                record.purpose.size() + record.activity.size() + record.recipient.size() +
+                record.direction.size() + record.data.size() + record.subject.size() +
+                record.detail.size() + 32);
     append_field(out, std::to_string(seq));
     append_field(out, record.time_us);
     append_field(out, to_string(record.kind));
