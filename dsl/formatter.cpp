@@ -154,17 +154,6 @@ void attach_trailing_comments(std::vector<Comment>& comments, std::string_view t
                      [](const Comment& a, const Comment& b) { return a.key < b.key; });
 }
 
-std::string quoted(const std::string& text) {
-    std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out + '"';
-}
-
 std::string joined(const std::vector<ast::Name>& names) {
     std::string out;
     for (const ast::Name& name : names) {
@@ -228,10 +217,10 @@ std::string clause_text(const ast::Clause& clause) {
         }
         std::string operator()(const ast::Source& source) const {
             return "source row " + std::to_string(source.row) + " case " +
-                   quoted(source.case_label.text);
+                   label_literal(source.case_label.text);
         }
         std::string operator()(const ast::BecauseClause& because) const {
-            return "because " + quoted(because.text.text);
+            return "because " + label_literal(because.text.text);
         }
     };
     return boost::apply_visitor(Visitor{}, clause.get()) + ';';
@@ -280,18 +269,18 @@ private:
 
     void print(const ast::Category& category) {
         comments_up_to(category.offset, 0);
-        line(0, "category " + category.id.text + ' ' + quoted(category.label.text) +
+        line(0, "category " + category.id.text + ' ' + label_literal(category.label.text) +
                     " sensitivity " + category.sensitivity.text + ';');
     }
     void print(const ast::Party& party) {
         comments_up_to(party.offset, 0);
-        line(0, "party " + party.id.text + ' ' + quoted(party.label.text) + " role " +
+        line(0, "party " + party.id.text + ' ' + label_literal(party.label.text) + " role " +
                     party.role.text + ';');
     }
     void print(const ast::PartyClass& party_class) {
         comments_up_to(party_class.offset, 0);
-        line(0, "class " + party_class.id.text + ' ' + quoted(party_class.label.text) + " role " +
-                    party_class.role.text + ';');
+        line(0, "class " + party_class.id.text + ' ' + label_literal(party_class.label.text) +
+                    " role " + party_class.role.text + ';');
     }
     void print(const ast::Members& members) {
         comments_up_to(members.offset, 0);
@@ -299,18 +288,19 @@ private:
     }
     void print(const ast::Ground& ground) {
         comments_up_to(ground.offset, 0);
-        line(0, "ground " + ground.id.text + ' ' + quoted(ground.label.text) + ';');
+        line(0, "ground " + ground.id.text + ' ' + label_literal(ground.label.text) + ';');
     }
     void print(const ast::Obligation& obligation) {
         comments_up_to(obligation.offset, 0);
-        line(0, "obligation " + obligation.id.text + ' ' + quoted(obligation.label.text) + ';');
+        line(0,
+             "obligation " + obligation.id.text + ' ' + label_literal(obligation.label.text) + ';');
     }
     void print(const ast::Purpose& purpose) {
         comments_up_to(purpose.offset, 0);
-        line(0, "purpose " + purpose.id.text + ' ' + quoted(purpose.label.text) + " {");
+        line(0, "purpose " + purpose.id.text + ' ' + label_literal(purpose.label.text) + " {");
         for (const ast::Activity& activity : purpose.activities) {
             comments_up_to(activity.offset, 2);
-            line(2, "activity " + activity.id.text + ' ' + quoted(activity.label.text));
+            line(2, "activity " + activity.id.text + ' ' + label_literal(activity.label.text));
             line(4, "kind " + activity.kind.text + " to [" + joined(activity.recipients) +
                         "] data [" + joined(activity.data) + "];");
         }
@@ -373,6 +363,17 @@ std::optional<std::string> format_policy_text(std::string path, std::string text
         return std::nullopt;
     }
     return format_policy_file(file, sources.file(index));
+}
+
+std::string label_literal(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + '"';
 }
 
 } // namespace flowgate::dsl

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace flowgate::dsl {
 
@@ -21,6 +22,10 @@ namespace flowgate::dsl {
 //
 // Formatting is idempotent, and the result parses to the same AST (positions aside).
 std::string format_policy_file(const ast::File& file, const SourceFile& source);
+
+// A label as the language writes it: in double quotes, with `"` and `\` escaped. The
+// formatter and the table compiler both write labels through it.
+std::string label_literal(std::string_view text);
 
 // Parses `text` and formats it. On a syntax error returns nothing and appends the
 // diagnostics; `path` names the file in them.

@@ -4,6 +4,8 @@
 // layout of `flowgate policy fmt`.
 #include "table_compiler.hpp"
 
+#include "formatter.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -587,17 +589,6 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
 }
 
 // --- printing ---------------------------------------------------------------------
-
-std::string label_literal(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    return out + '"';
-}
 
 std::string joined(const std::vector<std::string>& items) {
     std::string out;

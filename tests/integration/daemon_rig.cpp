@@ -434,4 +434,32 @@ std::string error_code(const json::object& answer) {
     return text_of(error->as_object(), "code");
 }
 
+std::string shell_quoted(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    }
+    return out + "'";
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+CommandResult run_command(const fs::path& dir, const std::string& line) {
+    const fs::path out = dir / "command.out";
+    const fs::path err = dir / "command.err";
+    const std::string command = line + " >" + shell_quoted(out.string()) + " 2>" +
+                                shell_quoted(err.string()) + " </dev/null";
+    const int raw = std::system(command.c_str());
+    CommandResult result;
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    result.out = read_text(out);
+    result.err = read_text(err);
+    return result;
+}
+
 } // namespace flowgate::integration

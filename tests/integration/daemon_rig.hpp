@@ -149,6 +149,20 @@ private:
 };
 
 // A listening Unix socket, as a .socket unit would create it.
+// A command's exit status and what it printed.
+struct CommandResult {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+// TEXT quoted for a POSIX shell.
+std::string shell_quoted(const std::string& text);
+std::string read_text(const fs::path& path);
+// Runs a shell command line with stdin from /dev/null and stdout and stderr captured to
+// files in `dir` (so not a terminal).
+CommandResult run_command(const fs::path& dir, const std::string& line);
+
 int listening_socket(const fs::path& path);
 
 // Rows of a query run by the sqlite3 command (-json), as objects.

@@ -19,44 +19,12 @@ namespace json = boost::json;
 
 namespace {
 
-struct CommandResult {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string quoted(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'')
-            out += "'\\''";
-        else
-            out += c;
-    }
-    return out + "'";
-}
-
-std::string slurp(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
 // Runs the real `flowgate` with stdout and stderr going to files (not a terminal).
 CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments) {
-    std::string command = quoted(FLOWGATE_PATH);
+    std::string command = shell_quoted(FLOWGATE_PATH);
     for (const std::string& argument : arguments)
-        command += " " + quoted(argument);
-    const fs::path out = dir / "flowgate.out";
-    const fs::path err = dir / "flowgate.err";
-    command += " >" + quoted(out.string()) + " 2>" + quoted(err.string()) + " </dev/null";
-    const int raw = std::system(command.c_str());
-    CommandResult result;
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    result.out = slurp(out);
-    result.err = slurp(err);
-    return result;
+        command += " " + shell_quoted(argument);
+    return run_command(dir, command);
 }
 
 // Runs SQL with the sqlite3 command on a file; the statements go through a script.
@@ -67,7 +35,7 @@ void sqlite(const fs::path& db, const std::string& sql) {
         out << sql << "\n";
     }
     const std::string command =
-        "sqlite3 " + quoted(db.string()) + " < " + quoted(script.string()) + " 2>&1";
+        "sqlite3 " + shell_quoted(db.string()) + " < " + shell_quoted(script.string()) + " 2>&1";
     INFO(sql);
     REQUIRE(std::system(command.c_str()) == 0);
 }
@@ -75,7 +43,7 @@ void sqlite(const fs::path& db, const std::string& sql) {
 // A consistent copy of a live store, as an auditor or an intruder would take it.
 fs::path copy_of(const Daemon& daemon, const std::string& name) {
     const fs::path copy = daemon.dir() / name;
-    sqlite(daemon.db(), ".backup " + quoted(copy.string()));
+    sqlite(daemon.db(), ".backup " + shell_quoted(copy.string()));
     return copy;
 }
 
@@ -352,7 +320,7 @@ TEST_CASE("audit replay --policy: a candidate without one contractor shows exact
     fs::create_directories(candidate);
     const fs::path policies = fs::path(FLOWGATE_SOURCE_DIR) / "policies";
     for (const char* sheet : {"kenpo-table.csv", "kenpo-parties.csv"}) {
-        std::istringstream lines(slurp(policies / sheet));
+        std::istringstream lines(read_text(policies / sheet));
         std::ofstream out(sheets / sheet);
         std::string line;
         while (std::getline(lines, line)) {

@@ -19,56 +19,27 @@ namespace json = boost::json;
 
 namespace {
 
-struct CommandResult {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string quoted(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    }
-    return out + "'";
-}
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
 // Runs a shell command line in `dir` with FLOWGATE_SOCKET as given ("" to unset it).
 CommandResult run_shell(const fs::path& dir, const std::string& line,
                         const std::string& flowgate_socket = "") {
     const fs::path script = dir / "command.sh";
-    const fs::path out = dir / "command.out";
-    const fs::path err = dir / "command.err";
     {
         std::ofstream file(script);
         file << (flowgate_socket.empty()
                      ? "unset FLOWGATE_SOCKET\n"
-                     : "export FLOWGATE_SOCKET=" + quoted(flowgate_socket) + "\n")
-             << "cd " << quoted(dir.string()) << "\n"
+                     : "export FLOWGATE_SOCKET=" + shell_quoted(flowgate_socket) + "\n")
+             << "cd " << shell_quoted(dir.string()) << "\n"
              << line << "\n";
     }
-    const std::string command = "bash " + quoted(script.string()) + " > " + quoted(out.string()) +
-                                " 2> " + quoted(err.string());
-    const int raw = std::system(command.c_str());
-    CommandResult result;
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    result.out = read_text(out);
-    result.err = read_text(err);
-    return result;
+    return run_command(dir, "bash " + shell_quoted(script.string()));
 }
 
 // `flowgate ARGS...` with the daemon named by --socket.
 CommandResult run_flowgate(const Daemon& daemon, const std::vector<std::string>& arguments) {
-    std::string line = quoted(FLOWGATE_PATH) + " --socket " + quoted(daemon.socket().string());
+    std::string line =
+        shell_quoted(FLOWGATE_PATH) + " --socket " + shell_quoted(daemon.socket().string());
     for (const std::string& argument : arguments) {
-        line += " " + quoted(argument);
+        line += " " + shell_quoted(argument);
     }
     return run_shell(daemon.dir(), line);
 }
@@ -189,8 +160,9 @@ TEST_CASE("flowgate: FLOWGATE_SOCKET names the daemon unless --socket does",
           "[integration][client][command]") {
     Daemon daemon;
     REQUIRE(daemon.start());
-    const std::string command = quoted(FLOWGATE_PATH) + " check --purpose health_services --to "
-                                                        "prevent --data checkup_result";
+    const std::string command = shell_quoted(FLOWGATE_PATH) +
+                                " check --purpose health_services --to "
+                                "prevent --data checkup_result";
     CommandResult from_env = run_shell(daemon.dir(), command, daemon.socket().string());
     INFO(from_env.out << from_env.err);
     CHECK(from_env.status == 0);
@@ -201,11 +173,11 @@ TEST_CASE("flowgate: FLOWGATE_SOCKET names the daemon unless --socket does",
     CHECK(wrong_env.status == 2);
     CHECK_THAT(wrong_env.err, Catch::Contains(elsewhere));
 
-    CommandResult overridden =
-        run_shell(daemon.dir(),
-                  quoted(FLOWGATE_PATH) + " --socket " + quoted(daemon.socket().string()) +
-                      " check --purpose health_services --to prevent --data checkup_result",
-                  elsewhere);
+    CommandResult overridden = run_shell(
+        daemon.dir(),
+        shell_quoted(FLOWGATE_PATH) + " --socket " + shell_quoted(daemon.socket().string()) +
+            " check --purpose health_services --to prevent --data checkup_result",
+        elsewhere);
     CHECK(overridden.status == 0);
 }
 
@@ -311,23 +283,24 @@ TEST_CASE("README: the client library's C++ example is the example program, whic
 
     Daemon daemon;
     REQUIRE(daemon.start());
-    CommandResult ran = run_shell(daemon.dir(), quoted(FLOWGATE_CLIENT_EXAMPLE_PATH) + " " +
-                                                    quoted(daemon.socket().string()));
+    CommandResult ran = run_shell(daemon.dir(), shell_quoted(FLOWGATE_CLIENT_EXAMPLE_PATH) + " " +
+                                                    shell_quoted(daemon.socket().string()));
     INFO(ran.out << ran.err);
     CHECK(ran.status == 0);
     CHECK_THAT(ran.out, Catch::StartsWith("allow by r3_j (audit seq "));
     CHECK_THAT(ran.out, Catch::Contains("obligation: contract_reference"));
 
     SECTION("with the socket from FLOWGATE_SOCKET") {
-        CommandResult from_env =
-            run_shell(daemon.dir(), quoted(FLOWGATE_CLIENT_EXAMPLE_PATH), daemon.socket().string());
+        CommandResult from_env = run_shell(daemon.dir(), shell_quoted(FLOWGATE_CLIENT_EXAMPLE_PATH),
+                                           daemon.socket().string());
         CHECK(from_env.status == 0);
     }
     SECTION("and exit 2 when the daemon is down") {
         daemon.signal(SIGKILL);
         daemon.wait_exit();
-        CommandResult down = run_shell(daemon.dir(), quoted(FLOWGATE_CLIENT_EXAMPLE_PATH) + " " +
-                                                         quoted(daemon.socket().string()));
+        CommandResult down =
+            run_shell(daemon.dir(), shell_quoted(FLOWGATE_CLIENT_EXAMPLE_PATH) + " " +
+                                        shell_quoted(daemon.socket().string()));
         CHECK(down.status == 2);
         CHECK_THAT(down.err, Catch::Contains("not running"));
     }
@@ -347,8 +320,10 @@ TEST_CASE("README: the Python example is client/examples/check.py, and python3 r
     Daemon daemon;
     REQUIRE(daemon.start());
     const std::string script =
-        "python3 " + quoted((fs::path(FLOWGATE_SOURCE_DIR) / "client/examples/check.py").string());
-    CommandResult ran = run_shell(daemon.dir(), script + " " + quoted(daemon.socket().string()));
+        "python3 " +
+        shell_quoted((fs::path(FLOWGATE_SOURCE_DIR) / "client/examples/check.py").string());
+    CommandResult ran =
+        run_shell(daemon.dir(), script + " " + shell_quoted(daemon.socket().string()));
     INFO(ran.out << ran.err);
     CHECK(ran.status == 0);
     CHECK_THAT(ran.out, Catch::StartsWith("allow r3_j "));
@@ -361,7 +336,8 @@ TEST_CASE("README: the Python example is client/examples/check.py, and python3 r
 
     daemon.signal(SIGKILL);
     daemon.wait_exit();
-    CommandResult down = run_shell(daemon.dir(), script + " " + quoted(daemon.socket().string()));
+    CommandResult down =
+        run_shell(daemon.dir(), script + " " + shell_quoted(daemon.socket().string()));
     CHECK(down.status == 2);
 }
 
@@ -385,8 +361,9 @@ TEST_CASE("README: the gating script sends on allow and holds back when the daem
     Daemon daemon;
     REQUIRE(daemon.start());
     // The script's `flowgate` and transfer command, as a site would have them.
-    const std::string prelude = "PATH=" + quoted(fs::path(FLOWGATE_PATH).parent_path().string()) +
-                                ":$PATH\nsend_to_prevent() { echo \"sent $1\"; }\n";
+    const std::string prelude =
+        "PATH=" + shell_quoted(fs::path(FLOWGATE_PATH).parent_path().string()) +
+        ":$PATH\nsend_to_prevent() { echo \"sent $1\"; }\n";
 
     CommandResult allowed = run_shell(daemon.dir(), prelude + block, daemon.socket().string());
     INFO(block << allowed.out << allowed.err);
