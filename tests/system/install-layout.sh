@@ -52,4 +52,11 @@ grep -qx 'audit_db = "/var/lib/flowgate/audit.db"' "$config" || fail "audit_db i
 grep -qx 'socket = "/run/flowgate/flowgate.sock"' "$config" || fail "socket is not in /run/flowgate"
 grep -qx "ExecStart=/usr/sbin/flowgated --config /etc/flowgate/flowgated.toml" \
   "$stage/usr/lib/systemd/system/flowgated.service" || fail "ExecStart is not the /usr one"
+# systemd/flowgated.{service,socket} are these units for the Debian layout, committed so
+# they can be read and analysed in the source tree: they must not go stale.
+source_dir="$(cd "$(dirname "$0")/../.." && pwd)"
+for unit in flowgated.service flowgated.socket; do
+  diff -u "$source_dir/systemd/$unit" "$stage/usr/lib/systemd/system/$unit" >&2 ||
+    fail "systemd/$unit differs from what the install makes of systemd/$unit.in"
+done
 [ ! -e "$stage/var" ] || fail "a system install made /var itself (tmpfiles.d's job)"
