@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
+#include <unistd.h>
 
 using namespace flowgate::integration;
 namespace json = boost::json;
@@ -424,4 +425,39 @@ TEST_CASE("audit records: exactly the consent-based third-party provisions, per 
         REQUIRE(rows.status == 0);
         CHECK(static_cast<std::int64_t>(jsonl(rows.out).size()) == last_seq(s.daemon.db()));
     }
+}
+
+TEST_CASE("audit commands: an unprivileged auditor with read access alone verifies, replays and "
+          "lists records of a live store",
+          "[integration][audit]") {
+    Scenario s;
+    // What an auditor is given: read permission on the store's files and its folder,
+    // nothing else. The command is copied next to them so that no build folder's
+    // permissions stand in the way.
+    const fs::path dir = s.daemon.dir();
+    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+    const fs::perms readable = fs::perms::owner_read | fs::perms::owner_write |
+                               fs::perms::group_read | fs::perms::others_read;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const fs::path file = s.daemon.db().string() + suffix;
+        REQUIRE(fs::exists(file));
+        fs::permissions(file, readable);
+    }
+    const fs::path command = dir / "flowgate-copy";
+    fs::copy_file(FLOWGATE_PATH, command);
+    fs::permissions(command, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_read |
+                                 fs::perms::others_exec);
+    const std::string as_auditor =
+        ::getuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+    const std::string db = shell_quoted(s.daemon.db().string());
+    for (const std::string& arguments :
+         {"audit verify " + db, "audit replay " + db, "audit records " + db}) {
+        CommandResult result =
+            run_command(dir, as_auditor + shell_quoted(command.string()) + " " + arguments);
+        INFO(arguments << "\n" << result.out << result.err);
+        CHECK(result.status == 0);
+    }
+    // The reads changed nothing the daemon relies on: it still decides and commits.
+    s.decide(allowed_check(), "allow");
 }
