@@ -87,6 +87,33 @@ TEST_CASE("flowgated: a bad configuration or policy stops start-up with a precis
     }
 }
 
+TEST_CASE("flowgated: a store whose chain's tail was altered is refused at start-up",
+          "[integration]") {
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    {
+        auto client = daemon.connect();
+        auto answer = client.request(allowed_check());
+        REQUIRE(answer);
+        REQUIRE(text_of(*answer.value, "decision") == "allow");
+    }
+    daemon.signal(SIGTERM);
+    REQUIRE(daemon.wait_exit() == 0);
+
+    // Someone with the file drops the guard and turns the logged allow into a deny.
+    CommandResult tampered = run_command(
+        daemon.dir(), "sqlite3 " + shell_quoted(daemon.db().string()) +
+                          " \"DROP TRIGGER audit_log_no_update; UPDATE audit_log SET decision = "
+                          "'deny' WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE kind = "
+                          "'check');\"");
+    INFO(tampered.err);
+    REQUIRE(tampered.status == 0);
+
+    CHECK(daemon.run_to_exit() == 1);
+    CHECK_THAT(daemon.log(), Catch::Contains("start_failed") && Catch::Contains("audit_store"));
+    CHECK_FALSE(fs::exists(daemon.socket()));
+}
+
 TEST_CASE("flowgated: READY and STOPPING go to systemd's notify socket", "[integration]") {
     Daemon daemon;
     NotifySocket notify(daemon.dir() / "notify.sock");
