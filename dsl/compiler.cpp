@@ -1,6 +1,8 @@
 // Building the decision index from a checked policy; see compiler.hpp.
 #include "compiler.hpp"
 
+#include "request_json.hpp"
+
 #include <algorithm>
 
 namespace flowgate::dsl {
@@ -168,6 +170,15 @@ CompiledPolicy::CompiledPolicy(CheckedPolicy model, SourceSet sources, std::stri
     }
     m_forbids.finish();
     m_permits.finish();
+    for (const Rule& rule : m_model.rules) {
+        m_rule_json.push_back(rule_to_json_text(rule));
+    }
+    for (const Ground& ground : m_model.grounds) {
+        m_ground_json.push_back(id_label_json_text(ground.id, ground.label));
+    }
+    for (const Obligation& obligation : m_model.obligations) {
+        m_obligation_json.push_back(id_label_json_text(obligation.id, obligation.label));
+    }
 }
 
 std::vector<PolicyText> CompiledPolicy::texts() const {

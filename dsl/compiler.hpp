@@ -120,6 +120,17 @@ public:
     const RuleIndex& forbids() const { return m_forbids; }
     const RuleIndex& permits() const { return m_permits; }
 
+    // The answer's JSON for each rule, ground and obligation, written once per load so
+    // that answering a decision is a few appends (see decision_to_text).
+    const std::string& rule_json(const Rule& rule) const { return m_rule_json[rule.index]; }
+    const std::string& ground_json(const Ground& ground) const {
+        return m_ground_json[static_cast<std::size_t>(&ground - m_model.grounds.data())];
+    }
+    const std::string& obligation_json(const Obligation& obligation) const {
+        return m_obligation_json[static_cast<std::size_t>(&obligation -
+                                                          m_model.obligations.data())];
+    }
+
 private:
     CheckedPolicy m_model;
     SourceSet m_sources;
@@ -132,6 +143,9 @@ private:
     NameIndex m_grounds;
     RuleIndex m_forbids;
     RuleIndex m_permits;
+    std::vector<std::string> m_rule_json;
+    std::vector<std::string> m_ground_json;
+    std::vector<std::string> m_obligation_json;
 };
 
 std::shared_ptr<const CompiledPolicy>

@@ -234,6 +234,7 @@ Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* t
     const CheckedPolicy& model = policy.model();
     Decision decision;
     decision.policy_hash = policy.hash();
+    decision.policy = &policy;
 
     Point point;
     point.purpose = policy.find_purpose(request.purpose);

@@ -55,6 +55,7 @@ struct Decision {
     const Category* failed_category = nullptr; // on a deny caused by one category
     boost::container::small_vector<const Obligation*, 8> obligations; // on allow
     std::string_view policy_hash;
+    const CompiledPolicy* policy = nullptr; // the policy that decided
 
     std::string_view reason() const {
         return formatted_reason.empty() ? fixed_reason : std::string_view(formatted_reason);

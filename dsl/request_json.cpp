@@ -260,7 +260,12 @@ void append_obligations(std::string& out, const Decision& decision) {
         if (i != 0) {
             out += ',';
         }
-        append_id_label(out, decision.obligations[i]->id, decision.obligations[i]->label);
+        const Obligation& obligation = *decision.obligations[i];
+        if (decision.policy != nullptr) {
+            out += decision.policy->obligation_json(obligation);
+        } else {
+            append_id_label(out, obligation.id, obligation.label);
+        }
     }
     out += ']';
 }
@@ -273,45 +278,49 @@ std::string obligations_to_text(const Decision& decision) {
     return out;
 }
 
+std::string rule_to_json_text(const Rule& rule) {
+    std::string out = "{\"id\":";
+    append_string(out, rule.id);
+    out += ",\"file\":";
+    append_string(out, rule.file);
+    out += ",\"line\":";
+    out += std::to_string(rule.line);
+    out += ",\"table\":";
+    if (rule.source_row) {
+        out += "{\"row\":";
+        out += std::to_string(*rule.source_row);
+        out += ",\"case\":";
+        append_string(out, rule.source_case);
+        out += '}';
+    } else {
+        out += "null";
+    }
+    out += '}';
+    return out;
+}
+
+std::string id_label_json_text(std::string_view id, std::string_view label) {
+    std::string out;
+    append_id_label(out, id, label);
+    return out;
+}
+
 std::string decision_to_text(const Decision& decision, const json::value& id, const Trace* trace) {
-    if (trace != nullptr) {
+    if (trace != nullptr || decision.policy == nullptr) {
         return json::serialize(decision_to_json(decision, id, trace));
     }
+    const CompiledPolicy& policy = *decision.policy;
     std::string out;
-    out.reserve(512);
+    out.reserve(1024);
     out += "{\"id\":";
     out += id.is_null() ? std::string("null") : json::serialize(id);
     out += decision.allowed ? ",\"decision\":\"allow\",\"reason\":"
                             : ",\"decision\":\"deny\",\"reason\":";
     append_string(out, decision.reason());
     out += ",\"rule\":";
-    if (const Rule* rule = decision.rule) {
-        out += "{\"id\":";
-        append_string(out, rule->id);
-        out += ",\"file\":";
-        append_string(out, rule->file);
-        out += ",\"line\":";
-        out += std::to_string(rule->line);
-        out += ",\"table\":";
-        if (rule->source_row) {
-            out += "{\"row\":";
-            out += std::to_string(*rule->source_row);
-            out += ",\"case\":";
-            append_string(out, rule->source_case);
-            out += '}';
-        } else {
-            out += "null";
-        }
-        out += '}';
-    } else {
-        out += "null";
-    }
+    out += decision.rule != nullptr ? policy.rule_json(*decision.rule) : "null";
     out += ",\"legal_basis\":";
-    if (decision.legal_basis != nullptr) {
-        append_id_label(out, decision.legal_basis->id, decision.legal_basis->label);
-    } else {
-        out += "null";
-    }
+    out += decision.legal_basis != nullptr ? policy.ground_json(*decision.legal_basis) : "null";
     out += ",\"obligations\":";
     append_obligations(out, decision);
     out += ",\"policy\":";

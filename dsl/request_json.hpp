@@ -40,6 +40,11 @@ boost::json::object decision_to_json(const Decision& decision, const boost::json
 std::string decision_to_text(const Decision& decision, const boost::json::value& id,
                              const Trace* trace = nullptr);
 
+// The JSON text of a rule ({"id","file","line","table"}) and of an {"id","label"} pair,
+// as decision_to_json writes them.
+std::string rule_to_json_text(const Rule& rule);
+std::string id_label_json_text(std::string_view id, std::string_view label);
+
 // The answer's "obligations" array as text, as decision_to_text writes it.
 std::string obligations_to_text(const Decision& decision);
 

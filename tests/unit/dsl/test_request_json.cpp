@@ -180,9 +180,38 @@ TEST_CASE("request json: the daemon's direct answer text equals the serialized J
 TEST_CASE("request json: answer text escapes quotes, backslashes and control characters as "
           "Boost.JSON does",
           "[dsl][json]") {
-    Decision decision;
-    decision.formatted_reason = "a \"quoted\" \\ path\n\ttab \x01 end 日本語";
-    decision.policy_hash = "sha256:00";
-    CHECK(decision_to_text(decision, boost::json::value("x\x1f")) ==
-          boost::json::serialize(decision_to_json(decision, boost::json::value("x\x1f"))));
+    // Labels with a quote, a backslash and a tab, through the fast path (a decision of a
+    // compiled policy) and the JSON tree.
+    const std::string text = "category c \"健診\" sensitivity ordinary;\n"
+                             "party p \"P\\\"社\" role contractor;\n"
+                             "ground g \"根拠 \\\\ \\\"27条\\\"\";\n"
+                             "obligation o \"記録\tする\";\n"
+                             "purpose u \"目的\" {\n"
+                             "  activity a \"委託\"\n"
+                             "    kind outsource to [p] data [c];\n"
+                             "}\n"
+                             "permit r {\n"
+                             "  purpose u;\n"
+                             "  activity a;\n"
+                             "  basis g;\n"
+                             "  oblige o;\n"
+                             "  source row 1 case \"x\\\"y\";\n"
+                             "  because \"a \\\"quoted\\\" \\\\ reason\";\n"
+                             "}\n";
+    LoadResult loaded = load_policy(std::vector<PolicyText>{{"escapes.policy", text}});
+    INFO(format(loaded.diagnostics));
+    REQUIRE(loaded);
+    Request request;
+    request.purpose = "u";
+    request.recipient = "p";
+    request.data = {"c"};
+    Decision decision = evaluate(*loaded.policy, request);
+    REQUIRE(decision.allowed);
+    REQUIRE(decision.policy != nullptr);
+    for (const boost::json::value& id : {boost::json::value("x\x1f\n"), boost::json::value(7)}) {
+        CHECK(decision_to_text(decision, id) ==
+              boost::json::serialize(decision_to_json(decision, id)));
+    }
+    CHECK_THAT(decision_to_text(decision, nullptr),
+               Catch::Contains("\\\"quoted\\\"") && Catch::Contains("\\t"));
 }
