@@ -294,3 +294,49 @@ TEST_CASE("evaluator: a trace lists the rules considered and why each did or did
                s.why == "all clauses match and consent and not objection holds";
     }));
 }
+
+TEST_CASE("evaluator: without an activity, a forbid is applied per activity, even when it names "
+          "one",
+          "[dsl]") {
+    // Two activities of the same kind to the same contractor: a forbid that names the
+    // first must not also cancel the second, and one that names none applies to both.
+    const std::string text = R"(
+category checkup "健診結果" sensitivity special_care;
+party prevent "PREVENT" role contractor;
+purpose health "保健事業" {
+  activity first "一つ目の委託" kind outsource to [prevent] data [checkup];
+  activity second "二つ目の委託" kind outsource to [prevent] data [checkup];
+}
+permit p_first { purpose health; activity first; to prevent; data checkup; }
+permit p_second { purpose health; activity second; to prevent; data checkup; }
+)";
+    SECTION("a forbid naming the first activity leaves the second allowed") {
+        LoadResult loaded = load_policy(std::vector<PolicyText>{
+            {"named.policy",
+             text + "forbid f { purpose health; activity first; when not consent; }\n"}});
+        INFO(format(loaded.diagnostics));
+        REQUIRE(loaded);
+        Decision d =
+            evaluate(*loaded.policy, request("health", std::nullopt, "prevent", {"checkup"}));
+        CHECK(d.allowed);
+        REQUIRE(d.activity != nullptr);
+        CHECK(d.activity->id == "second");
+    }
+    SECTION("a forbid naming no activity applies to each of them") {
+        LoadResult loaded = load_policy(std::vector<PolicyText>{
+            {"unnamed.policy", text + "forbid f { purpose health; when not consent; }\n"}});
+        INFO(format(loaded.diagnostics));
+        REQUIRE(loaded);
+        Decision d =
+            evaluate(*loaded.policy, request("health", std::nullopt, "prevent", {"checkup"}));
+        CHECK_FALSE(d.allowed);
+        REQUIRE(d.rule != nullptr);
+        CHECK(d.rule->id == "f");
+        Request consented = request("health", std::nullopt, "prevent", {"checkup"});
+        consented.context.consent = true;
+        Decision allowed = evaluate(*loaded.policy, consented);
+        CHECK(allowed.allowed);
+        REQUIRE(allowed.activity != nullptr);
+        CHECK(allowed.activity->id == "first");
+    }
+}
