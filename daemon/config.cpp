@@ -29,14 +29,22 @@ struct Reader {
         return false;
     }
 
-    bool read_ms(const toml::table& table, std::string_view key, std::chrono::milliseconds& out) {
-        std::int64_t value = out.count();
+    // A positive integer, kept as it was when the key is absent.
+    bool read_positive(const toml::table& table, std::string_view key, std::int64_t& value) {
         if (!read(table, key, value)) {
             return false;
         }
         if (value <= 0) {
             error = where(path, table.get(key)->source()) + ": error: '" + std::string(key) +
                     "' must be positive";
+            return false;
+        }
+        return true;
+    }
+
+    bool read_ms(const toml::table& table, std::string_view key, std::chrono::milliseconds& out) {
+        std::int64_t value = out.count();
+        if (!read_positive(table, key, value)) {
             return false;
         }
         out = std::chrono::milliseconds(value);
@@ -45,12 +53,7 @@ struct Reader {
 
     bool read_size(const toml::table& table, std::string_view key, std::size_t& out) {
         auto value = static_cast<std::int64_t>(out);
-        if (!read(table, key, value)) {
-            return false;
-        }
-        if (value <= 0) {
-            error = where(path, table.get(key)->source()) + ": error: '" + std::string(key) +
-                    "' must be positive";
+        if (!read_positive(table, key, value)) {
             return false;
         }
         out = static_cast<std::size_t>(value);
