@@ -367,6 +367,7 @@ public:
             m_health.changed_us = now_us();
         }
         m_thread = std::thread([this] { run(); });
+        m_checkpointer = std::thread([this] { checkpoint_loop(); });
         return outcome::success();
     }
 
@@ -388,9 +389,12 @@ public:
             m_stopping = true;
         }
         m_wake.notify_one();
+        m_checkpoint_wake.notify_one();
         std::lock_guard join_lock(m_join_mutex);
         if (m_thread.joinable())
             m_thread.join();
+        if (m_checkpointer.joinable())
+            m_checkpointer.join();
         m_statements = {};
         m_db.reset();
     }
@@ -408,6 +412,37 @@ public:
     AuditDurability durability() const noexcept { return m_options.durability; }
 
 private:
+    // Copies the WAL into the database file now and then, on a connection of its own,
+    // without blocking the writer (PASSIVE). A failure (a full disk, say) is retried on
+    // the next round; the writer's health is what the daemon reports.
+    void checkpoint_loop() {
+        Db db;
+        for (;;) {
+            {
+                std::unique_lock lock(m_queue_mutex);
+                m_checkpoint_wake.wait_for(lock, std::chrono::milliseconds(100),
+                                           [&] { return m_stopping; });
+                if (m_stopping)
+                    return;
+            }
+            if (!db) {
+                auto opened = open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                      m_options.busy_timeout);
+                if (!opened)
+                    continue;
+                db = std::move(opened).value();
+            }
+            int frames = 0;
+            int copied = 0;
+            const int rc = sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                     &frames, &copied);
+            if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+                spdlog::debug("audit checkpoint failed: {}", sqlite3_errmsg(db.get()));
+                db.reset();
+            }
+        }
+    }
+
     struct Statements {
         Stmt insert_row;
         Stmt policy_exists;
@@ -437,6 +472,12 @@ private:
                                       ? "PRAGMA synchronous = FULL"
                                       : "PRAGMA synchronous = NORMAL";
         if (auto set = exec(raw, synchronous, AuditErrc::cannot_open, "setting durability"); !set)
+            return set;
+        // Checkpoints copy the WAL into the database file; done inside a commit they
+        // would stall that batch's answers, so the checkpointer thread does them.
+        if (auto set = exec(raw, "PRAGMA wal_autocheckpoint = 0", AuditErrc::cannot_open,
+                            "handing checkpoints to the checkpointer");
+            !set)
             return set;
         if (auto schema = ensure_schema(raw); !schema)
             return schema;
@@ -679,6 +720,8 @@ private:
 
     std::mutex m_join_mutex;
     std::thread m_thread;
+    std::condition_variable m_checkpoint_wake;
+    std::thread m_checkpointer;
 };
 
 AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem::path& path,
