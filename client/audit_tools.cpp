@@ -463,16 +463,6 @@ private:
     std::string m_text;
 };
 
-void append_rule_source(std::string& out, const dsl::Rule& rule) {
-    out = rule.file;
-    out += ':';
-    out += std::to_string(rule.line);
-    if (rule.source_row) {
-        out +=
-            " (table row " + std::to_string(*rule.source_row) + ", case " + rule.source_case + ")";
-    }
-}
-
 ReplayDifference difference_for(const AuditRowView& row) {
     ReplayDifference difference;
     difference.seq = row.seq;
@@ -579,10 +569,10 @@ private:
                 what += " legal_basis";
             if (m_obligations.of(decision) != row.obligations)
                 what += " obligations";
-            m_rule_source.clear();
-            if (decision.rule != nullptr)
-                append_rule_source(m_rule_source, *decision.rule);
-            if (m_rule_source != row.rule_source)
+            const std::string_view source =
+                decision.rule != nullptr ? std::string_view(policy->rule_source(*decision.rule))
+                                         : std::string_view();
+            if (source != row.rule_source)
                 what += " rule_source";
         }
         if (what.empty()) {
@@ -601,7 +591,6 @@ private:
     const dsl::CompiledPolicy* m_candidate;
     RequestParser m_parser;
     ObligationsText m_obligations;
-    std::string m_rule_source;
     ReplayReport m_report;
 };
 

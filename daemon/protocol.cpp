@@ -209,11 +209,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     record.policy_hash = snapshot->hash();
     if (decision.rule != nullptr) {
         record.rule = decision.rule->id;
-        record.rule_source = decision.rule->file + ":" + std::to_string(decision.rule->line);
-        if (decision.rule->source_row) {
-            record.rule_source += " (table row " + std::to_string(*decision.rule->source_row) +
-                                  ", case " + decision.rule->source_case + ")";
-        }
+        record.rule_source = snapshot->rule_source(*decision.rule);
     }
     if (decision.legal_basis != nullptr) {
         record.legal_basis = decision.legal_basis->id;
@@ -231,46 +227,47 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     record.recipient = resolved(checked.recipient, snapshot->find_party(checked.recipient),
                                 [&](dsl::Id i) -> std::string_view { return model.parties[i].id; });
     record.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
-    json::array data;
+    record.data = "[";
     for (const std::string& category : checked.data) {
-        data.emplace_back(
-            resolved(category, snapshot->find_category(category),
-                     [&](dsl::Id i) -> std::string_view { return model.categories[i].id; }));
+        if (record.data.size() > 1) {
+            record.data += ',';
+        }
+        dsl::Id found = snapshot->find_category(category);
+        dsl::append_json_string(record.data,
+                                found == dsl::no_id ? category : model.categories[found].id);
     }
-    record.data = json::serialize(data);
+    record.data += ']';
     record.subject = checked.subject;
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
     std::string answer_text = dsl::decision_to_text(decision, id, explain ? &trace : nullptr);
-    std::string policy_hash = snapshot->hash();
 
-    m_audit.submit(std::move(record),
-                   [this, allowed, id, answer_text = std::move(answer_text),
-                    policy_hash = std::move(policy_hash),
-                    answer = std::move(answer)](AuditResult<std::uint64_t> committed) mutable {
-                       if (committed) {
-                           ++(allowed ? m_counters.allowed : m_counters.denied);
-                           answer_text.pop_back(); // the object's closing brace
-                           answer_text += ",\"audit_seq\":";
-                           answer_text += std::to_string(committed.value());
-                           answer_text += '}';
-                           answer(std::move(answer_text));
-                           return;
-                       }
-                       // Never an allow that is not in the log.
-                       json::object denied{{"id", id},
-                                           {"decision", "deny"},
-                                           {"reason", audit_unavailable_reason},
-                                           {"rule", nullptr},
-                                           {"legal_basis", nullptr},
-                                           {"obligations", json::array()},
-                                           {"policy", policy_hash},
-                                           {"audit_seq", nullptr}};
-                       ++m_counters.denied;
-                       ++m_counters.audit_unavailable;
-                       answer(json::serialize(denied));
-                   });
+    m_audit.submit(std::move(record), [this, allowed, id, answer_text = std::move(answer_text),
+                                       snapshot = std::move(snapshot), answer = std::move(answer)](
+                                          AuditResult<std::uint64_t> committed) mutable {
+        if (committed) {
+            ++(allowed ? m_counters.allowed : m_counters.denied);
+            answer_text.pop_back(); // the object's closing brace
+            answer_text += ",\"audit_seq\":";
+            answer_text += std::to_string(committed.value());
+            answer_text += '}';
+            answer(std::move(answer_text));
+            return;
+        }
+        // Never an allow that is not in the log.
+        json::object denied{{"id", id},
+                            {"decision", "deny"},
+                            {"reason", audit_unavailable_reason},
+                            {"rule", nullptr},
+                            {"legal_basis", nullptr},
+                            {"obligations", json::array()},
+                            {"policy", snapshot->hash()},
+                            {"audit_seq", nullptr}};
+        ++m_counters.denied;
+        ++m_counters.audit_unavailable;
+        answer(json::serialize(denied));
+    });
 }
 
 json::object Protocol::status(const json::value& id) const {

@@ -172,6 +172,12 @@ CompiledPolicy::CompiledPolicy(CheckedPolicy model, SourceSet sources, std::stri
     m_permits.finish();
     for (const Rule& rule : m_model.rules) {
         m_rule_json.push_back(rule_to_json_text(rule));
+        std::string source = rule.file + ":" + std::to_string(rule.line);
+        if (rule.source_row) {
+            source += " (table row " + std::to_string(*rule.source_row) + ", case " +
+                      rule.source_case + ")";
+        }
+        m_rule_source.push_back(std::move(source));
     }
     for (const Ground& ground : m_model.grounds) {
         m_ground_json.push_back(id_label_json_text(ground.id, ground.label));

@@ -123,6 +123,9 @@ public:
     // The answer's JSON for each rule, ground and obligation, written once per load so
     // that answering a decision is a few appends (see decision_to_text).
     const std::string& rule_json(const Rule& rule) const { return m_rule_json[rule.index]; }
+    // "policies/kenpo.policy:118 (table row 3, case j)": where a rule stands, as the audit
+    // store records it.
+    const std::string& rule_source(const Rule& rule) const { return m_rule_source[rule.index]; }
     const std::string& ground_json(const Ground& ground) const {
         return m_ground_json[static_cast<std::size_t>(&ground - m_model.grounds.data())];
     }
@@ -144,6 +147,7 @@ private:
     RuleIndex m_forbids;
     RuleIndex m_permits;
     std::vector<std::string> m_rule_json;
+    std::vector<std::string> m_rule_source;
     std::vector<std::string> m_ground_json;
     std::vector<std::string> m_obligation_json;
 };

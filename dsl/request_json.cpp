@@ -278,6 +278,10 @@ std::string obligations_to_text(const Decision& decision) {
     return out;
 }
 
+void append_json_string(std::string& out, std::string_view text) {
+    append_string(out, text);
+}
+
 std::string rule_to_json_text(const Rule& rule) {
     std::string out = "{\"id\":";
     append_string(out, rule.id);

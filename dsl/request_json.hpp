@@ -45,6 +45,9 @@ std::string decision_to_text(const Decision& decision, const boost::json::value&
 std::string rule_to_json_text(const Rule& rule);
 std::string id_label_json_text(std::string_view id, std::string_view label);
 
+// Appends TEXT as a JSON string literal, escaped as Boost.JSON escapes it.
+void append_json_string(std::string& out, std::string_view text);
+
 // The answer's "obligations" array as text, as decision_to_text writes it.
 std::string obligations_to_text(const Decision& decision);
 
