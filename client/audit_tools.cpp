@@ -438,31 +438,6 @@ std::string refusal_code(const json::value* parsed) {
     return {};
 }
 
-// The obligations array exactly as the daemon serialises it, from cached pieces.
-class ObligationsText {
-public:
-    const std::string& of(const dsl::Decision& decision) {
-        m_text.assign("[");
-        bool first = true;
-        for (const dsl::Obligation* obligation : decision.obligations) {
-            auto [it, added] = m_pieces.try_emplace(obligation);
-            if (added)
-                it->second = json::serialize(
-                    json::object{{"id", obligation->id}, {"label", obligation->label}});
-            if (!first)
-                m_text.push_back(',');
-            m_text.append(it->second);
-            first = false;
-        }
-        m_text.push_back(']');
-        return m_text;
-    }
-
-private:
-    std::unordered_map<const dsl::Obligation*, std::string> m_pieces;
-    std::string m_text;
-};
-
 ReplayDifference difference_for(const AuditRowView& row) {
     ReplayDifference difference;
     difference.seq = row.seq;
@@ -567,7 +542,7 @@ private:
                                                : std::string_view();
             if (basis != row.legal_basis)
                 what += " legal_basis";
-            if (m_obligations.of(decision) != row.obligations)
+            if (dsl::obligations_to_text(decision) != row.obligations)
                 what += " obligations";
             const std::string_view source =
                 decision.rule != nullptr ? std::string_view(policy->rule_source(*decision.rule))
@@ -590,7 +565,6 @@ private:
     PolicyCache m_cache;
     const dsl::CompiledPolicy* m_candidate;
     RequestParser m_parser;
-    ObligationsText m_obligations;
     ReplayReport m_report;
 };
 

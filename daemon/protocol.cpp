@@ -29,10 +29,11 @@ json::object error_answer(const json::value& id, std::string_view code, std::str
     return json::object{{"id", id}, {"error", {{"code", code}, {"message", message}}}};
 }
 
-// The identifier a name resolves to, or the name as given when it does not resolve.
-std::string resolved(std::string_view given, dsl::Id id,
-                     const std::function<std::string_view(dsl::Id)>& name_of) {
-    return id == dsl::no_id ? std::string(given) : std::string(name_of(id));
+// The identifier a name resolved to (`items[id].id`), or the name as given when it
+// did not resolve, so the auditors' columns hold identifiers wherever they can.
+template <typename Items>
+std::string_view identifier_or_given(std::string_view given, dsl::Id id, const Items& items) {
+    return id == dsl::no_id ? given : std::string_view(items[id].id);
 }
 
 json::array diagnostics_json(const dsl::Diagnostics& diagnostics) {
@@ -215,26 +216,25 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
         record.legal_basis = decision.legal_basis->id;
     }
     record.obligations = dsl::obligations_to_text(decision);
-    dsl::Id purpose = snapshot->find_purpose(checked.purpose);
-    record.purpose = resolved(checked.purpose, purpose,
-                              [&](dsl::Id i) -> std::string_view { return model.purposes[i].id; });
+    record.purpose = identifier_or_given(checked.purpose, snapshot->find_purpose(checked.purpose),
+                                         model.purposes);
     if (checked.activity) {
         record.activity = *checked.activity;
     }
     if (decision.activity != nullptr) {
         record.activity = decision.activity->id;
     }
-    record.recipient = resolved(checked.recipient, snapshot->find_party(checked.recipient),
-                                [&](dsl::Id i) -> std::string_view { return model.parties[i].id; });
+    record.recipient = identifier_or_given(checked.recipient,
+                                           snapshot->find_party(checked.recipient), model.parties);
     record.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
     record.data = "[";
     for (const std::string& category : checked.data) {
         if (record.data.size() > 1) {
             record.data += ',';
         }
-        dsl::Id found = snapshot->find_category(category);
-        dsl::append_json_string(record.data,
-                                found == dsl::no_id ? category : model.categories[found].id);
+        dsl::append_json_string(
+            record.data,
+            identifier_or_given(category, snapshot->find_category(category), model.categories));
     }
     record.data += ']';
     record.subject = checked.subject;
