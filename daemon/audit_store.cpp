@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -351,6 +352,7 @@ public:
     struct Job {
         std::variant<AuditRecord, PolicyJob> payload;
         AuditCompletion done;
+        bool delivered = false; // completed through m_options.deliver
     };
 
     Writer(std::filesystem::path path, AuditOptions options)
@@ -375,6 +377,8 @@ public:
         {
             std::lock_guard lock(m_queue_mutex);
             if (!m_stopping) {
+                if (m_queue.capacity() == 0) // handed over with the last batch
+                    m_queue.reserve(256);
                 m_queue.push_back(std::move(job));
                 m_wake.notify_one();
                 return;
@@ -546,8 +550,7 @@ private:
                 sqlite3_exec(m_db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
             m_needs_connect = true;
             mark_unavailable(error.message);
-            for (auto& job : batch)
-                finish(job, outcome::failure(AuditError{AuditErrc::unavailable, error.message}));
+            complete(batch, {}, AuditError{AuditErrc::unavailable, error.message});
         };
         if (m_needs_connect || !m_db) {
             if (auto connected = connect(); !connected)
@@ -594,8 +597,50 @@ private:
             m_health.last_seq = seq;
         }
         mark_available();
+        complete(batch, std::move(values), std::nullopt);
+    }
+
+    // Calls each job's completion with its value (or everyone's error): in place, or,
+    // for delivered jobs, through m_options.deliver, the batch's in one call. The jobs
+    // go along, so their records are freed on the thread that allocated them.
+    void complete(std::vector<Job>& batch, std::vector<std::uint64_t> values,
+                  std::optional<AuditError> error) {
+        auto result = [&](const std::vector<std::uint64_t>& from,
+                          std::size_t i) -> AuditResult<std::uint64_t> {
+            if (error)
+                return outcome::failure(*error);
+            return from[i];
+        };
+        std::vector<Job> handed;
+        std::vector<std::uint64_t> handed_values;
+        if (m_options.deliver) {
+            const bool all_delivered = std::all_of(batch.begin(), batch.end(),
+                                                   [](const Job& job) { return job.delivered; });
+            if (all_delivered) {
+                handed = std::move(batch);
+                handed_values = std::move(values);
+                batch = std::vector<Job>();
+            } else {
+                for (std::size_t i = 0; i < batch.size(); ++i) {
+                    if (!batch[i].delivered)
+                        continue;
+                    handed.push_back(std::move(batch[i]));
+                    if (!error)
+                        handed_values.push_back(values[i]);
+                }
+            }
+        }
         for (std::size_t i = 0; i < batch.size(); ++i)
-            finish(batch[i], values[i]);
+            if (batch[i].done && !(m_options.deliver && batch[i].delivered))
+                finish(batch[i], result(values, i));
+        if (handed.empty())
+            return;
+        m_options.deliver([handed = std::move(handed), values = std::move(handed_values),
+                           error = std::move(error)]() mutable {
+            for (std::size_t i = 0; i < handed.size(); ++i)
+                finish(handed[i], error ? AuditResult<std::uint64_t>(outcome::failure(*error))
+                                        : AuditResult<std::uint64_t>(values[i]));
+        });
     }
 
     bool insert_row(std::uint64_t seq, const AuditRecord& r, const ChainHash& prev,
@@ -740,6 +785,12 @@ void AuditStore::submit(AuditRecord record, AuditCompletion done) {
     if (record.time_us == 0)
         record.time_us = now_us();
     m_writer->submit(Writer::Job{std::move(record), std::move(done)});
+}
+
+void AuditStore::submit_delivered(AuditRecord record, AuditCompletion done) {
+    if (record.time_us == 0)
+        record.time_us = now_us();
+    m_writer->submit(Writer::Job{std::move(record), std::move(done), true});
 }
 
 AuditResult<std::uint64_t> AuditStore::append(AuditRecord record) {

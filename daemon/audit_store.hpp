@@ -44,39 +44,6 @@ template <class T>
 using AuditResult =
     boost::outcome_v2::basic_result<T, AuditError, boost::outcome_v2::policy::terminate>;
 
-enum class AuditDurability {
-    full,    // synchronous=FULL: a committed row survives a power loss
-    relaxed, // synchronous=NORMAL: survives a daemon crash; an OS crash or power loss may
-             // lose the last commits. For test rigs and benchmarks, not for production.
-};
-
-std::string_view to_string(AuditDurability durability);
-
-struct AuditOptions {
-    AuditDurability durability = AuditDurability::full;
-    // How long a write waits for another connection's lock before the batch fails.
-    std::chrono::milliseconds busy_timeout{2000};
-    // Upper bound on records per transaction, so one huge burst cannot hold the lock
-    // (and its callers) for long.
-    std::size_t max_batch = 4096;
-    // Rows whose hashes open() recomputes; verify_audit_file() checks them all.
-    std::size_t tail_rows_to_verify = 64;
-};
-
-struct AuditHealth {
-    bool available = true;
-    std::string last_error;      // the last write failure, kept after recovery for status
-    std::uint64_t last_seq = 0;  // the last committed row
-    std::int64_t changed_us = 0; // when `available` last changed (epoch microseconds)
-};
-
-struct AuditStats {
-    std::uint64_t transactions = 0;   // committed batches
-    std::uint64_t records = 0;        // committed rows
-    std::uint64_t failed_batches = 0; // batches whose records all got an error
-    std::uint64_t policies = 0;       // policy files newly stored
-};
-
 // A move-only callable, so that Asio completion handlers can be passed as they are.
 template <class Signature> class UniqueFunction;
 
@@ -106,9 +73,47 @@ private:
     std::unique_ptr<Base> m_impl;
 };
 
-// Called once, from the writer thread, after the row's transaction committed (the
-// value is the row's seq) or failed (the error). It must not block: post the answer
-// back to the io_context.
+// Runs a piece of work on another thread: the daemon posts it to its serving thread.
+using AuditDelivery = std::function<void(UniqueFunction<void()>)>;
+
+enum class AuditDurability {
+    full,    // synchronous=FULL: a committed row survives a power loss
+    relaxed, // synchronous=NORMAL: survives a daemon crash; an OS crash or power loss may
+             // lose the last commits. For test rigs and benchmarks, not for production.
+};
+
+std::string_view to_string(AuditDurability durability);
+
+struct AuditOptions {
+    AuditDurability durability = AuditDurability::full;
+    // How long a write waits for another connection's lock before the batch fails.
+    std::chrono::milliseconds busy_timeout{2000};
+    // Upper bound on records per transaction, so one huge burst cannot hold the lock
+    // (and its callers) for long.
+    std::size_t max_batch = 4096;
+    // Rows whose hashes open() recomputes; verify_audit_file() checks them all.
+    std::size_t tail_rows_to_verify = 64;
+    // Where the completions of submit_delivered() run (unset: on the writer thread).
+    AuditDelivery deliver;
+};
+
+struct AuditHealth {
+    bool available = true;
+    std::string last_error;      // the last write failure, kept after recovery for status
+    std::uint64_t last_seq = 0;  // the last committed row
+    std::int64_t changed_us = 0; // when `available` last changed (epoch microseconds)
+};
+
+struct AuditStats {
+    std::uint64_t transactions = 0;   // committed batches
+    std::uint64_t records = 0;        // committed rows
+    std::uint64_t failed_batches = 0; // batches whose records all got an error
+    std::uint64_t policies = 0;       // policy files newly stored
+};
+
+// Called once, after the row's transaction committed (the value is the row's seq) or
+// failed (the error): from the writer thread, or (submit_delivered) through
+// AuditOptions::deliver. On the writer thread it must not block.
 using AuditCompletion = UniqueFunction<void(AuditResult<std::uint64_t>)>;
 
 // Policy file name → text, as read at load time.
@@ -130,6 +135,12 @@ public:
     // Queues the record; `done` is called once, after its transaction. Cheap: a lock, a
     // push and a notify. A record whose time_us is 0 is stamped now.
     void submit(AuditRecord record, AuditCompletion done);
+
+    // As submit, but the completions of a committed batch's delivered records are handed
+    // to AuditOptions::deliver in one call, which runs them (and frees the records) on
+    // the thread that submitted them: the writer then neither calls into the daemon's
+    // sessions nor frees memory another thread allocated, once per decision.
+    void submit_delivered(AuditRecord record, AuditCompletion done);
 
     // As submit, waiting for the commit: for start, stop, load and reload events.
     AuditResult<std::uint64_t> append(AuditRecord record);

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -43,7 +44,12 @@ int serve(Config config) {
                          config.policy_path, loaded.diagnostics.size());
         return 1;
     }
+    boost::asio::io_context io(1);
     AuditOptions options;
+    // Answers are written on the serving thread: committed batches go back to it whole.
+    options.deliver = [&io](UniqueFunction<void()> work) {
+        boost::asio::post(io, std::move(work));
+    };
     options.durability =
         config.durability == Durability::full ? AuditDurability::full : AuditDurability::relaxed;
     auto opened = AuditStore::open(config.audit_db_path, options);
@@ -71,7 +77,6 @@ int serve(Config config) {
         return 1;
     }
 
-    boost::asio::io_context io(1);
     Protocol protocol(io, config, *audit, loaded.policy);
     Server server(io, config.limits, protocol);
     protocol.set_server(&server);

@@ -92,11 +92,12 @@ void Protocol::refuse(const json::value& id, std::string_view code, std::string 
     record.decision = AuditDecision::deny;
     record.reason = std::string(code) + ": " + message;
     json::object body = error_answer(id, code, message);
-    m_audit.submit(std::move(record), [body = std::move(body), answer = std::move(answer)](
-                                          AuditResult<std::uint64_t>) mutable {
-        // A refusal is answered whether or not its row could be written: it allows nothing.
-        answer(json::serialize(body));
-    });
+    m_audit.submit_delivered(
+        std::move(record),
+        [body = std::move(body), answer = std::move(answer)](AuditResult<std::uint64_t>) mutable {
+            // A refusal is answered whether or not its row could be written: it allows nothing.
+            answer(json::serialize(body));
+        });
 }
 
 void Protocol::on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) {
@@ -166,10 +167,10 @@ void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
             record.reason = "not an admin";
             json::object body =
                 error_answer(id, "forbidden", "reload is for admins; this caller is not one");
-            m_audit.submit(std::move(record), [body = std::move(body), answer = std::move(answer)](
-                                                  AuditResult<std::uint64_t>) mutable {
-                answer(json::serialize(body));
-            });
+            m_audit.submit_delivered(
+                std::move(record),
+                [body = std::move(body), answer = std::move(answer)](
+                    AuditResult<std::uint64_t>) mutable { answer(json::serialize(body)); });
             return;
         }
         reload("uid:" + std::to_string(peer.uid),
@@ -243,31 +244,32 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     // row's seq in: the writer's time is the daemon's throughput.
     std::string answer_text = dsl::decision_to_text(decision, id, explain ? &trace : nullptr);
 
-    m_audit.submit(std::move(record), [this, allowed, id, answer_text = std::move(answer_text),
-                                       snapshot = std::move(snapshot), answer = std::move(answer)](
-                                          AuditResult<std::uint64_t> committed) mutable {
-        if (committed) {
-            ++(allowed ? m_counters.allowed : m_counters.denied);
-            answer_text.pop_back(); // the object's closing brace
-            answer_text += ",\"audit_seq\":";
-            answer_text += std::to_string(committed.value());
-            answer_text += '}';
-            answer(std::move(answer_text));
-            return;
-        }
-        // Never an allow that is not in the log.
-        json::object denied{{"id", id},
-                            {"decision", "deny"},
-                            {"reason", audit_unavailable_reason},
-                            {"rule", nullptr},
-                            {"legal_basis", nullptr},
-                            {"obligations", json::array()},
-                            {"policy", snapshot->hash()},
-                            {"audit_seq", nullptr}};
-        ++m_counters.denied;
-        ++m_counters.audit_unavailable;
-        answer(json::serialize(denied));
-    });
+    m_audit.submit_delivered(
+        std::move(record),
+        [this, allowed, id, answer_text = std::move(answer_text), snapshot = std::move(snapshot),
+         answer = std::move(answer)](AuditResult<std::uint64_t> committed) mutable {
+            if (committed) {
+                ++(allowed ? m_counters.allowed : m_counters.denied);
+                answer_text.pop_back(); // the object's closing brace
+                answer_text += ",\"audit_seq\":";
+                answer_text += std::to_string(committed.value());
+                answer_text += '}';
+                answer(std::move(answer_text));
+                return;
+            }
+            // Never an allow that is not in the log.
+            json::object denied{{"id", id},
+                                {"decision", "deny"},
+                                {"reason", audit_unavailable_reason},
+                                {"rule", nullptr},
+                                {"legal_basis", nullptr},
+                                {"obligations", json::array()},
+                                {"policy", snapshot->hash()},
+                                {"audit_seq", nullptr}};
+            ++m_counters.denied;
+            ++m_counters.audit_unavailable;
+            answer(json::serialize(denied));
+        });
 }
 
 json::object Protocol::status(const json::value& id) const {
@@ -283,10 +285,10 @@ json::object Protocol::status(const json::value& id) const {
                       {"policy_loaded_at", loaded.count()},
                       {"uptime_s", uptime.count()}};
     body["counters"] = json::object{{"requests", m_counters.requests},
-                                    {"allowed", m_counters.allowed.load()},
-                                    {"denied", m_counters.denied.load()},
+                                    {"allowed", m_counters.allowed},
+                                    {"denied", m_counters.denied},
                                     {"malformed", m_counters.malformed},
-                                    {"audit_unavailable", m_counters.audit_unavailable.load()},
+                                    {"audit_unavailable", m_counters.audit_unavailable},
                                     {"reloads", m_counters.reloads},
                                     {"failed_reloads", m_counters.failed_reloads},
                                     {"connections", m_server ? m_server->connections() : 0},
@@ -359,19 +361,17 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
             // The reload is answered (and systemd told) once its row is committed, as a
             // decision is: whoever asked can then find it in the store.
             auto waiters = std::exchange(m_reload_waiters, {});
-            m_audit.submit(
-                std::move(record), [this, waiters = std::move(waiters), body = std::move(body)](
+            m_audit.submit_delivered(
+                std::move(record), [waiters = std::move(waiters), body = std::move(body)](
                                        AuditResult<std::uint64_t> result) mutable {
                     if (!result) {
                         spdlog::error("event=audit_event_lost kind=reload error=\"{}\"",
                                       result.error().message);
                     }
-                    asio::post(m_io, [waiters = std::move(waiters), body = std::move(body)] {
-                        notify("READY=1");
-                        for (const auto& waiter : waiters) {
-                            waiter(body);
-                        }
-                    });
+                    notify("READY=1");
+                    for (const auto& waiter : waiters) {
+                        waiter(body);
+                    }
                 });
         });
     });

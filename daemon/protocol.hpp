@@ -24,15 +24,14 @@
 
 namespace flowgate::daemon {
 
-// The serving thread owns these, except the outcomes: those are counted by the audit
-// writer as each decision commits, before it is answered, so a status asked after an
-// answer already counts it.
+// The serving thread owns these. Outcomes are counted as each decision's row commits,
+// before it is answered, so a status asked after an answer already counts it.
 struct Counters {
     std::uint64_t requests = 0;
-    std::atomic<std::uint64_t> allowed = 0;
-    std::atomic<std::uint64_t> denied = 0;
+    std::uint64_t allowed = 0;
+    std::uint64_t denied = 0;
     std::uint64_t malformed = 0;
-    std::atomic<std::uint64_t> audit_unavailable = 0;
+    std::uint64_t audit_unavailable = 0;
     std::uint64_t reloads = 0;
     std::uint64_t failed_reloads = 0;
 };

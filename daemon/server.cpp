@@ -79,11 +79,9 @@ private:
 
     Answer answer_for(const std::shared_ptr<Slot>& slot) {
         return [self = shared_from_this(), slot](std::string answer) {
-            self->m_server.deliver([self, slot, answer = std::move(answer)]() mutable {
-                slot->answer = std::move(answer);
-                slot->ready = true;
-                self->m_wake.cancel();
-            });
+            slot->answer = std::move(answer);
+            slot->ready = true;
+            self->m_wake.cancel();
         };
     }
 
@@ -327,27 +325,6 @@ void Server::stop(std::function<void()> on_drained) {
     }
     if (m_sessions.empty() && m_on_drained) {
         asio::post(m_io, std::exchange(m_on_drained, nullptr));
-    }
-}
-
-void Server::deliver(std::function<void()> work) {
-    std::lock_guard lock(m_deliveries_mutex);
-    m_deliveries.push_back(std::move(work));
-    if (!m_drain_posted) {
-        m_drain_posted = true;
-        asio::post(m_io, [this] { drain_deliveries(); });
-    }
-}
-
-void Server::drain_deliveries() {
-    std::vector<std::function<void()>> ready;
-    {
-        std::lock_guard lock(m_deliveries_mutex);
-        ready.swap(m_deliveries);
-        m_drain_posted = false;
-    }
-    for (auto& work : ready) {
-        work();
     }
 }
 

@@ -1,7 +1,7 @@
 // The Unix-socket server: accepts clients, reads newline-delimited requests with a
 // size limit, hands each line to the protocol layer, and writes the answers back in
 // request order (pipelining). It knows nothing of policies or the audit store; the
-// protocol layer answers through a callback, possibly from another thread.
+// protocol layer answers through a callback, on the serving thread.
 #pragma once
 
 #include "daemon/config.hpp"
@@ -11,13 +11,11 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
 #include <unordered_set>
-#include <vector>
 
 namespace flowgate::daemon {
 
@@ -28,8 +26,8 @@ struct Peer {
     pid_t pid = 0;
 };
 
-// Called exactly once per request with the answer line (no trailing newline). Safe to
-// call from any thread.
+// Called exactly once per request with the answer line (no trailing newline), on the
+// serving thread (the io_context's).
 using Answer = std::function<void(std::string)>;
 
 // The protocol layer, as the server sees it.
@@ -69,11 +67,6 @@ public:
 
 private:
     friend class Session;
-    // Runs `work` on the serving thread. Answers arrive from the audit writer in
-    // bursts (one per committed batch); they are queued here and handed over in one
-    // post, so each client's answers of a batch go out in one write.
-    void deliver(std::function<void()> work);
-    void drain_deliveries();
     void session_ended(Session* session);
 
     boost::asio::io_context& m_io;
@@ -83,9 +76,6 @@ private:
     std::string m_bound_path;
     std::unordered_set<Session*> m_sessions;
     std::function<void()> m_on_drained;
-    std::mutex m_deliveries_mutex;
-    std::vector<std::function<void()>> m_deliveries;
-    bool m_drain_posted = false;
     bool m_stopping = false;
     std::uint64_t m_accepted = 0;
     std::uint64_t m_refused = 0;
