@@ -1,8 +1,6 @@
-// The streaming read-only reader and the allocation-free chain hashing; see
-// audit_reader.hpp.
+// The streaming read-only reader; see audit_reader.hpp.
 #include "audit_reader.hpp"
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <charconv>
@@ -67,78 +65,7 @@ std::string read_only_uri(const std::filesystem::path& path) {
     return uri + "?mode=ro";
 }
 
-void append_field(std::string& out, std::string_view bytes) {
-    const std::size_t at = out.size();
-    out.resize(at + 8 + bytes.size());
-    char* p = out.data() + at;
-    const auto size = static_cast<std::uint64_t>(bytes.size());
-    for (int i = 0; i < 8; ++i)
-        p[i] = static_cast<char>((size >> (56 - 8 * i)) & 0xffU);
-    if (!bytes.empty())
-        std::memcpy(p + 8, bytes.data(), bytes.size());
-}
-
-void append_field(std::string& out, std::int64_t value) {
-    char digits[24];
-    auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
-    (void)error; // 24 characters hold any int64
-    append_field(out, std::string_view(digits, static_cast<std::size_t>(end - digits)));
-}
-
 } // namespace
-
-void canonical_row_bytes(const AuditRowView& row, std::string& out) {
-    out.clear();
-    append_field(out, static_cast<std::int64_t>(row.seq));
-    append_field(out, row.time_us);
-    append_field(out, row.kind);
-    append_field(out, row.uid);
-    append_field(out, row.gid);
-    append_field(out, row.pid);
-    append_field(out, row.service);
-    append_field(out, row.request);
-    append_field(out, row.decision);
-    append_field(out, row.reason);
-    append_field(out, row.rule);
-    append_field(out, row.rule_source);
-    append_field(out, row.legal_basis);
-    append_field(out, row.obligations);
-    append_field(out, row.policy_hash);
-    append_field(out, row.purpose);
-    append_field(out, row.activity);
-    append_field(out, row.recipient);
-    append_field(out, row.direction);
-    append_field(out, row.data);
-    append_field(out, row.subject);
-    append_field(out, row.detail);
-}
-
-struct ChainHasher::Context {
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    // Fetched once: EVP_sha256() would look the implementation up on every init.
-    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    ~Context() {
-        EVP_MD_free(sha256);
-        EVP_MD_CTX_free(context);
-    }
-};
-
-ChainHasher::ChainHasher() : m_context(std::make_unique<Context>()) {}
-ChainHasher::~ChainHasher() = default;
-
-ChainHash ChainHasher::hash(const ChainHash& prev, std::string_view canonical) {
-    // As in chain_hash(): a failure here means libcrypto itself is broken.
-    EVP_MD_CTX* context = m_context->context;
-    ChainHash out{};
-    unsigned int size = 0;
-    if (context == nullptr || m_context->sha256 == nullptr ||
-        EVP_DigestInit_ex2(context, m_context->sha256, nullptr) != 1 ||
-        EVP_DigestUpdate(context, prev.data(), prev.size()) != 1 ||
-        EVP_DigestUpdate(context, canonical.data(), canonical.size()) != 1 ||
-        EVP_DigestFinal_ex(context, out.data(), &size) != 1 || size != out.size())
-        throw std::runtime_error("SHA-256 failed in libcrypto");
-    return out;
-}
 
 AuditResult<std::unique_ptr<AuditReader>> AuditReader::open(const std::filesystem::path& path) {
     sqlite3* raw = nullptr;

@@ -22,54 +22,6 @@ struct sqlite3;
 
 namespace flowgate::daemon {
 
-// One row's columns, as stored. The views point into the reader's current row and are
-// invalidated by the next one.
-struct AuditRowView {
-    std::uint64_t seq = 0;
-    std::int64_t time_us = 0;
-    std::string_view kind;
-    std::int64_t uid = -1;
-    std::int64_t gid = -1;
-    std::int64_t pid = -1;
-    std::string_view service;
-    std::string_view request;
-    std::string_view decision;
-    std::string_view reason;
-    std::string_view rule;
-    std::string_view rule_source;
-    std::string_view legal_basis;
-    std::string_view obligations;
-    std::string_view policy_hash;
-    std::string_view purpose;
-    std::string_view activity;
-    std::string_view recipient;
-    std::string_view direction;
-    std::string_view data;
-    std::string_view subject;
-    std::string_view detail;
-    std::string_view prev_hash; // hex
-    std::string_view hash;      // hex
-};
-
-// Replaces `out` with the row's canonical bytes (docs/audit-store.md), reusing its
-// capacity: the same bytes canonical_row_bytes() gives for the record.
-void canonical_row_bytes(const AuditRowView& row, std::string& out);
-
-// SHA-256(prev ‖ canonical) with one reusable digest context, for hashing a million
-// rows without a million allocations.
-class ChainHasher {
-public:
-    ChainHasher();
-    ~ChainHasher();
-    ChainHasher(const ChainHasher&) = delete;
-    ChainHasher& operator=(const ChainHasher&) = delete;
-    ChainHash hash(const ChainHash& prev, std::string_view canonical);
-
-private:
-    struct Context;
-    std::unique_ptr<Context> m_context;
-};
-
 // Which rows a pass reads, in seq order.
 // Every row by default, including any a forger gave a seq below 1.
 struct AuditRowRange {

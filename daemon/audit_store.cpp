@@ -568,8 +568,8 @@ private:
         std::vector<std::uint64_t> values(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (auto* record = std::get_if<AuditRecord>(&batch[i].payload)) {
-                const auto canonical = canonical_row_bytes(seq + 1, *record);
-                const auto hash = chain_hash(head, canonical);
+                canonical_row_bytes(row_view(seq + 1, *record), m_canonical);
+                const auto hash = m_hasher.hash(head, m_canonical);
                 if (!insert_row(seq + 1, *record, head, hash))
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
                 head = hash;
@@ -648,8 +648,8 @@ private:
         sqlite3_stmt* stmt = m_statements.insert_row.get();
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
-        const auto prev_hex = to_hex(prev);
-        const auto hash_hex = to_hex(hash);
+        to_hex(prev, m_prev_hex);
+        to_hex(hash, m_hash_hex);
         sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(seq));
         sqlite3_bind_int64(stmt, 2, r.time_us);
         bind_text(stmt, 3, to_string(r.kind));
@@ -672,8 +672,8 @@ private:
         bind_text(stmt, 20, r.data);
         bind_text(stmt, 21, r.subject);
         bind_text(stmt, 22, r.detail);
-        bind_text(stmt, 23, prev_hex);
-        bind_text(stmt, 24, hash_hex);
+        bind_text(stmt, 23, m_prev_hex);
+        bind_text(stmt, 24, m_hash_hex);
         const bool done = sqlite3_step(stmt) == SQLITE_DONE;
         sqlite3_reset(stmt);
         return done;
@@ -752,6 +752,10 @@ private:
     std::uint64_t m_last_seq = 0;
     ChainHash m_last_hash = genesis_hash;
     bool m_needs_connect = false;
+    ChainHasher m_hasher;
+    std::string m_canonical; // buffers reused from row to row
+    std::string m_prev_hex;
+    std::string m_hash_hex;
 
     std::mutex m_queue_mutex;
     std::condition_variable m_wake;
