@@ -11,7 +11,9 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <sched.h>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 
 namespace flowgate::daemon {
@@ -21,6 +23,15 @@ namespace outcome = boost::outcome_v2;
 namespace {
 
 constexpr int schema_version = 1;
+
+// How often the checkpointer copies the WAL into the database file, and how soon it
+// goes on while the WAL is longer than AuditOptions::wal_restart_frames.
+constexpr std::chrono::milliseconds checkpoint_interval{100};
+constexpr std::chrono::milliseconds hurried_checkpoint_interval{2};
+
+// The most WAL frames the writer copies itself when it restarts a long WAL (1 MiB of
+// 4 KiB pages): the checkpointer has copied the rest.
+constexpr std::size_t wal_top_up_frames = 256;
 
 // The zero hash as stored (hex), the prev_hash of row 1.
 constexpr std::string_view genesis_hex =
@@ -420,12 +431,18 @@ private:
     // without blocking the writer (PASSIVE). A failure (a full disk, say) is retried on
     // the next round; the writer's health is what the daemon reports.
     void checkpoint_loop() {
+        // Copying is background work: it runs when the serving thread and the writer
+        // leave a processor free (if the system lets it: without, at the normal policy).
+        // Should that starve it, the writer copies the WAL itself; see
+        // restart_wal_if_long().
+        sched_param idle{};
+        sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
         Db db;
+        auto pause = checkpoint_interval;
         for (;;) {
             {
                 std::unique_lock lock(m_queue_mutex);
-                m_checkpoint_wake.wait_for(lock, std::chrono::milliseconds(100),
-                                           [&] { return m_stopping; });
+                m_checkpoint_wake.wait_for(lock, pause, [&] { return m_stopping; });
                 if (m_stopping)
                     return;
             }
@@ -435,6 +452,13 @@ private:
                 if (!opened)
                     continue;
                 db = std::move(opened).value();
+                // A connection learns that the file is in WAL mode on its first read;
+                // until then a checkpoint call on it does nothing at all.
+                if (sqlite3_exec(db.get(), "SELECT COUNT(*) FROM sqlite_schema", nullptr, nullptr,
+                                 nullptr) != SQLITE_OK) {
+                    db.reset();
+                    continue;
+                }
             }
             int frames = 0;
             int copied = 0;
@@ -444,6 +468,12 @@ private:
                 spdlog::debug("audit checkpoint failed: {}", sqlite3_errmsg(db.get()));
                 db.reset();
             }
+            m_checkpointed_frames.store(rc == SQLITE_OK && copied > 0 ? copied : 0,
+                                        std::memory_order_relaxed);
+            // A long WAL: go on copying, so that the writer is soon left only a little.
+            pause = static_cast<std::size_t>(std::max(frames, 0)) >= m_options.wal_restart_frames
+                        ? hurried_checkpoint_interval
+                        : checkpoint_interval;
         }
     }
 
@@ -483,6 +513,7 @@ private:
                             "handing checkpoints to the checkpointer");
             !set)
             return set;
+        sqlite3_wal_hook(raw, &Writer::on_wal_commit, this);
         if (auto schema = ensure_schema(raw); !schema)
             return schema;
 
@@ -598,6 +629,33 @@ private:
         }
         mark_available();
         complete(batch, std::move(values), std::nullopt);
+        restart_wal_if_long();
+    }
+
+    // Called by SQLite after each commit with the WAL's length in frames.
+    static int on_wal_commit(void* self, sqlite3* /*db*/, const char* /*name*/, int frames) {
+        static_cast<Writer*>(self)->m_wal_frames = static_cast<std::size_t>(std::max(frames, 0));
+        return SQLITE_OK;
+    }
+
+    // After a batch was answered: once the WAL is long and the checkpointer has copied
+    // all but its last frames, copies those here, between two transactions, so that
+    // the WAL is copied to its end and the next transaction starts it over. A WAL four
+    // times too long (the checkpointer starved by a sustained overload) is copied here
+    // whatever is left: the next batch waits, but the WAL stays bounded.
+    void restart_wal_if_long() {
+        if (m_wal_frames < m_options.wal_restart_frames)
+            return;
+        const std::size_t copied = m_checkpointed_frames.load(std::memory_order_relaxed);
+        const bool starved = m_wal_frames >= 4 * m_options.wal_restart_frames;
+        if (!starved && (copied > m_wal_frames || m_wal_frames - copied > wal_top_up_frames))
+            return; // the checkpointer is behind; it hurries while the WAL is long
+        int frames = 0;
+        int done = 0;
+        if (sqlite3_wal_checkpoint_v2(m_db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames,
+                                      &done) == SQLITE_OK &&
+            frames == done)
+            m_wal_frames = 0;
     }
 
     // Calls each job's completion with its value (or everyone's error): in place, or,
@@ -752,6 +810,7 @@ private:
     std::uint64_t m_last_seq = 0;
     ChainHash m_last_hash = genesis_hash;
     bool m_needs_connect = false;
+    std::size_t m_wal_frames = 0; // the WAL's length after the last commit
     ChainHasher m_hasher;
     std::string m_canonical; // buffers reused from row to row
     std::string m_prev_hex;
@@ -771,6 +830,7 @@ private:
     std::thread m_thread;
     std::condition_variable m_checkpoint_wake;
     std::thread m_checkpointer;
+    std::atomic<std::size_t> m_checkpointed_frames{0}; // WAL frames copied by the last round
 };
 
 AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem::path& path,

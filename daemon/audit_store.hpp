@@ -93,6 +93,12 @@ struct AuditOptions {
     std::size_t max_batch = 4096;
     // Rows whose hashes open() recomputes; verify_audit_file() checks them all.
     std::size_t tail_rows_to_verify = 64;
+    // The WAL is copied into the database file by a checkpointer thread. Under a
+    // steady stream of commits it would never be copied to its very end, and so never
+    // start over: once it holds this many frames (pages), the writer copies the last
+    // few frames the checkpointer left after a commit, and the next transaction
+    // starts the WAL from its beginning again.
+    std::size_t wal_restart_frames = 16384;
     // Where the completions of submit_delivered() run (unset: on the writer thread).
     AuditDelivery deliver;
 };

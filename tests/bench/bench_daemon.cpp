@@ -18,8 +18,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <poll.h>
 #include <string>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -77,7 +77,7 @@ int connect_to(const std::string& path) {
     return fd;
 }
 
-// Every client's connection, driven from one thread with poll(2), as a load generator
+// Every client's connection, driven from one thread with epoll(7), as a load generator
 // like wrk does: the measuring side then costs little CPU and takes no scheduling
 // delays of its own, which on two cores would otherwise show up as daemon latency.
 // Each connection keeps `window` checks in flight until the deadline, then drains.
@@ -88,99 +88,164 @@ struct Connection {
     std::uint64_t answered = 0;
     std::string out;
     std::size_t out_offset = 0;
+    bool waiting_to_write = false; // registered for EPOLLOUT
     std::string in;
+};
+
+class Driver {
+public:
+    Driver(std::size_t window, Level& level) : m_window(window), m_level(level) {}
+    ~Driver() {
+        for (Connection& c : m_connections) {
+            ::close(c.fd);
+        }
+        if (m_epoll >= 0) {
+            ::close(m_epoll);
+        }
+    }
+
+    bool connect(const std::string& socket, int clients) {
+        m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
+        m_connections.resize(static_cast<std::size_t>(clients));
+        for (std::size_t i = 0; i < m_connections.size(); ++i) {
+            Connection& c = m_connections[i];
+            c.fd = connect_to(socket);
+            if (c.fd < 0 || m_epoll < 0) {
+                m_level.failure = "cannot connect: " + std::string(std::strerror(errno));
+                return false;
+            }
+            c.sent_at.resize(m_window);
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.u64 = i;
+            ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, c.fd, &event);
+        }
+        return true;
+    }
+
+    void run(Clock::time_point deadline) {
+        for (Connection& c : m_connections) {
+            fill_and_send(c, true);
+        }
+        bool sending = true;
+        std::vector<epoll_event> events(m_connections.size());
+        while (in_flight() != 0) {
+            if (sending && Clock::now() >= deadline) {
+                sending = false;
+            }
+            int ready =
+                ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), 10000);
+            if (ready <= 0) {
+                m_level.failure = "no answer within 10 s";
+                return;
+            }
+            for (int e = 0; e < ready; ++e) {
+                Connection& c = m_connections[events[e].data.u64];
+                if ((events[e].events & EPOLLOUT) != 0) {
+                    flush(c);
+                }
+                if ((events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !receive(c)) {
+                    return;
+                }
+                fill_and_send(c, sending);
+            }
+        }
+    }
+
+private:
+    std::uint64_t in_flight() const {
+        std::uint64_t total = 0;
+        for (const Connection& c : m_connections) {
+            total += c.next_id - c.answered;
+        }
+        return total;
+    }
+
+    void fill_and_send(Connection& c, bool sending) {
+        static const std::vector<std::string> bodies = request_lines();
+        bool added = false;
+        while (sending && c.next_id - c.answered < m_window) {
+            const std::string& body = bodies[c.next_id % bodies.size()];
+            c.out.append(body, 0, body.size() - 1);
+            c.out += ",\"id\":";
+            c.out += std::to_string(c.next_id);
+            c.out += "}\n";
+            c.sent_at[c.next_id % m_window] = Clock::now();
+            ++c.next_id;
+            added = true;
+        }
+        if (added && !c.waiting_to_write) {
+            flush(c);
+        }
+    }
+
+    void flush(Connection& c) {
+        while (c.out_offset < c.out.size()) {
+            ssize_t n = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n <= 0) {
+                break;
+            }
+            c.out_offset += static_cast<std::size_t>(n);
+        }
+        const bool pending = c.out_offset < c.out.size();
+        if (!pending) {
+            c.out.clear();
+            c.out_offset = 0;
+        }
+        if (pending != c.waiting_to_write) {
+            c.waiting_to_write = pending;
+            epoll_event event{};
+            event.events = EPOLLIN | (pending ? EPOLLOUT : 0U);
+            event.data.u64 = static_cast<std::uint64_t>(&c - m_connections.data());
+            ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, c.fd, &event);
+        }
+    }
+
+    // Reads what arrived and accounts each complete answer; false if the daemon hung up.
+    bool receive(Connection& c) {
+        char chunk[65536];
+        ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n == 0) {
+            m_level.failure = "flowgated closed the connection";
+            return false;
+        }
+        if (n < 0) {
+            return true;
+        }
+        c.in.append(chunk, static_cast<std::size_t>(n));
+        const auto now = Clock::now();
+        std::size_t start = 0;
+        for (std::size_t newline; (newline = c.in.find('\n', start)) != std::string::npos;
+             start = newline + 1) {
+            std::string_view answer(c.in.data() + start, newline - start);
+            // Answers come in order: the oldest one in flight is this one.
+            auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+                now - c.sent_at[c.answered % m_window]);
+            m_level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
+            ++c.answered;
+            if (answer.find("\"audit_seq\":null") != std::string_view::npos ||
+                answer.find("\"audit_seq\"") == std::string_view::npos) {
+                ++m_level.not_durable;
+            } else {
+                ++m_level.decisions;
+            }
+        }
+        c.in.erase(0, start);
+        return true;
+    }
+
+    std::size_t m_window;
+    Level& m_level;
+    int m_epoll = -1;
+    std::vector<Connection> m_connections;
 };
 
 void drive(const std::string& socket, int clients, std::size_t window, Clock::time_point deadline,
            Level& level) {
-    const std::vector<std::string> bodies = request_lines();
-    std::vector<Connection> connections(static_cast<std::size_t>(clients));
-    for (Connection& c : connections) {
-        c.fd = connect_to(socket);
-        if (c.fd < 0) {
-            level.failure = "cannot connect: " + std::string(std::strerror(errno));
-            return;
-        }
-        c.sent_at.resize(window);
-    }
-    std::vector<pollfd> waiting(connections.size());
-    bool sending = true;
-    for (;;) {
-        if (sending && Clock::now() >= deadline) {
-            sending = false;
-        }
-        bool busy = false;
-        for (std::size_t i = 0; i < connections.size(); ++i) {
-            Connection& c = connections[i];
-            while (sending && c.next_id - c.answered < window) {
-                std::string line = bodies[c.next_id % bodies.size()];
-                line.pop_back();
-                line += ",\"id\":" + std::to_string(c.next_id) + "}\n";
-                c.out += line;
-                c.sent_at[c.next_id % window] = Clock::now();
-                ++c.next_id;
-            }
-            busy = busy || c.answered != c.next_id;
-            waiting[i] = pollfd{
-                c.fd, static_cast<short>(POLLIN | (c.out_offset < c.out.size() ? POLLOUT : 0)), 0};
-        }
-        if (!busy) {
-            break;
-        }
-        int ready = ::poll(waiting.data(), waiting.size(), 10000);
-        if (ready <= 0) {
-            level.failure = "no answer within 10 s";
-            break;
-        }
-        for (std::size_t i = 0; i < connections.size(); ++i) {
-            Connection& c = connections[i];
-            short revents = waiting[i].revents;
-            if ((revents & POLLOUT) != 0) {
-                ssize_t n = ::send(c.fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset,
-                                   MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n > 0) {
-                    c.out_offset += static_cast<std::size_t>(n);
-                    if (c.out_offset == c.out.size()) {
-                        c.out.clear();
-                        c.out_offset = 0;
-                    }
-                }
-            }
-            if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
-                continue;
-            }
-            char chunk[65536];
-            ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
-            if (n == 0) {
-                level.failure = "flowgated closed the connection";
-                return;
-            }
-            if (n < 0) {
-                continue;
-            }
-            c.in.append(chunk, static_cast<std::size_t>(n));
-            const auto now = Clock::now();
-            std::size_t start = 0;
-            for (std::size_t newline; (newline = c.in.find('\n', start)) != std::string::npos;
-                 start = newline + 1) {
-                std::string_view answer(c.in.data() + start, newline - start);
-                // Answers come in order: the oldest one in flight is this one.
-                auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
-                    now - c.sent_at[c.answered % window]);
-                level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
-                ++c.answered;
-                if (answer.find("\"audit_seq\":null") != std::string_view::npos ||
-                    answer.find("\"audit_seq\"") == std::string_view::npos) {
-                    ++level.not_durable;
-                } else {
-                    ++level.decisions;
-                }
-            }
-            c.in.erase(0, start);
-        }
-    }
-    for (Connection& c : connections) {
-        ::close(c.fd);
+    Driver driver(window, level);
+    if (driver.connect(socket, clients)) {
+        driver.run(deadline);
     }
 }
 

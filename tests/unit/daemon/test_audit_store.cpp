@@ -709,3 +709,86 @@ TEST_CASE("audit store: submissions after close fail at once with closed", "[dae
     REQUIRE_FALSE(result);
     CHECK(result.error().code == AuditErrc::closed);
 }
+
+TEST_CASE("audit store: the checkpointer copies the WAL into the database file by itself",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    AuditOptions options;
+    options.wal_restart_frames = std::size_t{1} << 30; // the writer never copies
+    auto store = open_store(db, options);
+    Completions completions;
+    for (int i = 0; i < 2000; ++i)
+        store->submit(check_record(i), completions.handler());
+    completions.wait_for(2000);
+    REQUIRE(completions.errors().empty());
+    // Nothing but the checkpointer (every 100 ms) moves the rows out of the WAL.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (fs::file_size(db) < 1024 * 1024 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(fs::file_size(db) >= 1024 * 1024);
+    store->close();
+}
+
+TEST_CASE("audit store: a long WAL starts over, copied into the database file", "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    const auto wal = dir.path() / "audit.db-wal";
+    AuditOptions options;
+    options.wal_restart_frames = 64; // 256 KiB of 4 KiB pages
+    auto store = open_store(db, options);
+    constexpr int batches = 60;
+    constexpr int per_batch = 100;
+    std::uintmax_t longest_wal = 0;
+    Completions completions;
+    for (int b = 0; b < batches; ++b) {
+        for (int i = 0; i < per_batch; ++i)
+            store->submit(check_record(b * per_batch + i), completions.handler());
+        completions.wait_for(static_cast<std::size_t>((b + 1) * per_batch));
+        longest_wal = std::max(longest_wal, fs::file_size(wal));
+    }
+    REQUIRE(completions.errors().empty());
+    // 6,000 rows are several MiB of pages; without restarts the WAL would hold them all.
+    // It is restarted once it is 64 frames long, after at most four times that.
+    CHECK(longest_wal < 4 * 1024 * 1024);
+    CHECK(fs::file_size(db) >= 3 * 1024 * 1024);
+    store->close();
+    const auto report = verify_audit_file(db);
+    REQUIRE(report);
+    CHECK(report.value().rows_checked == batches * per_batch);
+}
+
+TEST_CASE("audit store: delivered completions run, a batch at a time, where deliver puts them",
+          "[daemon][audit]") {
+    TempDir dir;
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::vector<UniqueFunction<void()>> handed; // one entry per committed batch
+    AuditOptions options;
+    options.deliver = [&](UniqueFunction<void()> work) {
+        std::lock_guard lock(mutex);
+        handed.push_back(std::move(work));
+        ready.notify_all();
+    };
+    auto store = open_store(dir.path() / "audit.db", options);
+    std::atomic<int> called{0};
+    for (int i = 0; i < 50; ++i)
+        store->submit_delivered(check_record(i), [&](AuditResult<std::uint64_t> result) {
+            CHECK(result);
+            ++called;
+        });
+    // Undelivered, nothing is called back, however long the rows have been committed.
+    REQUIRE(store->append(check_record(99)).value() == 51);
+    CHECK(called == 0);
+    std::vector<UniqueFunction<void()>> batches;
+    {
+        std::unique_lock lock(mutex);
+        REQUIRE(ready.wait_for(lock, std::chrono::seconds(30), [&] { return !handed.empty(); }));
+        batches.swap(handed);
+    }
+    CHECK(batches.size() <= 50);
+    for (auto& batch : batches)
+        batch();
+    CHECK(called == 50);
+    store->close();
+}
