@@ -201,7 +201,11 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     // The snapshot this request is decided on, even if a reload swaps it meanwhile.
     std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
     dsl::Trace trace;
-    dsl::Decision decision = dsl::evaluate(*snapshot, checked, explain ? &trace : nullptr);
+    dsl::Decision traced;
+    if (explain) {
+        traced = dsl::evaluate(*snapshot, checked, &trace);
+    }
+    const dsl::Decision& decision = explain ? traced : m_decisions.evaluate(snapshot, checked);
 
     const dsl::CheckedPolicy& model = snapshot->model();
     AuditRecord record = record_for(peer, line);

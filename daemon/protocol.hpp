@@ -10,6 +10,7 @@
 #include "daemon/config.hpp"
 #include "daemon/server.hpp"
 #include "dsl/compiler.hpp"
+#include "dsl/evaluator.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -75,6 +76,7 @@ private:
     std::vector<std::function<void(boost::json::object)>> m_reload_waiters;
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
     Counters m_counters;
+    dsl::DecisionCache m_decisions; // checks of the current policy, by resolved request
 };
 
 // The version flowgated reports.

@@ -230,45 +230,79 @@ bool condition_holds(const Condition& condition, bool consent, bool objection, I
                      objection, ground);
 }
 
+std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Request& request,
+                                       Decision& denied) {
+    denied = Decision{};
+    denied.policy_hash = policy.hash();
+    denied.policy = &policy;
+    auto refuse = [&](std::string reason) -> std::optional<ResolvedRequest> {
+        denied = deny(std::move(denied), std::move(reason));
+        return std::nullopt;
+    };
+    ResolvedRequest resolved;
+    resolved.direction = request.direction;
+    resolved.purpose = policy.find_purpose(request.purpose);
+    if (resolved.purpose == no_id) {
+        return refuse("unknown purpose " + quoted(request.purpose));
+    }
+    resolved.recipient = policy.find_party(request.recipient);
+    if (resolved.recipient == no_id) {
+        return refuse(
+            (request.direction == Direction::receive ? "unknown sender " : "unknown recipient ") +
+            quoted(request.recipient));
+    }
+    if (request.data.empty()) {
+        return refuse("no data category named");
+    }
+    for (const std::string& name : request.data) {
+        Id category = policy.find_category(name);
+        if (category == no_id) {
+            return refuse("unknown data category " + quoted(name));
+        }
+        resolved.categories.push_back(category);
+    }
+    if (request.context.legal_basis) {
+        resolved.ground = policy.find_ground(*request.context.legal_basis);
+        if (resolved.ground == no_id) {
+            return refuse("unknown legal basis " + quoted(*request.context.legal_basis));
+        }
+    }
+    resolved.consent = request.context.consent;
+    resolved.objection = request.context.objection;
+    if (request.activity) {
+        resolved.named_activity = true;
+        resolved.activity = policy.find_activity(resolved.purpose, *request.activity);
+        if (resolved.activity == no_id) {
+            return refuse("unknown activity " + quoted(*request.activity) + " in purpose " +
+                          quoted(policy.model().purposes[resolved.purpose].id));
+        }
+    }
+    return resolved;
+}
+
 Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* trace) {
+    Decision denied;
+    std::optional<ResolvedRequest> resolved = resolve(policy, request, denied);
+    if (!resolved) {
+        return denied;
+    }
+    return decide(policy, *resolved, trace);
+}
+
+Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace) {
     const CheckedPolicy& model = policy.model();
     Decision decision;
     decision.policy_hash = policy.hash();
     decision.policy = &policy;
 
     Point point;
-    point.purpose = policy.find_purpose(request.purpose);
-    if (point.purpose == no_id) {
-        return deny(std::move(decision), "unknown purpose " + quoted(request.purpose));
-    }
-    point.recipient = policy.find_party(request.recipient);
-    if (point.recipient == no_id) {
-        return deny(
-            std::move(decision),
-            (request.direction == Direction::receive ? "unknown sender " : "unknown recipient ") +
-                quoted(request.recipient));
-    }
+    point.purpose = request.purpose;
+    point.recipient = request.recipient;
     point.role_bit = bit(static_cast<std::uint8_t>(model.parties[point.recipient].role));
-    if (request.data.empty()) {
-        return deny(std::move(decision), "no data category named");
-    }
-    boost::container::small_vector<Id, 8> categories;
-    for (const std::string& name : request.data) {
-        Id category = policy.find_category(name);
-        if (category == no_id) {
-            return deny(std::move(decision), "unknown data category " + quoted(name));
-        }
-        categories.push_back(category);
-    }
-    if (request.context.legal_basis) {
-        point.ground = policy.find_ground(*request.context.legal_basis);
-        if (point.ground == no_id) {
-            return deny(std::move(decision),
-                        "unknown legal basis " + quoted(*request.context.legal_basis));
-        }
-    }
-    point.consent = request.context.consent;
-    point.objection = request.context.objection;
+    const auto& categories = request.categories;
+    point.ground = request.ground;
+    point.consent = request.consent;
+    point.objection = request.objection;
 
     const Purpose& purpose = model.purposes[point.purpose];
     Evaluation evaluation(policy, trace);
@@ -315,12 +349,8 @@ Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* t
         }
     };
 
-    if (request.activity) {
-        Id activity = policy.find_activity(point.purpose, *request.activity);
-        if (activity == no_id) {
-            return deny(std::move(decision), "unknown activity " + quoted(*request.activity) +
-                                                 " in purpose " + quoted(purpose.id));
-        }
+    if (request.named_activity) {
+        Id activity = request.activity;
         bool receives = model.activities[activity].kind == FlowKind::receive;
         if (receives != inbound) {
             decision.activity = &model.activities[activity];
@@ -382,6 +412,45 @@ Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* t
                                              quoted(model.parties[point.recipient].id) + where);
     }
     }
+}
+
+std::size_t DecisionCache::KeyHash::operator()(const ResolvedRequest& key) const noexcept {
+    std::size_t h = 0;
+    auto mix = [&h](std::size_t value) {
+        h = (h ^ value) * 0x100000001b3ULL;
+    };
+    mix(key.purpose);
+    mix(key.named_activity ? key.activity : 0xffffffffULL);
+    mix(key.recipient);
+    for (Id category : key.categories) {
+        mix(category);
+    }
+    mix(static_cast<std::size_t>(key.direction) | (key.consent ? 2U : 0U) |
+        (key.objection ? 4U : 0U));
+    mix(key.ground);
+    return h;
+}
+
+const Decision& DecisionCache::evaluate(const std::shared_ptr<const CompiledPolicy>& policy,
+                                        const Request& request) {
+    if (policy != m_policy) {
+        m_decisions.clear();
+        m_policy = policy;
+    }
+    std::optional<ResolvedRequest> resolved = resolve(*policy, request, m_denied);
+    if (!resolved) {
+        return m_denied;
+    }
+    auto found = m_decisions.find(*resolved);
+    if (found != m_decisions.end()) {
+        ++m_hits;
+        return found->second;
+    }
+    if (m_decisions.size() >= m_capacity) {
+        m_decisions.clear();
+    }
+    Decision decision = decide(*policy, *resolved);
+    return m_decisions.emplace(std::move(*resolved), std::move(decision)).first->second;
 }
 
 } // namespace flowgate::dsl

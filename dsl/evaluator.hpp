@@ -8,9 +8,11 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace flowgate::dsl {
@@ -67,6 +69,54 @@ struct Decision {
 };
 
 Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* trace = nullptr);
+
+// A request's names resolved to the policy's ids: with the policy, all a decision
+// depends on (the subject is not among it).
+struct ResolvedRequest {
+    Id purpose = no_id;
+    bool named_activity = false; // the request names an activity: `activity`
+    Id activity = no_id;
+    Id recipient = no_id;
+    boost::container::small_vector<Id, 8> categories; // in the request's order
+    Direction direction = Direction::send;
+    bool consent = false;
+    bool objection = false;
+    Id ground = no_id;
+    bool operator==(const ResolvedRequest&) const = default;
+};
+
+// evaluate() in two steps: resolve() the names (nullopt, and the deny in `denied`,
+// when one is unknown), then decide() on the ids.
+std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Request& request,
+                                       Decision& denied);
+Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request,
+                Trace* trace = nullptr);
+
+// Decisions of one policy by resolved request, for a caller that asks the same
+// questions again and again (the daemon: services ask about the same flows for each
+// data subject). Bounded: full, it starts over. A new policy empties it. Not
+// thread-safe; no trace (explain evaluates afresh).
+class DecisionCache {
+public:
+    explicit DecisionCache(std::size_t capacity = 4096) : m_capacity(capacity) {}
+
+    // The decision evaluate() would return; valid until the next call.
+    const Decision& evaluate(const std::shared_ptr<const CompiledPolicy>& policy,
+                             const Request& request);
+
+    std::size_t size() const { return m_decisions.size(); }
+    std::uint64_t hits() const { return m_hits; }
+
+private:
+    struct KeyHash {
+        std::size_t operator()(const ResolvedRequest& key) const noexcept;
+    };
+    std::size_t m_capacity;
+    std::shared_ptr<const CompiledPolicy> m_policy;
+    std::unordered_map<ResolvedRequest, Decision, KeyHash> m_decisions;
+    Decision m_denied; // the last request whose names did not resolve
+    std::uint64_t m_hits = 0;
+};
 
 // True when the condition holds for the given context values (`ground` may be no_id).
 bool condition_holds(const Condition& condition, bool consent, bool objection, Id ground);

@@ -177,6 +177,65 @@ TEST_CASE("request json: the daemon's direct answer text equals the serialized J
     CHECK(compared > 300);
 }
 
+TEST_CASE("decision cache: every answer is the one a fresh evaluation gives, hit or miss",
+          "[dsl][cache]") {
+    namespace fs = std::filesystem;
+    LoadResult loaded = load_policy(fs::path(FLOWGATE_SOURCE_DIR) / "policies");
+    REQUIRE(loaded);
+    // The policy's own test requests, each also without its activity (every activity
+    // of the purpose is tried) and with consent turned over.
+    std::vector<Request> requests;
+    for (const auto& entry :
+         fs::directory_iterator(fs::path(FLOWGATE_SOURCE_DIR) / "policies" / "tests")) {
+        std::ifstream in(entry.path());
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.empty()) {
+                continue;
+            }
+            auto parsed = request_from_json(boost::json::parse(line).at("request"));
+            if (!std::holds_alternative<Request>(parsed)) {
+                continue;
+            }
+            Request request = std::get<Request>(parsed);
+            requests.push_back(request);
+            request.activity.reset();
+            requests.push_back(request);
+            request.context.consent = !request.context.consent;
+            requests.push_back(request);
+        }
+    }
+    REQUIRE(requests.size() > 900);
+    auto same = [](const Decision& cached, const Decision& fresh) {
+        CHECK(decision_to_text(cached, nullptr) == decision_to_text(fresh, nullptr));
+        CHECK(cached.activity == fresh.activity);
+        CHECK(cached.failed_category == fresh.failed_category);
+    };
+    for (std::size_t capacity : {std::size_t{4096}, std::size_t{7}}) {
+        DecisionCache cache(capacity);
+        for (int pass = 0; pass < 2; ++pass) {
+            for (const Request& request : requests) {
+                INFO("capacity " << capacity << ", pass " << pass << ": " << request.purpose << " "
+                                 << request.activity.value_or("-") << " " << request.recipient);
+                same(cache.evaluate(loaded.policy, request), evaluate(*loaded.policy, request));
+            }
+        }
+        CHECK(cache.size() <= capacity);
+        CHECK(cache.hits() > 0);
+    }
+
+    // Another policy (even the same text, loaded again) starts an empty cache.
+    DecisionCache cache;
+    cache.evaluate(loaded.policy, requests.front());
+    REQUIRE(cache.size() == 1);
+    LoadResult again = load_policy(fs::path(FLOWGATE_SOURCE_DIR) / "policies");
+    REQUIRE(again);
+    const Decision& decision = cache.evaluate(again.policy, requests.front());
+    CHECK(decision.policy == again.policy.get());
+    CHECK(cache.size() == 1);
+    CHECK(cache.hits() == 0);
+}
+
 TEST_CASE("request json: answer text escapes quotes, backslashes and control characters as "
           "Boost.JSON does",
           "[dsl][json]") {
