@@ -72,9 +72,10 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE is not allowed'); EN
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE is not allowed'); END;
 CREATE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log
-WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
-  OR NEW.prev_hash IS NOT COALESCE((SELECT hash FROM audit_log WHERE seq = NEW.seq - 1),
-                                   '0000000000000000000000000000000000000000000000000000000000000000')
+WHEN (NEW.seq - 1, NEW.prev_hash) IS NOT (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1)
+  AND NOT (NEW.seq IS 1
+           AND NEW.prev_hash IS '0000000000000000000000000000000000000000000000000000000000000000'
+           AND NOT EXISTS (SELECT 1 FROM audit_log))
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row and prev_hash must be its hash'); END;
 
 CREATE TABLE policy_files (

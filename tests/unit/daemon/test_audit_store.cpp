@@ -452,6 +452,27 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
     CHECK(appended(*store, check_record(9)) == 4);
 }
 
+TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    open_store(db)->close(); // the schema, no row
+    const std::string genesis(64, '0');
+    auto insert = [&](const std::string& seq, const std::string& prev_hash) {
+        return "INSERT INTO audit_log VALUES (" + seq +
+               ", 0, 'start', 0, 0, 0, 'x', '', '', '', '', '', '', '[]', '', '', '', '', '', "
+               "'', '', '', '" +
+               prev_hash + "', '" + std::string(64, 'a') + "')";
+    };
+    require_rejected(db, insert("2", genesis));
+    require_rejected(db, insert("1", std::string(64, 'b')));
+    require_rejected(db, insert("NULL", genesis));
+    require_rejected(db, insert("0", genesis));
+    CHECK(sqlite3_shell_run(db, insert("1", genesis)).status == 0);
+    require_rejected(db, insert("1", genesis));
+    CHECK(sqlite3_shell_run(db, insert("2", std::string(64, 'a'))).status == 0);
+}
+
 TEST_CASE("audit store: a correct append through another connection is allowed and chains",
           "[daemon][audit]") {
     // The triggers enforce order, not authorship; a forged hash is the chain's to catch.
