@@ -161,7 +161,9 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
 }
 
 void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
-    sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+    // A null pointer would bind SQL NULL; an empty field is the empty string.
+    sqlite3_bind_text64(stmt, index, text.data() != nullptr ? text.data() : "", text.size(),
+                        SQLITE_STATIC, SQLITE_UTF8);
 }
 
 // The columns of row_columns, from the statement's current row.
@@ -362,7 +364,7 @@ public:
         PolicyFiles files;
     };
     struct Job {
-        std::variant<AuditRecord, PolicyJob> payload;
+        std::variant<AuditRecord, ViewedRecord, PolicyJob> payload;
         AuditCompletion done;
         bool delivered = false; // completed through m_options.deliver
     };
@@ -599,10 +601,16 @@ private:
         std::size_t policy_files = 0;
         std::vector<std::uint64_t> values(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (auto* record = std::get_if<AuditRecord>(&batch[i].payload)) {
-                canonical_row_bytes(row_view(seq + 1, *record), m_canonical);
+            if (!std::holds_alternative<PolicyJob>(batch[i].payload)) {
+                AuditRowView row;
+                if (auto* record = std::get_if<AuditRecord>(&batch[i].payload))
+                    row = row_view(seq + 1, *record);
+                else
+                    row = std::get<ViewedRecord>(batch[i].payload).row;
+                row.seq = seq + 1;
+                canonical_row_bytes(row, m_canonical);
                 const auto hash = m_hasher.hash(head, m_canonical);
-                if (!insert_row(seq + 1, *record, head, hash))
+                if (!insert_row(row, head, hash))
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
                 head = hash;
                 values[i] = ++seq;
@@ -702,22 +710,20 @@ private:
         });
     }
 
-    bool insert_row(std::uint64_t seq, const AuditRecord& r, const ChainHash& prev,
-                    const ChainHash& hash) {
+    bool insert_row(const AuditRowView& r, const ChainHash& prev, const ChainHash& hash) {
         sqlite3_stmt* stmt = m_statements.insert_row.get();
         sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
         to_hex(prev, m_prev_hex);
         to_hex(hash, m_hash_hex);
-        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(seq));
+        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(r.seq));
         sqlite3_bind_int64(stmt, 2, r.time_us);
-        bind_text(stmt, 3, to_string(r.kind));
+        bind_text(stmt, 3, r.kind);
         sqlite3_bind_int64(stmt, 4, r.uid);
         sqlite3_bind_int64(stmt, 5, r.gid);
         sqlite3_bind_int64(stmt, 6, r.pid);
         bind_text(stmt, 7, r.service);
         bind_text(stmt, 8, r.request);
-        bind_text(stmt, 9, to_string(r.decision));
+        bind_text(stmt, 9, r.decision);
         bind_text(stmt, 10, r.reason);
         bind_text(stmt, 11, r.rule);
         bind_text(stmt, 12, r.rule_source);
@@ -855,6 +861,12 @@ void AuditStore::submit(AuditRecord record, AuditCompletion done) {
 void AuditStore::submit_delivered(AuditRecord record, AuditCompletion done) {
     if (record.time_us == 0)
         record.time_us = now_us();
+    m_writer->submit(Writer::Job{std::move(record), std::move(done), true});
+}
+
+void AuditStore::submit_delivered(ViewedRecord record, AuditCompletion done) {
+    if (record.row.time_us == 0)
+        record.row.time_us = now_us();
     m_writer->submit(Writer::Job{std::move(record), std::move(done), true});
 }
 

@@ -122,6 +122,16 @@ struct AuditStats {
 // AuditOptions::deliver. On the writer thread it must not block.
 using AuditCompletion = UniqueFunction<void(AuditResult<std::uint64_t>)>;
 
+// A row handed over as views (its seq, prev_hash and hash are the writer's), with what
+// keeps the viewed bytes alive until the row is written: for the daemon's decisions,
+// the policy snapshot (rule, source, identifiers, hash) and one buffer holding the
+// request's own text, instead of a string copied and allocated per field. A zero
+// time_us is stamped at submission.
+struct ViewedRecord {
+    AuditRowView row;
+    std::shared_ptr<const void> owner;
+};
+
 // Policy file name → text, as read at load time.
 using PolicyFiles = std::map<std::string, std::string>;
 
@@ -147,6 +157,7 @@ public:
     // the thread that submitted them: the writer then neither calls into the daemon's
     // sessions nor frees memory another thread allocated, once per decision.
     void submit_delivered(AuditRecord record, AuditCompletion done);
+    void submit_delivered(ViewedRecord record, AuditCompletion done);
 
     // As submit, waiting for the commit: for start, stop, load and reload events.
     AuditResult<std::uint64_t> append(AuditRecord record);

@@ -36,6 +36,40 @@ std::string_view identifier_or_given(std::string_view given, dsl::Id id, const I
     return id == dsl::no_id ? given : std::string_view(items[id].id);
 }
 
+// What a decision's audit row views: the snapshot and the request's own text.
+struct DecisionRow {
+    std::shared_ptr<const dsl::CompiledPolicy> snapshot;
+    std::string text;
+};
+
+// Appends a row's own fields to one string and hands out views once it is complete.
+// A piece is either a range of that string or a view of something that outlives it.
+class DecisionRowBuilder {
+public:
+    struct Piece {
+        std::size_t offset = 0;
+        std::size_t size = 0;
+        std::string_view borrowed;
+        bool own = true;
+    };
+    explicit DecisionRowBuilder(std::string& text) : m_text(text) { m_text.reserve(512); }
+    Piece add(std::string_view bytes) {
+        Piece piece{m_text.size(), bytes.size(), {}, true};
+        m_text.append(bytes);
+        return piece;
+    }
+    static Piece borrowed(std::string_view bytes) { return Piece{0, 0, bytes, false}; }
+    Piece begin() const { return Piece{m_text.size(), 0, {}, true}; }
+    void end(Piece& piece) const { piece.size = m_text.size() - piece.offset; }
+    std::string_view view(const Piece& piece) const {
+        return piece.own ? std::string_view(m_text).substr(piece.offset, piece.size)
+                         : piece.borrowed;
+    }
+
+private:
+    std::string& m_text;
+};
+
 json::array diagnostics_json(const dsl::Diagnostics& diagnostics) {
     json::array out;
     for (const dsl::Diagnostic& d : diagnostics) {
@@ -207,42 +241,64 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     }
     const dsl::Decision& decision = explain ? traced : m_decisions.evaluate(snapshot, checked);
 
+    // The row: views into the snapshot where the policy holds the text, and into one
+    // buffer (kept with the snapshot until the row is written) for the request's own.
+    auto owner = std::make_shared<DecisionRow>();
+    owner->snapshot = snapshot;
+    DecisionRowBuilder text(owner->text);
     const dsl::CheckedPolicy& model = snapshot->model();
-    AuditRecord record = record_for(peer, line);
-    record.kind = explain ? AuditKind::explain : AuditKind::check;
-    record.decision = decision.allowed ? AuditDecision::allow : AuditDecision::deny;
-    record.reason = std::string(decision.reason());
-    record.policy_hash = snapshot->hash();
+    ViewedRecord record;
+    AuditRowView& row = record.row;
+    row.kind = to_string(explain ? AuditKind::explain : AuditKind::check);
+    row.uid = peer.uid;
+    row.gid = peer.gid;
+    row.pid = peer.pid;
+    row.decision = to_string(decision.allowed ? AuditDecision::allow : AuditDecision::deny);
+    row.policy_hash = snapshot->hash();
     if (decision.rule != nullptr) {
-        record.rule = decision.rule->id;
-        record.rule_source = snapshot->rule_source(*decision.rule);
+        row.rule = decision.rule->id;
+        row.rule_source = snapshot->rule_source(*decision.rule);
     }
     if (decision.legal_basis != nullptr) {
-        record.legal_basis = decision.legal_basis->id;
+        row.legal_basis = decision.legal_basis->id;
     }
-    record.obligations = dsl::obligations_to_text(decision);
-    record.purpose = identifier_or_given(checked.purpose, snapshot->find_purpose(checked.purpose),
-                                         model.purposes);
-    if (checked.activity) {
-        record.activity = *checked.activity;
-    }
-    if (decision.activity != nullptr) {
-        record.activity = decision.activity->id;
-    }
-    record.recipient = identifier_or_given(checked.recipient,
-                                           snapshot->find_party(checked.recipient), model.parties);
-    record.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
-    record.data = "[";
+    row.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
+    auto service = text.add(service_name(m_config, peer.uid));
+    auto request_line = text.add(line);
+    auto reason = text.add(decision.reason());
+    auto obligations = text.add(dsl::obligations_to_text(decision));
+    auto named = [&](std::string_view given, dsl::Id found, const auto& items) {
+        return found == dsl::no_id ? text.add(given) : text.borrowed(items[found].id);
+    };
+    auto purpose = named(checked.purpose, snapshot->find_purpose(checked.purpose), model.purposes);
+    auto activity = decision.activity != nullptr ? text.borrowed(decision.activity->id)
+                                                 : text.add(checked.activity.value_or(""));
+    auto recipient =
+        named(checked.recipient, snapshot->find_party(checked.recipient), model.parties);
+    auto data = text.begin();
+    owner->text += '[';
     for (const std::string& category : checked.data) {
-        if (record.data.size() > 1) {
-            record.data += ',';
+        if (owner->text.back() != '[') {
+            owner->text += ',';
         }
         dsl::append_json_string(
-            record.data,
+            owner->text,
             identifier_or_given(category, snapshot->find_category(category), model.categories));
     }
-    record.data += ']';
-    record.subject = checked.subject;
+    owner->text += ']';
+    text.end(data);
+    auto subject = text.add(checked.subject);
+    // Every piece is in: the buffer no longer moves.
+    row.service = text.view(service);
+    row.request = text.view(request_line);
+    row.reason = text.view(reason);
+    row.obligations = text.view(obligations);
+    row.purpose = text.view(purpose);
+    row.activity = text.view(activity);
+    row.recipient = text.view(recipient);
+    row.data = text.view(data);
+    row.subject = text.view(subject);
+    record.owner = std::move(owner);
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
