@@ -6,7 +6,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,8 +26,8 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::local::stream_protocol;
-using namespace asio::experimental::awaitable_operators;
 constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -50,7 +49,8 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(Server& server, stream_protocol::socket socket)
         : m_server(server), m_socket(std::move(socket)), m_wake(m_socket.get_executor()),
-          m_idle(m_socket.get_executor()), m_peer(peer_of(m_socket)) {
+          m_idle(m_socket.get_executor()), m_watch(m_socket.get_executor()),
+          m_peer(peer_of(m_socket)) {
         m_wake.expires_at(asio::steady_timer::time_point::max());
     }
     ~Session() { m_server.session_ended(this); }
@@ -63,12 +63,17 @@ public:
         asio::co_spawn(
             m_socket.get_executor(), [self = shared_from_this()] { return self->write_answers(); },
             asio::detached);
+        asio::co_spawn(
+            m_socket.get_executor(), [self = shared_from_this()] { return self->watch(); },
+            asio::detached);
     }
 
     // Stops reading new requests; what was received is still answered.
     void stop_reading() {
         m_stopping = true;
         m_idle.cancel();
+        boost::system::error_code ignored;
+        m_socket.shutdown(stream_protocol::socket::shutdown_receive, ignored); // ends a read
     }
 
 private:
@@ -130,23 +135,14 @@ private:
                 m_throttled = false;
                 continue;
             }
-            m_idle.expires_after(limits.idle_timeout);
-            auto result =
-                co_await (m_socket.async_read_some(asio::buffer(chunk), tuple_awaitable) ||
-                          m_idle.async_wait(tuple_awaitable));
-            if (result.index() == 1) {
-                if (m_stopping) {
-                    break;
-                }
-                if (!m_pending.empty()) {
-                    continue; // answers still outstanding: not idle
-                }
-                spdlog::info("event=client_idle uid={} pid={}", m_peer.uid, m_peer.pid);
-                break;
-            }
-            auto [error, length] = std::get<0>(result);
-            if (error) {
-                break; // end of stream or reset
+            // The watchdog ends a read that waits too long (see watch()).
+            m_read_since = Clock::now();
+            m_reading = true;
+            auto [error, length] =
+                co_await m_socket.async_read_some(asio::buffer(chunk), tuple_awaitable);
+            m_reading = false;
+            if (error || m_stopping) {
+                break; // end of stream, reset, idle or stopping
             }
             buffer.append(chunk.data(), length);
         }
@@ -174,7 +170,6 @@ private:
     }
 
     awaitable<void> write_answers() {
-        asio::steady_timer deadline(m_socket.get_executor());
         std::string out;
         for (;;) {
             if (m_pending.empty() || !m_pending.front()->ready) {
@@ -194,37 +189,72 @@ private:
             if (m_throttled) {
                 m_idle.cancel(); // room again: the reader may go on
             }
-            deadline.expires_after(m_server.m_limits.write_timeout);
-            auto result =
-                co_await (asio::async_write(m_socket, asio::buffer(out), tuple_awaitable) ||
-                          deadline.async_wait(tuple_awaitable));
-            if (result.index() == 1) {
-                spdlog::warn("event=client_not_reading uid={} pid={} action=disconnect", m_peer.uid,
-                             m_peer.pid);
-                break;
-            }
-            if (std::get<0>(std::get<0>(result))) {
-                break;
+            m_write_since = Clock::now();
+            m_writing = true;
+            auto [error, written] =
+                co_await asio::async_write(m_socket, asio::buffer(out), tuple_awaitable);
+            m_writing = false;
+            if (error) {
+                break; // gone, or cut off by the watchdog
             }
         }
         // Answers still owed to a vanished client are dropped here; their decisions
         // are in the audit store all the same.
         m_stopping = true;
+        m_closed = true;
         m_idle.cancel();
+        m_watch.cancel();
         boost::system::error_code ignored;
         m_socket.shutdown(stream_protocol::socket::shutdown_both, ignored);
         m_socket.close(ignored);
     }
 
+    // Cuts off a client that sends nothing for idle_timeout while no answer is owed to
+    // it, and one that does not take its answers within write_timeout. One timer per
+    // session, ticking at a quarter of the shorter limit, instead of a timer armed and
+    // disarmed around every read and write.
+    awaitable<void> watch() {
+        const Limits& limits = m_server.m_limits;
+        const auto tick = std::max<std::chrono::steady_clock::duration>(
+            std::chrono::milliseconds(10), std::min(limits.idle_timeout, limits.write_timeout) / 4);
+        while (!m_closed) {
+            m_watch.expires_after(tick);
+            co_await m_watch.async_wait(tuple_awaitable);
+            if (m_closed) {
+                break;
+            }
+            const auto now = Clock::now();
+            boost::system::error_code ignored;
+            if (m_writing && now - m_write_since >= limits.write_timeout) {
+                spdlog::warn("event=client_not_reading uid={} pid={} action=disconnect", m_peer.uid,
+                             m_peer.pid);
+                m_socket.cancel(ignored); // the write fails; the writer closes the connection
+            } else if (m_reading && !m_stopping && now - m_read_since >= limits.idle_timeout) {
+                if (!m_pending.empty()) {
+                    m_read_since = now; // answers still outstanding: not idle
+                    continue;
+                }
+                spdlog::info("event=client_idle uid={} pid={}", m_peer.uid, m_peer.pid);
+                stop_reading();
+            }
+        }
+    }
+
     Server& m_server;
     stream_protocol::socket m_socket;
-    asio::steady_timer m_wake; // cancelled to wake the writer
-    asio::steady_timer m_idle; // read deadline; cancelled to stop reading
+    asio::steady_timer m_wake;  // cancelled to wake the writer
+    asio::steady_timer m_idle;  // the reader's wait while the client does not read
+    asio::steady_timer m_watch; // the watchdog's tick
     Peer m_peer;
     std::deque<std::shared_ptr<Slot>> m_pending;
     bool m_stopping = false;
     bool m_reading_done = false;
     bool m_throttled = false; // the reader waits for the client to read its answers
+    bool m_closed = false;    // the writer closed the connection
+    bool m_reading = false;   // a read is outstanding, since m_read_since
+    bool m_writing = false;   // a write is outstanding, since m_write_since
+    Clock::time_point m_read_since;
+    Clock::time_point m_write_since;
 };
 
 Server::Server(asio::io_context& io, Limits limits, LineHandler& handler)
