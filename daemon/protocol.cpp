@@ -303,6 +303,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
     std::string answer_text = dsl::decision_to_text(decision, id, explain ? &trace : nullptr);
+    answer_text.reserve(answer_text.size() + 32); // room for the audit_seq
 
     m_audit.submit_delivered(
         std::move(record),

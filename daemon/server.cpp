@@ -47,6 +47,7 @@ Peer peer_of(stream_protocol::socket& socket) {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
+    friend class Answer;
     Session(Server& server, stream_protocol::socket socket)
         : m_server(server), m_socket(std::move(socket)), m_wake(m_socket.get_executor()),
           m_idle(m_socket.get_executor()), m_watch(m_socket.get_executor()),
@@ -82,12 +83,17 @@ private:
         bool ready = false;
     };
 
-    Answer answer_for(const std::shared_ptr<Slot>& slot) {
-        return [self = shared_from_this(), slot](std::string answer) {
-            slot->answer = std::move(answer);
-            slot->ready = true;
-            self->m_wake.cancel();
-        };
+    // Called through an Answer: fills the request's place in the queue.
+    void set_answer(std::uint64_t index, std::string answer) {
+        Slot& slot = m_pending[static_cast<std::size_t>(index - m_first_pending)];
+        slot.answer = std::move(answer);
+        slot.ready = true;
+        m_wake.cancel();
+    }
+
+    Answer next_answer() {
+        m_pending.emplace_back();
+        return Answer(shared_from_this(), m_first_pending + m_pending.size() - 1);
     }
 
     // Hands each complete line to the protocol. Every line already received is served
@@ -157,22 +163,18 @@ private:
         if (line.find_first_not_of(" \t") == std::string_view::npos) {
             return; // a blank line is no request: `echo | socat` sends one
         }
-        auto slot = std::make_shared<Slot>();
-        m_pending.push_back(slot);
-        m_server.m_handler.on_line(line, m_peer, answer_for(slot));
+        m_server.m_handler.on_line(line, m_peer, next_answer());
     }
 
     // The answer to a line over the limit is the last: the connection closes after it.
     void refuse_oversized(std::string_view line) {
-        auto slot = std::make_shared<Slot>();
-        m_pending.push_back(slot);
-        m_server.m_handler.on_oversized_line(line.substr(0, 256), m_peer, answer_for(slot));
+        m_server.m_handler.on_oversized_line(line.substr(0, 256), m_peer, next_answer());
     }
 
     awaitable<void> write_answers() {
         std::string out;
         for (;;) {
-            if (m_pending.empty() || !m_pending.front()->ready) {
+            if (m_pending.empty() || !m_pending.front().ready) {
                 if (m_reading_done && m_pending.empty()) {
                     break;
                 }
@@ -181,10 +183,11 @@ private:
                 continue;
             }
             out.clear();
-            while (!m_pending.empty() && m_pending.front()->ready) {
-                out += m_pending.front()->answer;
+            while (!m_pending.empty() && m_pending.front().ready) {
+                out += m_pending.front().answer;
                 out += '\n';
                 m_pending.pop_front();
+                ++m_first_pending;
             }
             if (m_throttled) {
                 m_idle.cancel(); // room again: the reader may go on
@@ -246,7 +249,8 @@ private:
     asio::steady_timer m_idle;  // the reader's wait while the client does not read
     asio::steady_timer m_watch; // the watchdog's tick
     Peer m_peer;
-    std::deque<std::shared_ptr<Slot>> m_pending;
+    std::deque<Slot> m_pending;        // answers owed, in request order
+    std::uint64_t m_first_pending = 0; // the index of m_pending.front()
     bool m_stopping = false;
     bool m_reading_done = false;
     bool m_throttled = false; // the reader waits for the client to read its answers
@@ -256,6 +260,10 @@ private:
     Clock::time_point m_read_since;
     Clock::time_point m_write_since;
 };
+
+void Answer::operator()(std::string answer) const {
+    m_session->set_answer(m_index, std::move(answer));
+}
 
 Server::Server(asio::io_context& io, Limits limits, LineHandler& handler)
     : m_io(io), m_limits(limits), m_handler(handler), m_acceptor(io) {}

@@ -26,9 +26,22 @@ struct Peer {
     pid_t pid = 0;
 };
 
-// Called exactly once per request with the answer line (no trailing newline), on the
-// serving thread (the io_context's).
-using Answer = std::function<void(std::string)>;
+class Session;
+
+// Where one request's answer goes: its place in its session's queue of answers, which
+// the session writes in request order. Called exactly once per request with the answer
+// line (no trailing newline), on the serving thread (the io_context's). It keeps the
+// session alive until then.
+class Answer {
+public:
+    Answer(std::shared_ptr<Session> session, std::uint64_t index)
+        : m_session(std::move(session)), m_index(index) {}
+    void operator()(std::string answer) const;
+
+private:
+    std::shared_ptr<Session> m_session;
+    std::uint64_t m_index;
+};
 
 // The protocol layer, as the server sees it.
 class LineHandler {
@@ -40,8 +53,6 @@ public:
     // A client refused because too many are connected (not answered through a session).
     virtual std::string too_many_connections_answer() = 0;
 };
-
-class Session;
 
 class Server {
 public:
