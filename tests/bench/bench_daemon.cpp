@@ -1,9 +1,11 @@
 // End-to-end throughput of flowgated: the real daemon (durability full, its store on a
 // real file) driven over its socket by 1, 8 and 64 clients, each on its own connection
-// keeping a window of pipelined checks in flight (all driven from one thread). A decision counts
-// once its answer carries an audit_seq, i.e. once its row is committed: durable decisions per
-// second, and the p50/p99 time from sending a check to reading its answer. Run a Release build:
-//   bench_daemon [--seconds S] [--window W] [--clients 1,8,64] [--dir DIR] [--relaxed]
+// keeping a window of pipelined checks in flight (all driven from one thread). A decision
+// counts once its answer carries an audit_seq, i.e. once its row is committed: durable
+// decisions per second, and the p50/p99 time from sending a check to reading its answer.
+// Level i of --clients keeps the i-th window of --window in flight per client (the last
+// one when the list is shorter). Run a Release build:
+//   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
 #include "client/client.hpp"
 
 #include <boost/json.hpp>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -36,8 +39,8 @@ namespace {
 
 struct Options {
     double seconds = 5;
-    std::size_t window = 128;
     std::vector<int> clients{1, 8, 64};
+    std::vector<int> windows{8, 8, 3};
     fs::path dir = fs::temp_directory_path();
     bool relaxed = false;
 };
@@ -259,6 +262,21 @@ std::uint32_t percentile(std::vector<std::uint32_t>& values, double p) {
     return values[at];
 }
 
+// "1,8,64" → {1, 8, 64}; every number positive.
+std::vector<int> numbers(const std::string& list) {
+    std::vector<int> out;
+    for (std::size_t start = 0; start <= list.size();) {
+        std::size_t comma = std::min(list.find(',', start), list.size());
+        int value = std::stoi(list.substr(start, comma - start));
+        if (value <= 0) {
+            throw std::invalid_argument("not a positive number: " + list);
+        }
+        out.push_back(value);
+        start = comma + 1;
+    }
+    return out;
+}
+
 Options parse(int argc, char** argv) {
     Options options;
     for (int i = 1; i < argc; ++i) {
@@ -268,23 +286,17 @@ Options parse(int argc, char** argv) {
         };
         if (arg == "--seconds") {
             options.seconds = std::stod(next());
-        } else if (arg == "--window") {
-            options.window = std::stoul(next());
         } else if (arg == "--dir") {
             options.dir = next();
         } else if (arg == "--relaxed") {
             options.relaxed = true;
         } else if (arg == "--clients") {
-            options.clients.clear();
-            std::string list = next();
-            for (std::size_t start = 0; start <= list.size();) {
-                std::size_t comma = std::min(list.find(',', start), list.size());
-                options.clients.push_back(std::stoi(list.substr(start, comma - start)));
-                start = comma + 1;
-            }
+            options.clients = numbers(next());
+        } else if (arg == "--window") {
+            options.windows = numbers(next());
         } else {
-            std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--window W] [--clients "
-                                 "1,8,64] [--dir DIR] [--relaxed]\n");
+            std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
+                                 "[--window 8,8,3] [--dir DIR] [--relaxed]\n");
             std::exit(2);
         }
     }
@@ -330,19 +342,21 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    std::printf("flowgated %s, store %s (durability %s), window %zu, %.0f s per level\n",
-                FLOWGATED_PATH, db.c_str(), options.relaxed ? "relaxed" : "full", options.window,
-                options.seconds);
-    std::printf("%8s %12s %14s %10s %10s %12s\n", "clients", "decisions", "decisions/s", "p50 ms",
-                "p99 ms", "transactions");
+    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n", FLOWGATED_PATH,
+                db.c_str(), options.relaxed ? "relaxed" : "full", options.seconds);
+    std::printf("%8s %7s %12s %14s %10s %10s %12s\n", "clients", "window", "decisions",
+                "decisions/s", "p50 ms", "p99 ms", "transactions");
     int status_code = 0;
-    for (int clients : options.clients) {
+    for (std::size_t level = 0; level < options.clients.size(); ++level) {
+        const int clients = options.clients[level];
+        const auto window =
+            static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
         auto before = client->request(json::object{{"op", "status"}});
         Level total;
         const auto started = Clock::now();
         const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(options.seconds));
-        drive(socket.string(), clients, options.window, deadline, total);
+        drive(socket.string(), clients, window, deadline, total);
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
         auto after = client->request(json::object{{"op", "status"}});
         std::int64_t transactions = 0;
@@ -352,7 +366,7 @@ int main(int argc, char** argv) {
         }
         const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
         const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
-        std::printf("%8d %12llu %14.0f %10.2f %10.2f %12lld\n", clients,
+        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld\n", clients, window,
                     static_cast<unsigned long long>(total.decisions),
                     static_cast<double>(total.decisions) / elapsed, p50, p99,
                     static_cast<long long>(transactions));
