@@ -480,7 +480,16 @@ private:
         }
     }
 
+    // Runs a statement that returns no row, ready to run again.
+    static bool step_once(sqlite3_stmt* stmt) {
+        const bool done = sqlite3_step(stmt) == SQLITE_DONE;
+        sqlite3_reset(stmt);
+        return done;
+    }
+
     struct Statements {
+        Stmt begin; // BEGIN IMMEDIATE and COMMIT, prepared once rather than parsed per batch
+        Stmt commit;
         Stmt insert_row;
         Stmt policy_exists;
         Stmt insert_policy;
@@ -537,7 +546,9 @@ private:
         const std::string insert = std::string("INSERT INTO audit_log (") + row_columns +
                                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
         for (auto [target, sql] :
-             {std::pair{&statements.insert_row, insert.c_str()},
+             {std::pair{&statements.begin, "BEGIN IMMEDIATE"},
+              std::pair{&statements.commit, "COMMIT"},
+              std::pair{&statements.insert_row, insert.c_str()},
               std::pair{&statements.policy_exists,
                         "SELECT 1 FROM policy_files WHERE policy_hash = ? AND name = ?"},
               std::pair{&statements.insert_policy,
@@ -592,7 +603,7 @@ private:
             m_needs_connect = false;
         }
         sqlite3* db = m_db.get();
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+        if (!step_once(m_statements.begin.get()))
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "beginning a transaction"));
 
         std::uint64_t seq = m_last_seq;
@@ -624,7 +635,7 @@ private:
                 policy_files += *stored;
             }
         }
-        if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+        if (!step_once(m_statements.commit.get()))
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "committing"));
 
         m_last_seq = seq;
