@@ -645,6 +645,7 @@ private:
             ++m_stats.transactions;
             m_stats.records += rows;
             m_stats.policies += policy_files;
+            m_stats.wal_frames = m_wal_frames;
             m_health.last_seq = seq;
         }
         mark_available();

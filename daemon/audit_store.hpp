@@ -115,6 +115,7 @@ struct AuditStats {
     std::uint64_t records = 0;        // committed rows
     std::uint64_t failed_batches = 0; // batches whose records all got an error
     std::uint64_t policies = 0;       // policy files newly stored
+    std::uint64_t wal_frames = 0;     // the WAL's length in pages after the last commit
 };
 
 // Called once, after the row's transaction committed (the value is the row's seq) or

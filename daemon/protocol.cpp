@@ -360,7 +360,8 @@ json::object Protocol::status(const json::value& id) const {
                                  {"path", m_audit.path().string()},
                                  {"durability", to_string(m_audit.durability())},
                                  {"transactions", stats.transactions},
-                                 {"records", stats.records}};
+                                 {"records", stats.records},
+                                 {"wal_pages", stats.wal_frames}};
     return body;
 }
 

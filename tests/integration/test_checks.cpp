@@ -126,6 +126,9 @@ TEST_CASE("flowgated: explain is audited and carries the trace; status counts th
     CHECK(audit.at("available") == true);
     CHECK(audit.at("durability") == "full");
     CHECK(text_of(audit, "path") == daemon.db().string());
+    // The rows so far are in the write-ahead log, a few pages of it.
+    CHECK(audit.at("wal_pages").as_int64() > 0);
+    CHECK(audit.at("wal_pages").as_int64() < 64);
 }
 
 TEST_CASE("flowgated: many clients pipelining at once each get their answers in order",
