@@ -13,6 +13,8 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <utility>
+
 namespace flowgate::daemon {
 namespace json = boost::json;
 namespace asio = boost::asio;
@@ -277,8 +279,9 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
         named(checked.recipient, snapshot->find_party(checked.recipient), model.parties);
     auto data = text.begin();
     owner->text += '[';
+    bool first = true;
     for (const std::string& category : checked.data) {
-        if (owner->text.back() != '[') {
+        if (!std::exchange(first, false)) {
             owner->text += ',';
         }
         dsl::append_json_string(
