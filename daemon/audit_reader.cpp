@@ -15,11 +15,9 @@ namespace {
 
 constexpr int schema_version = 1;
 
-constexpr const char* row_query =
-    "SELECT seq, time_us, kind, uid, gid, pid, service, request, decision, reason, rule, "
-    "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
-    "direction, data, subject, detail, prev_hash, hash FROM audit_log "
-    "WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 AND time_us < ?3 ORDER BY seq";
+constexpr const char* row_range =
+    " FROM audit_log WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 AND time_us < ?3 "
+    "ORDER BY seq";
 
 struct StmtFinalize {
     void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
@@ -66,6 +64,35 @@ std::string read_only_uri(const std::filesystem::path& path) {
 }
 
 } // namespace
+
+AuditRowView audit_row_view(sqlite3_stmt* stmt) {
+    AuditRowView row;
+    row.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+    row.time_us = sqlite3_column_int64(stmt, 1);
+    row.kind = column_view(stmt, 2);
+    row.uid = sqlite3_column_int64(stmt, 3);
+    row.gid = sqlite3_column_int64(stmt, 4);
+    row.pid = sqlite3_column_int64(stmt, 5);
+    row.service = column_view(stmt, 6);
+    row.request = column_view(stmt, 7);
+    row.decision = column_view(stmt, 8);
+    row.reason = column_view(stmt, 9);
+    row.rule = column_view(stmt, 10);
+    row.rule_source = column_view(stmt, 11);
+    row.legal_basis = column_view(stmt, 12);
+    row.obligations = column_view(stmt, 13);
+    row.policy_hash = column_view(stmt, 14);
+    row.purpose = column_view(stmt, 15);
+    row.activity = column_view(stmt, 16);
+    row.recipient = column_view(stmt, 17);
+    row.direction = column_view(stmt, 18);
+    row.data = column_view(stmt, 19);
+    row.subject = column_view(stmt, 20);
+    row.detail = column_view(stmt, 21);
+    row.prev_hash = column_view(stmt, 22);
+    row.hash = column_view(stmt, 23);
+    return row;
+}
 
 AuditResult<std::unique_ptr<AuditReader>> AuditReader::open(const std::filesystem::path& path) {
     sqlite3* raw = nullptr;
@@ -119,7 +146,7 @@ AuditResult<std::uint64_t> AuditReader::last_seq() {
 
 AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
                                             const std::function<bool(const AuditRowView&)>& visit) {
-    auto prepared = prepare(m_db, row_query);
+    auto prepared = prepare(m_db, std::string("SELECT ") + audit_row_columns + row_range);
     if (!prepared)
         return prepared.error();
     sqlite3_stmt* stmt = prepared.value().get();
@@ -127,33 +154,9 @@ AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
     sqlite3_bind_int64(stmt, 4, range.to_seq);
     sqlite3_bind_int64(stmt, 2, range.since_us.value_or(INT64_MIN));
     sqlite3_bind_int64(stmt, 3, range.until_us.value_or(INT64_MAX));
-    AuditRowView row;
     int step = SQLITE_ROW;
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        row.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
-        row.time_us = sqlite3_column_int64(stmt, 1);
-        row.kind = column_view(stmt, 2);
-        row.uid = sqlite3_column_int64(stmt, 3);
-        row.gid = sqlite3_column_int64(stmt, 4);
-        row.pid = sqlite3_column_int64(stmt, 5);
-        row.service = column_view(stmt, 6);
-        row.request = column_view(stmt, 7);
-        row.decision = column_view(stmt, 8);
-        row.reason = column_view(stmt, 9);
-        row.rule = column_view(stmt, 10);
-        row.rule_source = column_view(stmt, 11);
-        row.legal_basis = column_view(stmt, 12);
-        row.obligations = column_view(stmt, 13);
-        row.policy_hash = column_view(stmt, 14);
-        row.purpose = column_view(stmt, 15);
-        row.activity = column_view(stmt, 16);
-        row.recipient = column_view(stmt, 17);
-        row.direction = column_view(stmt, 18);
-        row.data = column_view(stmt, 19);
-        row.subject = column_view(stmt, 20);
-        row.detail = column_view(stmt, 21);
-        row.prev_hash = column_view(stmt, 22);
-        row.hash = column_view(stmt, 23);
+        const AuditRowView row = audit_row_view(stmt);
         if (!visit(row))
             return outcome::success();
     }

@@ -19,8 +19,20 @@
 #include <string_view>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace flowgate::daemon {
+
+// The audit_log columns in the order of AuditRowView and of the canonical bytes, for
+// a SELECT or an INSERT.
+inline constexpr const char* audit_row_columns =
+    "seq, time_us, kind, uid, gid, pid, service, request, decision, reason, rule, "
+    "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
+    "direction, data, subject, detail, prev_hash, hash";
+
+// The current row of a statement that selects audit_row_columns, as views into
+// SQLite's buffers, valid until the statement steps again.
+AuditRowView audit_row_view(sqlite3_stmt* stmt);
 
 // Which rows a pass reads, in seq order.
 // Every row by default, including any a forger gave a seq below 1.

@@ -2,6 +2,8 @@
 // verification at open, and the read-only helpers the auditor tools use.
 #include "audit_store.hpp"
 
+#include "audit_reader.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -94,11 +96,6 @@ WHEN EXISTS (SELECT 1 FROM policy_files WHERE policy_hash = NEW.policy_hash AND 
 BEGIN SELECT RAISE(ABORT, 'policy_files is append-only: a stored file is never replaced'); END;
 )sql";
 
-constexpr const char* row_columns =
-    "seq, time_us, kind, uid, gid, pid, service, request, decision, reason, rule, "
-    "rule_source, legal_basis, obligations, policy_hash, purpose, activity, recipient, "
-    "direction, data, subject, detail, prev_hash, hash";
-
 std::int64_t now_us() {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -166,42 +163,47 @@ void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
                         SQLITE_STATIC, SQLITE_UTF8);
 }
 
-// The columns of row_columns, from the statement's current row.
+// A row's kind and decision are among the stored names.
+AuditResult<void> check_names(const AuditRowView& row) {
+    if (parse_audit_kind(row.kind) && parse_audit_decision(row.decision))
+        return outcome::success();
+    return outcome::failure(
+        AuditError{AuditErrc::broken_chain, "row " + std::to_string(row.seq) + ": unknown kind '" +
+                                                std::string(row.kind) + "' or decision '" +
+                                                std::string(row.decision) + "'"});
+}
+
+// The statement's current row (selected as audit_row_columns), copied out.
 AuditResult<AuditRow> read_row(sqlite3_stmt* stmt) {
+    const AuditRowView view = audit_row_view(stmt);
+    if (auto named = check_names(view); !named)
+        return named.error();
     AuditRow row;
-    row.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+    row.seq = view.seq;
     AuditRecord& r = row.record;
-    r.time_us = sqlite3_column_int64(stmt, 1);
-    const auto kind_text = column_text(stmt, 2);
-    const auto kind = parse_audit_kind(kind_text);
-    r.uid = sqlite3_column_int64(stmt, 3);
-    r.gid = sqlite3_column_int64(stmt, 4);
-    r.pid = sqlite3_column_int64(stmt, 5);
-    r.service = column_text(stmt, 6);
-    r.request = column_text(stmt, 7);
-    const auto decision_text = column_text(stmt, 8);
-    const auto decision = parse_audit_decision(decision_text);
-    r.reason = column_text(stmt, 9);
-    r.rule = column_text(stmt, 10);
-    r.rule_source = column_text(stmt, 11);
-    r.legal_basis = column_text(stmt, 12);
-    r.obligations = column_text(stmt, 13);
-    r.policy_hash = column_text(stmt, 14);
-    r.purpose = column_text(stmt, 15);
-    r.activity = column_text(stmt, 16);
-    r.recipient = column_text(stmt, 17);
-    r.direction = column_text(stmt, 18);
-    r.data = column_text(stmt, 19);
-    r.subject = column_text(stmt, 20);
-    r.detail = column_text(stmt, 21);
-    row.prev_hash = column_text(stmt, 22);
-    row.hash = column_text(stmt, 23);
-    if (!kind || !decision)
-        return outcome::failure(AuditError{
-            AuditErrc::broken_chain, "row " + std::to_string(row.seq) + ": unknown kind '" +
-                                         kind_text + "' or decision '" + decision_text + "'"});
-    r.kind = *kind;
-    r.decision = *decision;
+    r.time_us = view.time_us;
+    r.kind = *parse_audit_kind(view.kind);
+    r.uid = view.uid;
+    r.gid = view.gid;
+    r.pid = view.pid;
+    r.service = view.service;
+    r.request = view.request;
+    r.decision = *parse_audit_decision(view.decision);
+    r.reason = view.reason;
+    r.rule = view.rule;
+    r.rule_source = view.rule_source;
+    r.legal_basis = view.legal_basis;
+    r.obligations = view.obligations;
+    r.policy_hash = view.policy_hash;
+    r.purpose = view.purpose;
+    r.activity = view.activity;
+    r.recipient = view.recipient;
+    r.direction = view.direction;
+    r.data = view.data;
+    r.subject = view.subject;
+    r.detail = view.detail;
+    row.prev_hash = view.prev_hash;
+    row.hash = view.hash;
     return row;
 }
 
@@ -209,7 +211,7 @@ AuditResult<AuditRow> read_row(sqlite3_stmt* stmt) {
 // and fields, and each linked to the one before (or to the genesis hash at seq 1).
 class ChainChecker {
 public:
-    AuditResult<void> check(const AuditRow& row) {
+    AuditResult<void> check(const AuditRowView& row) {
         auto broken = [&](std::string why) {
             return outcome::failure(
                 AuditError{AuditErrc::broken_chain, "row " + std::to_string(row.seq) + ": " + why});
@@ -226,8 +228,8 @@ public:
         const auto prev = hash_from_hex(row.prev_hash);
         if (!prev)
             return broken("prev_hash is not 64 lowercase hex digits");
-        const auto expected = to_hex(chain_hash(*prev, canonical_row_bytes(row.seq, row.record)));
-        if (expected != row.hash)
+        canonical_row_bytes(row, m_canonical);
+        if (to_hex(m_hasher.hash(*prev, m_canonical)) != row.hash)
             return broken("stored hash does not match the row's contents (altered)");
         m_last_seq = row.seq;
         m_last_hash = row.hash;
@@ -242,6 +244,8 @@ private:
     std::optional<std::uint64_t> m_last_seq;
     std::string m_last_hash;
     std::uint64_t m_rows = 0;
+    ChainHasher m_hasher;
+    std::string m_canonical;
 };
 
 // Verifies the rows with seq >= from_seq; with from_seq == 1, also that the chain starts
@@ -263,9 +267,10 @@ AuditResult<AuditVerifyReport> verify_rows(sqlite3* db, std::uint64_t from_seq) 
             AuditErrc::broken_chain, "the first row has seq " + std::to_string(report.first_seq) +
                                          ", not 1 (rows were removed)"});
 
-    auto rows = prepare(
-        db, std::string("SELECT ") + row_columns + " FROM audit_log WHERE seq >= ? ORDER BY seq",
-        AuditErrc::bad_schema);
+    auto rows = prepare(db,
+                        std::string("SELECT ") + audit_row_columns +
+                            " FROM audit_log WHERE seq >= ? ORDER BY seq",
+                        AuditErrc::bad_schema);
     if (!rows)
         return rows.error();
     sqlite3_stmt* stmt = rows.value().get();
@@ -273,10 +278,10 @@ AuditResult<AuditVerifyReport> verify_rows(sqlite3* db, std::uint64_t from_seq) 
     ChainChecker checker;
     int step = SQLITE_ROW;
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        auto row = read_row(stmt);
-        if (!row)
-            return row.error();
-        if (auto checked = checker.check(row.value()); !checked)
+        const AuditRowView row = audit_row_view(stmt);
+        if (auto named = check_names(row); !named)
+            return named.error();
+        if (auto checked = checker.check(row); !checked)
             return checked.error();
     }
     if (step != SQLITE_DONE)
@@ -543,7 +548,7 @@ private:
                 AuditError{AuditErrc::broken_chain, "the last row's hash is not hex"});
 
         Statements statements;
-        const std::string insert = std::string("INSERT INTO audit_log (") + row_columns +
+        const std::string insert = std::string("INSERT INTO audit_log (") + audit_row_columns +
                                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
         for (auto [target, sql] :
              {std::pair{&statements.begin, "BEGIN IMMEDIATE"},
@@ -950,7 +955,7 @@ AuditResult<std::vector<AuditRow>> read_audit_rows(const std::filesystem::path& 
     if (!db)
         return db.error();
     auto stmt = prepare(db.value().get(),
-                        std::string("SELECT ") + row_columns +
+                        std::string("SELECT ") + audit_row_columns +
                             " FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?",
                         AuditErrc::bad_schema);
     if (!stmt)

@@ -13,6 +13,27 @@ namespace json = boost::json;
 
 namespace {
 
+// The requests of the bundled policy's test cases (policies/tests/*.jsonl) that parse.
+std::vector<Request> bundled_test_requests() {
+    namespace fs = std::filesystem;
+    std::vector<Request> requests;
+    for (const auto& entry :
+         fs::directory_iterator(fs::path(FLOWGATE_SOURCE_DIR) / "policies" / "tests")) {
+        std::ifstream in(entry.path());
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.empty()) {
+                continue;
+            }
+            auto parsed = request_from_json(boost::json::parse(line).at("request"));
+            if (std::holds_alternative<Request>(parsed)) {
+                requests.push_back(std::get<Request>(parsed));
+            }
+        }
+    }
+    return requests;
+}
+
 RequestError error_of(std::string_view text) {
     RequestParse parsed = request_from_json(json::parse(text));
     REQUIRE(std::holds_alternative<RequestError>(parsed));
@@ -144,37 +165,22 @@ TEST_CASE("request json: describe lists purposes, parties and categories", "[dsl
 
 TEST_CASE("request json: the daemon's direct answer text equals the serialized JSON answer",
           "[dsl][json]") {
-    namespace fs = std::filesystem;
-    LoadResult loaded = load_policy(fs::path(FLOWGATE_SOURCE_DIR) / "policies");
+    LoadResult loaded = load_policy(std::filesystem::path(FLOWGATE_SOURCE_DIR) / "policies");
     REQUIRE(loaded);
-    std::size_t compared = 0;
-    for (const auto& entry :
-         fs::directory_iterator(fs::path(FLOWGATE_SOURCE_DIR) / "policies" / "tests")) {
-        std::ifstream in(entry.path());
-        std::string line;
-        while (std::getline(in, line)) {
-            if (line.empty()) {
-                continue;
-            }
-            boost::json::value test = boost::json::parse(line);
-            auto parsed = request_from_json(test.at("request"));
-            if (!std::holds_alternative<Request>(parsed)) {
-                continue;
-            }
-            Decision decision = evaluate(*loaded.policy, std::get<Request>(parsed));
-            for (const boost::json::value& id :
-                 {boost::json::value(nullptr), boost::json::value(42),
-                  boost::json::value("a\"b")}) {
-                INFO(line);
-                CHECK(decision_to_text(decision, id) ==
-                      boost::json::serialize(decision_to_json(decision, id)));
-            }
-            CHECK(obligations_to_text(decision) ==
-                  boost::json::serialize(decision_to_json(decision, nullptr).at("obligations")));
-            ++compared;
+    const std::vector<Request> requests = bundled_test_requests();
+    for (const Request& request : requests) {
+        Decision decision = evaluate(*loaded.policy, request);
+        for (const boost::json::value& id :
+             {boost::json::value(nullptr), boost::json::value(42), boost::json::value("a\"b")}) {
+            INFO(request.purpose << " " << request.activity.value_or("-") << " "
+                                 << request.recipient);
+            CHECK(decision_to_text(decision, id) ==
+                  boost::json::serialize(decision_to_json(decision, id)));
         }
+        CHECK(obligations_to_text(decision) ==
+              boost::json::serialize(decision_to_json(decision, nullptr).at("obligations")));
     }
-    CHECK(compared > 300);
+    CHECK(requests.size() > 300);
 }
 
 TEST_CASE("decision cache: every answer is the one a fresh evaluation gives, hit or miss",
@@ -185,25 +191,12 @@ TEST_CASE("decision cache: every answer is the one a fresh evaluation gives, hit
     // The policy's own test requests, each also without its activity (every activity
     // of the purpose is tried) and with consent turned over.
     std::vector<Request> requests;
-    for (const auto& entry :
-         fs::directory_iterator(fs::path(FLOWGATE_SOURCE_DIR) / "policies" / "tests")) {
-        std::ifstream in(entry.path());
-        std::string line;
-        while (std::getline(in, line)) {
-            if (line.empty()) {
-                continue;
-            }
-            auto parsed = request_from_json(boost::json::parse(line).at("request"));
-            if (!std::holds_alternative<Request>(parsed)) {
-                continue;
-            }
-            Request request = std::get<Request>(parsed);
-            requests.push_back(request);
-            request.activity.reset();
-            requests.push_back(request);
-            request.context.consent = !request.context.consent;
-            requests.push_back(request);
-        }
+    for (Request request : bundled_test_requests()) {
+        requests.push_back(request);
+        request.activity.reset();
+        requests.push_back(request);
+        request.context.consent = !request.context.consent;
+        requests.push_back(request);
     }
     REQUIRE(requests.size() > 900);
     auto same = [](const Decision& cached, const Decision& fresh) {
