@@ -473,6 +473,28 @@ TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes",
     CHECK(sqlite3_shell_run(db, insert("2", std::string(64, 'a'))).status == 0);
 }
 
+TEST_CASE("audit store: a row of an unknown kind is refused at open and by verification",
+          "[daemon][audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    {
+        auto store = open_store(db);
+        REQUIRE(store->append(check_record(1)));
+    }
+    const auto result = sqlite3_shell_run(
+        db, "INSERT INTO audit_log SELECT 2, time_us, 'sell', uid, gid, pid, service, request, "
+            "decision, reason, rule, rule_source, legal_basis, obligations, policy_hash, "
+            "purpose, activity, recipient, direction, data, subject, detail, hash, hash "
+            "FROM audit_log WHERE seq = 1");
+    REQUIRE(result.status == 0);
+    const auto reopened = AuditStore::open(db);
+    REQUIRE_FALSE(reopened);
+    CHECK_THAT(reopened.error().message, Catch::Contains("row 2: unknown kind 'sell'"));
+    const auto report = verify_audit_file(db);
+    REQUIRE_FALSE(report);
+    CHECK(report.error().code == AuditErrc::broken_chain);
+}
+
 TEST_CASE("audit store: a correct append through another connection is allowed and chains",
           "[daemon][audit]") {
     // The triggers enforce order, not authorship; a forged hash is the chain's to catch.
