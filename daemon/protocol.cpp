@@ -13,8 +13,6 @@
 
 #include <systemd/sd-daemon.h>
 
-#include <utility>
-
 namespace flowgate::daemon {
 namespace json = boost::json;
 namespace asio = boost::asio;
@@ -236,12 +234,21 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     const dsl::Request& checked = std::get<dsl::Request>(parsed);
     // The snapshot this request is decided on, even if a reload swaps it meanwhile.
     std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
+    // Names resolved once, for the decision and for the row's identifiers. A request
+    // with an unknown name is denied by the resolution itself.
+    dsl::Decision unresolved;
+    const std::optional<dsl::ResolvedRequest> resolved =
+        dsl::resolve(*snapshot, checked, unresolved);
     dsl::Trace trace;
     dsl::Decision traced;
-    if (explain) {
-        traced = dsl::evaluate(*snapshot, checked, &trace);
+    const dsl::Decision* chosen = &unresolved;
+    if (resolved && explain) {
+        traced = dsl::decide(*snapshot, *resolved, &trace);
+        chosen = &traced;
+    } else if (resolved) {
+        chosen = &m_decisions.decide(snapshot, *resolved);
     }
-    const dsl::Decision& decision = explain ? traced : m_decisions.evaluate(snapshot, checked);
+    const dsl::Decision& decision = *chosen;
 
     // The row: views into the snapshot where the policy holds the text, and into one
     // buffer (kept with the snapshot until the row is written) for the request's own.
@@ -272,21 +279,26 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     auto named = [&](std::string_view given, dsl::Id found, const auto& items) {
         return found == dsl::no_id ? text.add(given) : text.borrowed(items[found].id);
     };
-    auto purpose = named(checked.purpose, snapshot->find_purpose(checked.purpose), model.purposes);
+    auto purpose = named(checked.purpose,
+                         resolved ? resolved->purpose : snapshot->find_purpose(checked.purpose),
+                         model.purposes);
     auto activity = decision.activity != nullptr ? text.borrowed(decision.activity->id)
                                                  : text.add(checked.activity.value_or(""));
-    auto recipient =
-        named(checked.recipient, snapshot->find_party(checked.recipient), model.parties);
+    auto recipient = named(checked.recipient,
+                           resolved ? resolved->recipient : snapshot->find_party(checked.recipient),
+                           model.parties);
     auto data = text.begin();
     owner->text += '[';
-    bool first = true;
-    for (const std::string& category : checked.data) {
-        if (!std::exchange(first, false)) {
+    for (std::size_t i = 0; i < checked.data.size(); ++i) {
+        if (i > 0) {
             owner->text += ',';
         }
-        dsl::append_json_string(
-            owner->text,
-            identifier_or_given(category, snapshot->find_category(category), model.categories));
+        const std::string& category = checked.data[i];
+        dsl::append_json_string(owner->text,
+                                identifier_or_given(category,
+                                                    resolved ? resolved->categories[i]
+                                                             : snapshot->find_category(category),
+                                                    model.categories));
     }
     owner->text += ']';
     text.end(data);

@@ -433,15 +433,20 @@ std::size_t DecisionCache::KeyHash::operator()(const ResolvedRequest& key) const
 
 const Decision& DecisionCache::evaluate(const std::shared_ptr<const CompiledPolicy>& policy,
                                         const Request& request) {
-    if (policy != m_policy) {
-        m_decisions.clear();
-        m_policy = policy;
-    }
     std::optional<ResolvedRequest> resolved = resolve(*policy, request, m_denied);
     if (!resolved) {
         return m_denied;
     }
-    auto found = m_decisions.find(*resolved);
+    return decide(policy, *resolved);
+}
+
+const Decision& DecisionCache::decide(const std::shared_ptr<const CompiledPolicy>& policy,
+                                      const ResolvedRequest& request) {
+    if (policy != m_policy) {
+        m_decisions.clear();
+        m_policy = policy;
+    }
+    auto found = m_decisions.find(request);
     if (found != m_decisions.end()) {
         ++m_hits;
         return found->second;
@@ -449,8 +454,7 @@ const Decision& DecisionCache::evaluate(const std::shared_ptr<const CompiledPoli
     if (m_decisions.size() >= m_capacity) {
         m_decisions.clear();
     }
-    Decision decision = decide(*policy, *resolved);
-    return m_decisions.emplace(std::move(*resolved), std::move(decision)).first->second;
+    return m_decisions.emplace(request, dsl::decide(*policy, request)).first->second;
 }
 
 } // namespace flowgate::dsl

@@ -103,6 +103,9 @@ public:
     // The decision evaluate() would return; valid until the next call.
     const Decision& evaluate(const std::shared_ptr<const CompiledPolicy>& policy,
                              const Request& request);
+    // The decision decide() would return, for a request resolved against `policy`.
+    const Decision& decide(const std::shared_ptr<const CompiledPolicy>& policy,
+                           const ResolvedRequest& request);
 
     std::size_t size() const { return m_decisions.size(); }
     std::uint64_t hits() const { return m_hits; }
