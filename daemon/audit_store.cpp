@@ -689,12 +689,6 @@ private:
     // go along, so their records are freed on the thread that allocated them.
     void complete(std::vector<Job>& batch, std::vector<std::uint64_t> values,
                   std::optional<AuditError> error) {
-        auto result = [&](const std::vector<std::uint64_t>& from,
-                          std::size_t i) -> AuditResult<std::uint64_t> {
-            if (error)
-                return outcome::failure(*error);
-            return from[i];
-        };
         std::vector<Job> handed;
         std::vector<std::uint64_t> handed_values;
         if (m_options.deliver) {
@@ -716,15 +710,23 @@ private:
         }
         for (std::size_t i = 0; i < batch.size(); ++i)
             if (batch[i].done && !(m_options.deliver && batch[i].delivered))
-                finish(batch[i], result(values, i));
+                finish(batch[i], result_of(error, values, i));
         if (handed.empty())
             return;
         m_options.deliver([handed = std::move(handed), values = std::move(handed_values),
                            error = std::move(error)]() mutable {
             for (std::size_t i = 0; i < handed.size(); ++i)
-                finish(handed[i], error ? AuditResult<std::uint64_t>(outcome::failure(*error))
-                                        : AuditResult<std::uint64_t>(values[i]));
+                finish(handed[i], result_of(error, values, i));
         });
+    }
+
+    // The i-th job's outcome: the batch's error, or its value.
+    static AuditResult<std::uint64_t> result_of(const std::optional<AuditError>& error,
+                                                const std::vector<std::uint64_t>& values,
+                                                std::size_t i) {
+        if (error)
+            return outcome::failure(*error);
+        return values[i];
     }
 
     bool insert_row(const AuditRowView& r, const ChainHash& prev, const ChainHash& hash) {
