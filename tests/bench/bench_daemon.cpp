@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -267,9 +268,12 @@ std::vector<int> numbers(const std::string& list) {
     std::vector<int> out;
     for (std::size_t start = 0; start <= list.size();) {
         std::size_t comma = std::min(list.find(',', start), list.size());
-        int value = std::stoi(list.substr(start, comma - start));
-        if (value <= 0) {
-            throw std::invalid_argument("not a positive number: " + list);
+        int value = 0;
+        const char* first = list.data() + start;
+        const char* last = list.data() + comma;
+        auto [end, error] = std::from_chars(first, last, value);
+        if (error != std::errc() || end != last || value <= 0) {
+            throw std::invalid_argument("not a list of positive numbers: '" + list + "'");
         }
         out.push_back(value);
         start = comma + 1;
@@ -306,7 +310,13 @@ Options parse(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
-    Options options = parse(argc, argv);
+    Options options;
+    try {
+        options = parse(argc, argv);
+    } catch (const std::exception& e) { // numbers() or std::stod on a bad value
+        std::fprintf(stderr, "bench_daemon: %s\n", e.what());
+        return 2;
+    }
     std::signal(SIGPIPE, SIG_IGN);
     std::string pattern = (options.dir / "bench-flowgated-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
