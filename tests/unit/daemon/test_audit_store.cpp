@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -771,6 +772,26 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     CHECK(fs::file_size(db) >= 1024 * 1024);
     store->close();
+}
+
+TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[daemon][audit]") {
+    auto idle_threads = [] {
+        int count = 0;
+        for (const auto& task : fs::directory_iterator("/proc/self/task"))
+            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE)
+                ++count;
+        return count;
+    };
+    const int before = idle_threads();
+    TempDir dir;
+    auto store = open_store(dir.path() / "audit.db");
+    // The thread sets its class as it starts.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (idle_threads() == before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(idle_threads() == before + 1);
+    store->close();
+    CHECK(idle_threads() == before);
 }
 
 TEST_CASE("audit store: a long WAL starts over, copied into the database file", "[daemon][audit]") {
