@@ -1,7 +1,7 @@
 // flowgated: reads its configuration, loads and checks the policy, opens the audit
 // store (refusing a broken chain), and serves the v1 protocol on a Unix socket until
 // SIGTERM. SIGHUP reloads the policy. Only start-up may fail; a request never does.
-#include "daemon/audit_store.hpp"
+#include "audit/store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/protocol.hpp"
 #include "daemon/server.hpp"
@@ -23,6 +23,7 @@ namespace {
 
 using namespace flowgate;
 using namespace flowgate::daemon;
+using namespace flowgate::audit;
 
 AuditRecord event(AuditKind kind, const std::string& policy_hash, std::string detail) {
     AuditRecord record;

@@ -16,6 +16,16 @@
 namespace flowgate::daemon {
 namespace json = boost::json;
 namespace asio = boost::asio;
+using audit::AuditDecision;
+using audit::AuditHealth;
+using audit::AuditKind;
+using audit::AuditRecord;
+using audit::AuditResult;
+using audit::AuditRowView;
+using audit::AuditStats;
+using audit::AuditStore;
+using audit::PolicyFiles;
+using audit::ViewedRecord;
 
 namespace {
 
@@ -336,7 +346,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
             // Never an allow that is not in the log.
             json::object denied{{"id", id},
                                 {"decision", "deny"},
-                                {"reason", audit_unavailable_reason},
+                                {"reason", audit::audit_unavailable_reason},
                                 {"rule", nullptr},
                                 {"legal_basis", nullptr},
                                 {"obligations", json::array()},

@@ -6,7 +6,7 @@
 // thread and swapped in on the serving thread.
 #pragma once
 
-#include "daemon/audit_store.hpp"
+#include "audit/store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/server.hpp"
 #include "dsl/compiler.hpp"
@@ -39,7 +39,7 @@ struct Counters {
 
 class Protocol : public LineHandler {
 public:
-    Protocol(boost::asio::io_context& io, const Config& config, AuditStore& audit,
+    Protocol(boost::asio::io_context& io, const Config& config, audit::AuditStore& audit,
              std::shared_ptr<const dsl::CompiledPolicy> policy);
     ~Protocol() override;
 
@@ -61,11 +61,11 @@ private:
     void refuse(const boost::json::value& id, std::string_view code, std::string message,
                 std::string_view line, const Peer& peer, Answer answer);
     boost::json::object status(const boost::json::value& id) const;
-    AuditRecord record_for(const Peer& peer, std::string_view line) const;
+    audit::AuditRecord record_for(const Peer& peer, std::string_view line) const;
 
     boost::asio::io_context& m_io;
     const Config& m_config;
-    AuditStore& m_audit;
+    audit::AuditStore& m_audit;
     std::shared_ptr<const dsl::CompiledPolicy> m_policy;
     const Server* m_server = nullptr;
     boost::asio::thread_pool m_worker{1};

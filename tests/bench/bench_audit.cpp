@@ -4,8 +4,8 @@
 // durability from the bundled policy's own test requests (allowed and denied, with a
 // subject per row), so its rows look like the daemon's; only verify and replay are
 // timed. Run a Release build: bench_audit [rows] [db-path]
-#include "client/audit_tools.hpp"
-#include "daemon/audit_store.hpp"
+#include "audit/store.hpp"
+#include "cli/audit_tools.hpp"
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
@@ -32,7 +32,7 @@ namespace {
 // A check row as flowgated writes it, less the request line and subject.
 struct Template {
     json::object request;
-    daemon::AuditRecord record;
+    audit::AuditRecord record;
 };
 
 std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs::path& tests) {
@@ -55,14 +55,14 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
             json::object answer = dsl::decision_to_json(decision, nullptr);
             Template t;
             t.request = request;
-            daemon::AuditRecord& r = t.record;
-            r.kind = daemon::AuditKind::check;
+            audit::AuditRecord& r = t.record;
+            r.kind = audit::AuditKind::check;
             r.uid = 1000;
             r.gid = 1000;
             r.pid = 4242;
             r.service = "kenshin";
             r.decision =
-                decision.allowed ? daemon::AuditDecision::allow : daemon::AuditDecision::deny;
+                decision.allowed ? audit::AuditDecision::allow : audit::AuditDecision::deny;
             r.reason = std::string(decision.reason());
             if (decision.rule != nullptr) {
                 r.rule = decision.rule->id;
@@ -92,20 +92,20 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
 
 bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
                const std::vector<Template>& templates, std::size_t rows) {
-    daemon::AuditOptions options;
-    options.durability = daemon::AuditDurability::relaxed;
-    auto store = daemon::AuditStore::open(db, options);
+    audit::AuditOptions options;
+    options.durability = audit::AuditDurability::relaxed;
+    auto store = audit::AuditStore::open(db, options);
     if (!store) {
         std::fprintf(stderr, "cannot open %s: %s\n", db.c_str(), store.error().message.c_str());
         return false;
     }
-    daemon::PolicyFiles files;
+    audit::PolicyFiles files;
     for (const dsl::PolicyText& text : policy.texts())
         files.emplace(text.name, text.text);
     if (!store.value()->store_policy(policy.hash(), files))
         return false;
-    daemon::AuditRecord load;
-    load.kind = daemon::AuditKind::load;
+    audit::AuditRecord load;
+    load.kind = audit::AuditKind::load;
     load.policy_hash = policy.hash();
     if (!store.value()->append(std::move(load)))
         return false;
@@ -121,11 +121,11 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
             json::object request = t.request;
             request["subject"] = subject;
             request["id"] = i;
-            daemon::AuditRecord record = t.record;
+            audit::AuditRecord record = t.record;
             record.request = json::serialize(request);
             record.subject = subject;
             record.time_us = 1'700'000'000'000'000 + static_cast<std::int64_t>(i) * 1000;
-            store.value()->submit(std::move(record), [&](daemon::AuditResult<std::uint64_t> r) {
+            store.value()->submit(std::move(record), [&](audit::AuditResult<std::uint64_t> r) {
                 if (!r)
                     failed = true;
                 ++committed;
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
         std::printf("reusing %s\n", db.c_str());
     }
 
-    auto reader = daemon::AuditReader::open(db);
+    auto reader = audit::AuditReader::open(db);
     if (!reader) {
         std::fprintf(stderr, "%s\n", reader.error().message.c_str());
         return 2;

@@ -1,8 +1,8 @@
 // The audit store: schema and triggers, the group-committing writer thread, tail
 // verification at open, and the read-only helpers the auditor tools use.
-#include "audit_store.hpp"
+#include "audit/store.hpp"
 
-#include "audit_reader.hpp"
+#include "audit/reader.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <variant>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 namespace outcome = boost::outcome_v2;
 
@@ -1012,4 +1012,4 @@ AuditResult<AuditVerifyReport> verify_audit_file(const std::filesystem::path& pa
     return report;
 }
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

@@ -1,5 +1,5 @@
 // Dispatch of the `flowgate` command line; see commands.hpp.
-#include "client/commands.hpp"
+#include "cli/commands.hpp"
 
 #include <iostream>
 

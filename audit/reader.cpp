@@ -1,5 +1,5 @@
 // The streaming read-only reader; see audit_reader.hpp.
-#include "audit_reader.hpp"
+#include "audit/reader.hpp"
 
 #include <sqlite3.h>
 
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 namespace outcome = boost::outcome_v2;
 
@@ -184,4 +184,4 @@ AuditResult<PolicyFiles> AuditReader::policy_files(const std::string& policy_has
     return files;
 }
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

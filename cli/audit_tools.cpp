@@ -2,7 +2,7 @@
 // docs/audit-store.md. The passes stream rows from one read snapshot and keep the
 // per-row work free of allocation where it counts (hashing, JSON parsing), because
 // a society's log reaches millions of decisions.
-#include "client/audit_tools.hpp"
+#include "cli/audit_tools.hpp"
 
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
@@ -26,10 +26,10 @@ namespace flowgate::cli {
 
 namespace json = boost::json;
 namespace outcome = boost::outcome_v2;
-using daemon::AuditErrc;
-using daemon::AuditError;
-using daemon::AuditResult;
-using daemon::AuditRowView;
+using audit::AuditErrc;
+using audit::AuditError;
+using audit::AuditResult;
+using audit::AuditRowView;
 
 Progress::Progress(std::string label, std::uint64_t total, bool enabled)
     : m_label(std::move(label)), m_total(total), m_enabled(enabled) {}
@@ -78,14 +78,14 @@ std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
     if (word() != "hash")
         return std::nullopt;
     checkpoint.hash = std::string(word());
-    if (!daemon::hash_from_hex(checkpoint.hash) || !word().empty())
+    if (!audit::hash_from_hex(checkpoint.hash) || !word().empty())
         return std::nullopt;
     return checkpoint;
 }
 
 namespace {
 
-void write_hex(const daemon::ChainHash& hash, char (&out)[64]) {
+void write_hex(const audit::ChainHash& hash, char (&out)[64]) {
     static constexpr char digits[] = "0123456789abcdef";
     for (std::size_t i = 0; i < hash.size(); ++i) {
         out[2 * i] = digits[hash[i] >> 4U];
@@ -119,7 +119,7 @@ private:
 
 // One contiguous part of the log: seqs [start, to_seq], read as range.
 struct Part {
-    daemon::AuditRowRange range;
+    audit::AuditRowRange range;
     std::uint64_t start = 1;
 };
 
@@ -150,7 +150,7 @@ unsigned parts_for(unsigned requested, std::uint64_t rows) {
 // Runs `pass(reader, part, counter)` over each part: the first on the caller's reader,
 // the others on their own threads and read-only connections. The results in part order.
 template <class Result, class Pass>
-AuditResult<std::vector<Result>> run_parts(daemon::AuditReader& reader, std::uint64_t last,
+AuditResult<std::vector<Result>> run_parts(audit::AuditReader& reader, std::uint64_t last,
                                            unsigned requested, Progress& progress, Pass pass) {
     const std::vector<Part> parts = split(last, parts_for(requested, last));
     std::atomic<std::uint64_t> total{0};
@@ -159,7 +159,7 @@ AuditResult<std::vector<Result>> run_parts(daemon::AuditReader& reader, std::uin
     for (std::size_t i = 1; i < parts.size(); ++i) {
         threads.emplace_back([&, i] {
             try {
-                auto own = daemon::AuditReader::open(reader.path());
+                auto own = audit::AuditReader::open(reader.path());
                 if (!own) {
                     results[i].emplace(own.error());
                     return;
@@ -195,24 +195,24 @@ struct PartCheck {
     std::uint64_t first_seq = 0;
     char first_prev[64]{}; // the first row's stored prev_hash
     std::uint64_t last_seq = 0;
-    daemon::ChainHash last_hash{};
+    audit::ChainHash last_hash{};
     bool checkpoint_seen = false;
 };
 
-PartCheck check_part(daemon::AuditReader& reader, const Part& part,
+PartCheck check_part(audit::AuditReader& reader, const Part& part,
                      const std::optional<Checkpoint>& checkpoint, RowCounter& counter,
                      AuditResult<void>& walked) {
     PartCheck out;
-    daemon::ChainHasher hasher;
-    daemon::ChainHash prev = daemon::genesis_hash;
+    audit::ChainHasher hasher;
+    audit::ChainHash prev = audit::genesis_hash;
     char prev_hex[64];
     write_hex(prev, prev_hex);
     std::uint64_t expected_seq = part.start;
     std::string canonical;
     canonical.reserve(4096);
-    std::optional<daemon::ChainHash> checkpoint_hash;
+    std::optional<audit::ChainHash> checkpoint_hash;
     if (checkpoint)
-        checkpoint_hash = daemon::hash_from_hex(checkpoint->hash);
+        checkpoint_hash = audit::hash_from_hex(checkpoint->hash);
     auto fail = [&out](std::uint64_t seq, std::string message) {
         out.fault = ChainFault{seq, std::move(message)};
         return false;
@@ -231,12 +231,12 @@ PartCheck check_part(daemon::AuditReader& reader, const Part& part,
         }
         if (out.empty && part.start != 1) {
             // The link into this part is checked against the part before it.
-            if (row.prev_hash.size() != 64 || !daemon::hash_from_hex(row.prev_hash))
+            if (row.prev_hash.size() != 64 || !audit::hash_from_hex(row.prev_hash))
                 return fail(row.seq, "does not link to the row before it (prev_hash is not 64 "
                                      "hex digits)");
             std::memcpy(out.first_prev, row.prev_hash.data(), 64);
             std::memcpy(prev_hex, row.prev_hash.data(), 64);
-            prev = *daemon::hash_from_hex(row.prev_hash);
+            prev = *audit::hash_from_hex(row.prev_hash);
         }
         if (out.empty) {
             out.empty = false;
@@ -246,7 +246,7 @@ PartCheck check_part(daemon::AuditReader& reader, const Part& part,
             return fail(row.seq, "does not link to the row before it (prev_hash is not that "
                                  "row's hash: a row was removed, inserted or reordered)");
         canonical_row_bytes(row, canonical);
-        const daemon::ChainHash digest = hasher.hash(prev, canonical);
+        const audit::ChainHash digest = hasher.hash(prev, canonical);
         write_hex(digest, prev_hex);
         if (row.hash != std::string_view(prev_hex, sizeof prev_hex))
             return fail(row.seq, "altered: its hash does not match its contents");
@@ -273,7 +273,7 @@ PartCheck check_part(daemon::AuditReader& reader, const Part& part,
 
 } // namespace
 
-AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
+AuditResult<VerifyResult> verify_log(audit::AuditReader& reader,
                                      const std::optional<Checkpoint>& checkpoint,
                                      bool show_progress, unsigned threads) {
     auto last = reader.last_seq();
@@ -281,7 +281,7 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
         return last.error();
     Progress progress("verify", last.value(), show_progress);
     auto parts = run_parts<PartCheck>(reader, last.value(), threads, progress,
-                                      [&checkpoint](daemon::AuditReader& own, const Part& part,
+                                      [&checkpoint](audit::AuditReader& own, const Part& part,
                                                     RowCounter& counter) -> AuditResult<PartCheck> {
                                           AuditResult<void> walked = outcome::success();
                                           PartCheck checked =
@@ -293,7 +293,7 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
     if (!parts)
         return parts.error();
     VerifyResult result;
-    daemon::ChainHash prev = daemon::genesis_hash;
+    audit::ChainHash prev = audit::genesis_hash;
     bool checkpoint_seen = false;
     for (const PartCheck& part : parts.value()) {
         if (!part.empty && part.first_seq != 1) {
@@ -317,7 +317,7 @@ AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
             result.tail.seq = part.last_seq;
         }
     }
-    result.tail.hash = daemon::to_hex(prev);
+    result.tail.hash = audit::to_hex(prev);
     if (!result.fault && checkpoint && !checkpoint_seen)
         result.fault =
             ChainFault{result.tail.seq + 1,
@@ -337,7 +337,7 @@ struct StoredPolicy {
 
 class PolicyCache {
 public:
-    explicit PolicyCache(daemon::AuditReader& reader) : m_reader(reader) {}
+    explicit PolicyCache(audit::AuditReader& reader) : m_reader(reader) {}
 
     const StoredPolicy& get(std::string_view hash) {
         if (m_last != nullptr && hash == m_last_hash)
@@ -382,7 +382,7 @@ private:
         return stored;
     }
 
-    daemon::AuditReader& m_reader;
+    audit::AuditReader& m_reader;
     std::map<std::string, StoredPolicy> m_policies;
     const StoredPolicy* m_last = nullptr;
     std::string_view m_last_hash;
@@ -455,7 +455,7 @@ ReplayDifference difference_for(const AuditRowView& row) {
 // Replays the rows of one part of the log with its own parser and policy cache.
 class Replayer {
 public:
-    Replayer(daemon::AuditReader& reader, const ReplayOptions& options)
+    Replayer(audit::AuditReader& reader, const ReplayOptions& options)
         : m_cache(reader), m_candidate(options.candidate.get()) {}
 
     ReplayReport& report() { return m_report; }
@@ -570,14 +570,14 @@ private:
 
 } // namespace
 
-AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOptions& options) {
+AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOptions& options) {
     auto last = reader.last_seq();
     if (!last)
         return last.error();
     Progress progress("replay", last.value(), options.show_progress);
     auto parts =
         run_parts<ReplayReport>(reader, last.value(), options.threads, progress,
-                                [&options](daemon::AuditReader& own, const Part& part,
+                                [&options](audit::AuditReader& own, const Part& part,
                                            RowCounter& counter) -> AuditResult<ReplayReport> {
                                     Replayer replayer(own, options);
                                     auto walked =
@@ -610,7 +610,7 @@ AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader, const ReplayOp
     return report;
 }
 
-AuditResult<std::vector<ProvisionRecord>> provision_records(daemon::AuditReader& reader,
+AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                             const RecordFilter& filter) {
     auto last = reader.last_seq();
     if (!last)
@@ -620,7 +620,7 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(daemon::AuditReader&
     RequestParser parser;
     std::vector<ProvisionRecord> records;
     std::optional<AuditError> failure;
-    daemon::AuditRowRange range;
+    audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
 

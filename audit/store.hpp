@@ -8,8 +8,8 @@
 // the next submission tries again.
 #pragma once
 
-#include "audit_chain.hpp"
-#include "audit_record.hpp"
+#include "audit/canonical.hpp"
+#include "audit/record.hpp"
 
 #include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/policy/terminate.hpp>
@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 enum class AuditErrc {
     unavailable,  // the store cannot be written now (disk full, I/O error, locked, read-only)
@@ -217,4 +217,4 @@ AuditResult<PolicyFiles> read_policy_files(const std::filesystem::path& path,
 // last_hash with a checkpoint kept elsewhere.
 AuditResult<AuditVerifyReport> verify_audit_file(const std::filesystem::path& path);
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

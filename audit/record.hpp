@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 enum class AuditKind {
     check,         // a check request, answered allow or deny
@@ -66,4 +66,4 @@ struct AuditRecord {
 // The reason a check is denied when its row cannot be committed.
 inline constexpr std::string_view audit_unavailable_reason = "audit_unavailable";
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

@@ -2,11 +2,11 @@
 // benchmark and the tests call exactly what `flowgate audit ...` runs: verifying the
 // chain (against a checkpoint kept elsewhere), replaying every decision under the
 // policy recorded with it or under a candidate, and listing the third-party provision
-// records of APPI Art. 29. Everything reads the file through daemon::AuditReader:
+// records of APPI Art. 29. Everything reads the file through audit::AuditReader:
 // read-only, streaming, one snapshot per reader.
 #pragma once
 
-#include "daemon/audit_reader.hpp"
+#include "audit/reader.hpp"
 #include "dsl/compiler.hpp"
 
 #include <cstdint>
@@ -78,9 +78,9 @@ struct VerifyResult {
 // log is cut into parts checked side by side (`threads`, 0: one per core), each row
 // against the stored hash of the row before it, and the parts' seams checked after;
 // the first fault is the same as one sequential pass finds.
-daemon::AuditResult<VerifyResult> verify_log(daemon::AuditReader& reader,
-                                             const std::optional<Checkpoint>& checkpoint,
-                                             bool show_progress, unsigned threads = 0);
+audit::AuditResult<VerifyResult> verify_log(audit::AuditReader& reader,
+                                            const std::optional<Checkpoint>& checkpoint,
+                                            bool show_progress, unsigned threads = 0);
 
 // One decision whose replay differs from its row.
 struct ReplayDifference {
@@ -123,8 +123,8 @@ struct ReplayReport {
 // Recorded mode compares decision, reason, rule, rule_source, legal basis and
 // obligations; a refused row must still be refused. Candidate mode compares decision
 // and rule, the change an auditor asks about, and skips refused rows.
-daemon::AuditResult<ReplayReport> replay_log(daemon::AuditReader& reader,
-                                             const ReplayOptions& options);
+audit::AuditResult<ReplayReport> replay_log(audit::AuditReader& reader,
+                                            const ReplayOptions& options);
 
 // A third-party provision record (APPI Art. 29) drawn from an allowed decision.
 struct ProvisionRecord {
@@ -160,8 +160,8 @@ struct RecordFilter {
 // — and relied on consent: its rule's basis is the consent ground, or its condition
 // holds with the request's context but not with consent taken away. Kinds and roles
 // come from the policy stored under the row's hash.
-daemon::AuditResult<std::vector<ProvisionRecord>> provision_records(daemon::AuditReader& reader,
-                                                                    const RecordFilter& filter);
+audit::AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
+                                                                   const RecordFilter& filter);
 
 // "2024-05-01T09:30:00.123456Z".
 std::string iso_time(std::int64_t time_us);

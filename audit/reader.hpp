@@ -6,8 +6,8 @@
 // every pass sees the same consistent snapshot.
 #pragma once
 
-#include "audit_chain.hpp"
-#include "audit_store.hpp"
+#include "audit/canonical.hpp"
+#include "audit/store.hpp"
 
 #include <climits>
 #include <cstdint>
@@ -21,7 +21,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 // The audit_log columns in the order of AuditRowView and of the canonical bytes, for
 // a SELECT or an INSERT.
@@ -73,4 +73,4 @@ private:
     sqlite3* m_db = nullptr;
 };
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

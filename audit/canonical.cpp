@@ -1,6 +1,6 @@
 // Canonical row encoding and SHA-256 chaining; see audit_chain.hpp and
 // docs/audit-store.md for the contract.
-#include "audit_chain.hpp"
+#include "audit/canonical.hpp"
 
 #include <openssl/evp.h>
 
@@ -9,7 +9,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 namespace {
 
@@ -216,4 +216,4 @@ std::optional<ChainHash> hash_from_hex(std::string_view hex) {
     return out;
 }
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit

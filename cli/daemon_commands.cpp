@@ -1,7 +1,7 @@
 // `flowgate check|explain|describe|status|reload`: questions to a running flowgated
 // through the client library, printed for people or, with --json, for scripts.
+#include "cli/commands.hpp"
 #include "client/client.hpp"
-#include "client/commands.hpp"
 
 #include <boost/json.hpp>
 

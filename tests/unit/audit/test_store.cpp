@@ -1,7 +1,7 @@
 // The audit store's promises: rows come back as written and chained, the database
 // itself refuses edits from any connection, concurrent decisions share transactions,
 // and a store that cannot be written fails its submitters and then recovers.
-#include "daemon/audit_store.hpp"
+#include "audit/store.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 namespace fs = std::filesystem;
-using namespace flowgate::daemon;
+using namespace flowgate::audit;
 
 namespace {
 

@@ -1,7 +1,7 @@
 // `flowgate policy check|fmt|eval|describe|test|compile-table`: the policy tools. They
 // run the same pipeline and the same JSON functions as the daemon, so `eval` prints
 // exactly what flowgated answers (less the audit sequence number).
-#include "client/commands.hpp"
+#include "cli/commands.hpp"
 #include "dsl/formatter.hpp"
 #include "dsl/parser.hpp"
 #include "dsl/policy_loader.hpp"

@@ -1,8 +1,8 @@
 // `flowgate audit verify|checkpoint|replay|export|records`: the auditor's tools. They
 // work on the audit store file alone, read-only, while flowgated runs and without
 // root; see audit_tools.hpp for what each pass checks and README.md ("For auditors").
-#include "client/audit_tools.hpp"
-#include "client/commands.hpp"
+#include "cli/audit_tools.hpp"
+#include "cli/commands.hpp"
 #include "dsl/policy_loader.hpp"
 
 #include <boost/json.hpp>
@@ -21,8 +21,8 @@ bool stderr_is_terminal() {
     return ::isatty(STDERR_FILENO) == 1;
 }
 
-std::unique_ptr<daemon::AuditReader> open_or_report(const std::string& path) {
-    auto reader = daemon::AuditReader::open(path);
+std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
+    auto reader = audit::AuditReader::open(path);
     if (!reader) {
         std::cerr << "flowgate audit: error: " << reader.error().message << "\n";
         return nullptr;
@@ -293,7 +293,7 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
         return exit_error;
     }
     Progress progress("export", last.value());
-    daemon::AuditRowRange range;
+    audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
     const bool csv = format == "csv";
@@ -303,7 +303,7 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
                   "service",     "request",     "decision",    "reason",  "rule",     "rule_source",
                   "legal_basis", "obligations", "policy_hash", "purpose", "activity", "recipient",
                   "direction",   "data",        "subject",     "detail",  "hash"});
-    auto walked = reader->for_each_row(range, [&](const daemon::AuditRowView& row) {
+    auto walked = reader->for_each_row(range, [&](const audit::AuditRowView& row) {
         progress.row();
         const std::string time = iso_time(row.time_us);
         if (csv) {

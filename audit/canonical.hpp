@@ -4,7 +4,7 @@
 // languages.
 #pragma once
 
-#include "audit_record.hpp"
+#include "audit/record.hpp"
 
 #include <array>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace flowgate::daemon {
+namespace flowgate::audit {
 
 using ChainHash = std::array<std::uint8_t, 32>;
 
@@ -83,4 +83,4 @@ std::string to_hex(const ChainHash& hash);
 void to_hex(const ChainHash& hash, std::string& out);
 std::optional<ChainHash> hash_from_hex(std::string_view hex);
 
-} // namespace flowgate::daemon
+} // namespace flowgate::audit
