@@ -9,69 +9,19 @@
 #pragma once
 
 #include "audit/canonical.hpp"
+#include "audit/error.hpp"
 #include "audit/record.hpp"
-
-#include <boost/outcome/basic_result.hpp>
-#include <boost/outcome/policy/terminate.hpp>
+#include "audit/unique_function.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <type_traits>
-#include <utility>
-#include <vector>
+#include <string_view>
 
 namespace flowgate::audit {
-
-enum class AuditErrc {
-    unavailable,  // the store cannot be written now (disk full, I/O error, locked, read-only)
-    broken_chain, // the rows do not chain: altered, removed or inserted out of sequence
-    bad_schema,   // the file is not a flowgate audit store of this version
-    cannot_open,  // the file cannot be opened or created
-    closed,       // the store was closed before the record was submitted
-};
-
-struct AuditError {
-    AuditErrc code = AuditErrc::unavailable;
-    std::string message; // for operators: the SQLite message, or the row that fails
-};
-
-template <class T>
-using AuditResult =
-    boost::outcome_v2::basic_result<T, AuditError, boost::outcome_v2::policy::terminate>;
-
-// A move-only callable, so that Asio completion handlers can be passed as they are.
-template <class Signature> class UniqueFunction;
-
-template <class R, class... Args> class UniqueFunction<R(Args...)> {
-public:
-    UniqueFunction() = default;
-    template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, UniqueFunction> &&
-             std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
-        UniqueFunction(F&& function) // NOLINT(google-explicit-constructor): a callable is one
-        : m_impl(std::make_unique<Impl<std::decay_t<F>>>(std::forward<F>(function))) {}
-
-    R operator()(Args... args) { return m_impl->call(std::forward<Args>(args)...); }
-    explicit operator bool() const noexcept { return m_impl != nullptr; }
-
-private:
-    struct Base {
-        virtual ~Base() = default;
-        virtual R call(Args... args) = 0;
-    };
-    template <class F> struct Impl final : Base {
-        explicit Impl(F&& function) : m_function(std::move(function)) {}
-        explicit Impl(const F& function) : m_function(function) {}
-        R call(Args... args) override { return m_function(std::forward<Args>(args)...); }
-        F m_function;
-    };
-    std::unique_ptr<Base> m_impl;
-};
 
 // Runs a piece of work on another thread: the daemon posts it to its serving thread.
 using AuditDelivery = std::function<void(UniqueFunction<void()>)>;
@@ -91,7 +41,8 @@ struct AuditOptions {
     // Upper bound on records per transaction, so one huge burst cannot hold the lock
     // (and its callers) for long.
     std::size_t max_batch = 4096;
-    // Rows whose hashes open() recomputes; verify_audit_file() checks them all.
+    // Rows whose hashes open() recomputes (with the first row); verify_log() checks them
+    // all.
     std::size_t tail_rows_to_verify = 64;
     // The WAL is copied into the database file by a checkpointer thread. Under a
     // steady stream of commits it would never be copied to its very end, and so never
@@ -133,14 +84,13 @@ struct ViewedRecord {
     std::shared_ptr<const void> owner;
 };
 
-// Policy file name → text, as read at load time.
-using PolicyFiles = std::map<std::string, std::string>;
-
 class AuditStore {
 public:
-    // Opens or creates the store, sets WAL and the durability, and verifies the tail of
-    // the chain (the last tail_rows_to_verify rows recomputed, seqs contiguous, the
-    // first row's seq 1). A broken tail is an error the daemon must refuse to start on.
+    // Opens or creates the store, sets WAL and the durability, and verifies the head and
+    // the tail of the chain through the chain verifier (audit/verifier.hpp): the first
+    // row is seq 1 chained from 32 zero bytes, and the last tail_rows_to_verify rows are
+    // recomputed and linked. A broken chain (broken_chain, the fault's seq and words) is
+    // an error the daemon must refuse to start on.
     static AuditResult<std::unique_ptr<AuditStore>> open(const std::filesystem::path& path,
                                                          const AuditOptions& options = {});
 
@@ -186,35 +136,5 @@ private:
     explicit AuditStore(std::unique_ptr<Writer> writer);
     std::unique_ptr<Writer> m_writer;
 };
-
-// A row as read back from the file.
-struct AuditRow {
-    std::uint64_t seq = 0;
-    AuditRecord record;
-    std::string prev_hash; // hex
-    std::string hash;      // hex
-};
-
-struct AuditVerifyReport {
-    std::uint64_t rows_checked = 0;
-    std::uint64_t first_seq = 0;
-    std::uint64_t last_seq = 0;
-    std::string last_hash; // hex; record it outside the file as a checkpoint
-};
-
-// Read-only access for the auditor tools and the tests; never takes the write lock.
-// Returns rows with from_seq <= seq, in seq order, at most `limit`.
-AuditResult<std::vector<AuditRow>> read_audit_rows(const std::filesystem::path& path,
-                                                   std::uint64_t from_seq = 1,
-                                                   std::size_t limit = SIZE_MAX);
-
-// The policy files stored under the hash (empty if none).
-AuditResult<PolicyFiles> read_policy_files(const std::filesystem::path& path,
-                                           const std::string& policy_hash);
-
-// Recomputes the whole chain: every row's hash, every link, seqs from 1 without a gap.
-// Removing rows at the end is not visible in the chain alone; compare last_seq and
-// last_hash with a checkpoint kept elsewhere.
-AuditResult<AuditVerifyReport> verify_audit_file(const std::filesystem::path& path);
 
 } // namespace flowgate::audit

@@ -42,15 +42,41 @@ std::string csv_field(std::string_view text) {
     return out + "\"";
 }
 
-void csv_line(std::ostream& out, std::initializer_list<std::string_view> fields) {
+template <class Fields> void csv_line(std::ostream& out, const Fields& fields) {
     bool first = true;
     for (std::string_view field : fields) {
-        if (!first)
+        if (!first) {
             out << ',';
+        }
         out << csv_field(field);
         first = false;
     }
     out << '\n';
+}
+
+void csv_line(std::ostream& out, std::initializer_list<std::string_view> fields) {
+    csv_line<std::initializer_list<std::string_view>>(out, fields);
+}
+
+// A row's field as `audit export --all` writes it: the time in ISO 8601, integers in
+// decimal (numbers in JSON), texts as stored.
+std::string export_text(const audit::AuditField& field, std::int64_t value) {
+    return field.role == audit::FieldRole::time ? iso_time(value) : std::to_string(value);
+}
+std::string export_text(const audit::AuditField& /*field*/, std::uint64_t seq) {
+    return std::to_string(seq);
+}
+std::string export_text(const audit::AuditField& /*field*/, std::string_view text) {
+    return std::string(text);
+}
+json::value export_json(const audit::AuditField& field, std::int64_t value) {
+    return field.role == audit::FieldRole::time ? json::value(iso_time(value)) : json::value(value);
+}
+json::value export_json(const audit::AuditField& /*field*/, std::uint64_t seq) {
+    return seq;
+}
+json::value export_json(const audit::AuditField& /*field*/, std::string_view text) {
+    return json::string(text);
 }
 
 json::value data_json(std::string_view text) {
@@ -76,12 +102,13 @@ bool read_times(const std::string& since, const std::string& until,
 }
 
 int run_verify(const std::string& path, const std::string& checkpoint_path, bool print_tail) {
+    using audit::Checkpoint;
     std::optional<Checkpoint> checkpoint;
     if (!checkpoint_path.empty()) {
         std::ifstream in(checkpoint_path);
         std::ostringstream text;
         text << in.rdbuf();
-        checkpoint = parse_checkpoint(text.str());
+        checkpoint = audit::parse_checkpoint(text.str());
         if (!in || !checkpoint) {
             std::cerr << "flowgate audit: error: " << checkpoint_path
                       << " does not hold a checkpoint line 'seq <N> hash <hex>'\n";
@@ -91,23 +118,37 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
     auto reader = open_or_report(path);
     if (!reader)
         return exit_error;
-    auto verified = verify_log(*reader, checkpoint, stderr_is_terminal());
+    auto last = reader->last_seq();
+    if (!last) {
+        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
+        return exit_error;
+    }
+    audit::VerifyOptions options;
+    options.checkpoint = checkpoint;
+    std::optional<Progress> progress;
+    if (stderr_is_terminal()) {
+        progress.emplace("verify", last.value(), true);
+        options.pass.progress = [&progress](std::uint64_t rows) {
+            progress->update(rows);
+        };
+    }
+    auto verified = audit::verify_log(*reader, options);
     if (!verified) {
         std::cerr << "flowgate audit: error: " << verified.error().message << "\n";
         return exit_error;
     }
-    const VerifyResult& result = verified.value();
+    const audit::VerifyResult& result = verified.value();
     if (result.fault) {
         std::cout << path << ": FAILED at seq " << result.fault->seq << ": "
                   << result.fault->message << "\n";
         return exit_deny;
     }
     if (print_tail) {
-        std::cout << format_checkpoint(result.tail);
+        std::cout << audit::format_checkpoint(result.tail);
     } else {
         std::cout << path << ": ok, " << result.rows << " rows chain from seq 1 to seq "
                   << result.tail.seq << (checkpoint ? ", checkpoint matches" : "") << "\n"
-                  << format_checkpoint(result.tail);
+                  << audit::format_checkpoint(result.tail);
     }
     return exit_allow;
 }
@@ -296,68 +337,41 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
+    // The columns are the field table's (audit/record.hpp), all but prev_hash, the time
+    // in ISO 8601.
     const bool csv = format == "csv";
-    if (csv)
-        csv_line(std::cout,
-                 {"seq",         "time",        "kind",        "uid",     "gid",      "pid",
-                  "service",     "request",     "decision",    "reason",  "rule",     "rule_source",
-                  "legal_basis", "obligations", "policy_hash", "purpose", "activity", "recipient",
-                  "direction",   "data",        "subject",     "detail",  "hash"});
+    std::vector<std::string> cells;
+    if (csv) {
+        audit::for_each_field(
+            [&cells](const audit::AuditField& field, const auto& /*value*/) {
+                if (field.exported()) {
+                    cells.emplace_back(field.export_name());
+                }
+            },
+            audit::AuditRowView{});
+        csv_line(std::cout, cells);
+    }
     auto walked = reader->for_each_row(range, [&](const audit::AuditRowView& row) {
         progress.row();
-        const std::string time = iso_time(row.time_us);
         if (csv) {
-            const std::string seq = std::to_string(row.seq);
-            const std::string uid = std::to_string(row.uid);
-            const std::string gid = std::to_string(row.gid);
-            const std::string pid = std::to_string(row.pid);
-            csv_line(std::cout, {seq,
-                                 time,
-                                 row.kind,
-                                 uid,
-                                 gid,
-                                 pid,
-                                 row.service,
-                                 row.request,
-                                 row.decision,
-                                 row.reason,
-                                 row.rule,
-                                 row.rule_source,
-                                 row.legal_basis,
-                                 row.obligations,
-                                 row.policy_hash,
-                                 row.purpose,
-                                 row.activity,
-                                 row.recipient,
-                                 row.direction,
-                                 row.data,
-                                 row.subject,
-                                 row.detail,
-                                 row.hash});
+            cells.clear();
+        }
+        json::object out;
+        audit::for_each_field(
+            [&](const audit::AuditField& field, const auto& value) {
+                if (!field.exported()) {
+                    return;
+                }
+                if (csv) {
+                    cells.push_back(export_text(field, value));
+                } else {
+                    out[field.export_name()] = export_json(field, value);
+                }
+            },
+            row);
+        if (csv) {
+            csv_line(std::cout, cells);
         } else {
-            json::object out{{"seq", row.seq},
-                             {"time", time},
-                             {"kind", row.kind},
-                             {"uid", row.uid},
-                             {"gid", row.gid},
-                             {"pid", row.pid},
-                             {"service", row.service},
-                             {"request", row.request},
-                             {"decision", row.decision},
-                             {"reason", row.reason},
-                             {"rule", row.rule},
-                             {"rule_source", row.rule_source},
-                             {"legal_basis", row.legal_basis},
-                             {"obligations", row.obligations},
-                             {"policy_hash", row.policy_hash},
-                             {"purpose", row.purpose},
-                             {"activity", row.activity},
-                             {"recipient", row.recipient},
-                             {"direction", row.direction},
-                             {"data", row.data},
-                             {"subject", row.subject},
-                             {"detail", row.detail},
-                             {"hash", row.hash}};
             std::cout << json::serialize(out) << "\n";
         }
         return true;

@@ -51,281 +51,6 @@ void Progress::print() {
     m_printed = true;
 }
 
-std::string format_checkpoint(const Checkpoint& checkpoint) {
-    return "seq " + std::to_string(checkpoint.seq) + " hash " + checkpoint.hash + "\n";
-}
-
-std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
-    auto word = [&text]() {
-        const auto begin = text.find_first_not_of(" \t\r\n");
-        if (begin == std::string_view::npos) {
-            text = {};
-            return std::string_view();
-        }
-        text.remove_prefix(begin);
-        const auto end = std::min(text.find_first_of(" \t\r\n"), text.size());
-        std::string_view out = text.substr(0, end);
-        text.remove_prefix(end);
-        return out;
-    };
-    Checkpoint checkpoint;
-    if (word() != "seq")
-        return std::nullopt;
-    const std::string_view seq = word();
-    auto [end, error] = std::from_chars(seq.data(), seq.data() + seq.size(), checkpoint.seq);
-    if (error != std::errc() || end != seq.data() + seq.size() || checkpoint.seq == 0)
-        return std::nullopt;
-    if (word() != "hash")
-        return std::nullopt;
-    checkpoint.hash = std::string(word());
-    if (!audit::hash_from_hex(checkpoint.hash) || !word().empty())
-        return std::nullopt;
-    return checkpoint;
-}
-
-namespace {
-
-void write_hex(const audit::ChainHash& hash, char (&out)[64]) {
-    static constexpr char digits[] = "0123456789abcdef";
-    for (std::size_t i = 0; i < hash.size(); ++i) {
-        out[2 * i] = digits[hash[i] >> 4U];
-        out[2 * i + 1] = digits[hash[i] & 0xFU];
-    }
-}
-
-// Counts rows into a shared total in steps, so that threads do not share a cache line
-// per row; the thread that owns the Progress shows it.
-class RowCounter {
-public:
-    RowCounter(std::atomic<std::uint64_t>& total, Progress* progress)
-        : m_total(total), m_progress(progress) {}
-    ~RowCounter() { m_total += m_local; }
-    RowCounter(const RowCounter&) = delete;
-    RowCounter& operator=(const RowCounter&) = delete;
-    void row() {
-        if (++m_local == 4096) {
-            const std::uint64_t total = m_total += m_local;
-            m_local = 0;
-            if (m_progress != nullptr)
-                m_progress->update(total);
-        }
-    }
-
-private:
-    std::atomic<std::uint64_t>& m_total;
-    Progress* m_progress;
-    std::uint64_t m_local = 0;
-};
-
-// One contiguous part of the log: seqs [start, to_seq], read as range.
-struct Part {
-    audit::AuditRowRange range;
-    std::uint64_t start = 1;
-};
-
-// Rows are append-only, so the rows up to one snapshot's last seq are the same in any
-// later snapshot: parts read through their own connections see one log.
-std::vector<Part> split(std::uint64_t last, unsigned parts) {
-    std::vector<Part> out;
-    const std::uint64_t size = last / parts + 1;
-    for (unsigned i = 0; i < parts; ++i) {
-        Part part;
-        part.start = 1 + i * size;
-        part.range.from_seq = i == 0 ? INT64_MIN : static_cast<std::int64_t>(part.start);
-        part.range.to_seq =
-            i + 1 == parts ? INT64_MAX : static_cast<std::int64_t>(part.start + size - 1);
-        out.push_back(part);
-    }
-    return out;
-}
-
-unsigned parts_for(unsigned requested, std::uint64_t rows) {
-    if (rows < 100'000)
-        return 1;
-    const unsigned wanted =
-        requested != 0 ? requested : std::max(1U, std::thread::hardware_concurrency());
-    return std::min(wanted, 16U);
-}
-
-// Runs `pass(reader, part, counter)` over each part: the first on the caller's reader,
-// the others on their own threads and read-only connections. The results in part order.
-template <class Result, class Pass>
-AuditResult<std::vector<Result>> run_parts(audit::AuditReader& reader, std::uint64_t last,
-                                           unsigned requested, Progress& progress, Pass pass) {
-    const std::vector<Part> parts = split(last, parts_for(requested, last));
-    std::atomic<std::uint64_t> total{0};
-    std::vector<std::optional<AuditResult<Result>>> results(parts.size());
-    std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < parts.size(); ++i) {
-        threads.emplace_back([&, i] {
-            try {
-                auto own = audit::AuditReader::open(reader.path());
-                if (!own) {
-                    results[i].emplace(own.error());
-                    return;
-                }
-                RowCounter counter(total, nullptr);
-                results[i].emplace(pass(*own.value(), parts[i], counter));
-            } catch (const std::exception& e) {
-                results[i].emplace(AuditError{AuditErrc::unavailable, e.what()});
-            }
-        });
-    }
-    {
-        RowCounter counter(total, &progress);
-        results[0].emplace(pass(reader, parts[0], counter));
-    }
-    for (std::thread& thread : threads)
-        thread.join();
-    progress.update(total);
-    std::vector<Result> out;
-    for (auto& result : results) {
-        if (!*result)
-            return result->error();
-        out.push_back(std::move(*result).value());
-    }
-    return out;
-}
-
-// What one part of the log says about the chain.
-struct PartCheck {
-    std::optional<ChainFault> fault;
-    std::uint64_t rows = 0;
-    bool empty = true;
-    std::uint64_t first_seq = 0;
-    char first_prev[64]{}; // the first row's stored prev_hash
-    std::uint64_t last_seq = 0;
-    audit::ChainHash last_hash{};
-    bool checkpoint_seen = false;
-};
-
-PartCheck check_part(audit::AuditReader& reader, const Part& part,
-                     const std::optional<Checkpoint>& checkpoint, RowCounter& counter,
-                     AuditResult<void>& walked) {
-    PartCheck out;
-    audit::ChainHasher hasher;
-    audit::ChainHash prev = audit::genesis_hash;
-    char prev_hex[64];
-    write_hex(prev, prev_hex);
-    std::uint64_t expected_seq = part.start;
-    std::string canonical;
-    canonical.reserve(4096);
-    std::optional<audit::ChainHash> checkpoint_hash;
-    if (checkpoint)
-        checkpoint_hash = audit::hash_from_hex(checkpoint->hash);
-    auto fail = [&out](std::uint64_t seq, std::string message) {
-        out.fault = ChainFault{seq, std::move(message)};
-        return false;
-    };
-    walked = reader.for_each_row(part.range, [&](const AuditRowView& row) {
-        counter.row();
-        if (row.seq != expected_seq) {
-            if (row.seq > expected_seq)
-                return fail(expected_seq, "missing: the row after seq " +
-                                              std::to_string(expected_seq - 1) + " is seq " +
-                                              std::to_string(row.seq) + " (rows were removed)");
-            return fail(expected_seq, "out of sequence: a row numbered " +
-                                          std::to_string(static_cast<std::int64_t>(row.seq)) +
-                                          " where seq " + std::to_string(expected_seq) +
-                                          " belongs");
-        }
-        if (out.empty && part.start != 1) {
-            // The link into this part is checked against the part before it.
-            if (row.prev_hash.size() != 64 || !audit::hash_from_hex(row.prev_hash))
-                return fail(row.seq, "does not link to the row before it (prev_hash is not 64 "
-                                     "hex digits)");
-            std::memcpy(out.first_prev, row.prev_hash.data(), 64);
-            std::memcpy(prev_hex, row.prev_hash.data(), 64);
-            prev = *audit::hash_from_hex(row.prev_hash);
-        }
-        if (out.empty) {
-            out.empty = false;
-            out.first_seq = row.seq;
-        }
-        if (row.prev_hash != std::string_view(prev_hex, sizeof prev_hex))
-            return fail(row.seq, "does not link to the row before it (prev_hash is not that "
-                                 "row's hash: a row was removed, inserted or reordered)");
-        canonical_row_bytes(row, canonical);
-        const audit::ChainHash digest = hasher.hash(prev, canonical);
-        write_hex(digest, prev_hex);
-        if (row.hash != std::string_view(prev_hex, sizeof prev_hex))
-            return fail(row.seq, "altered: its hash does not match its contents");
-        if (checkpoint && row.seq == checkpoint->seq) {
-            out.checkpoint_seen = true;
-            if (!checkpoint_hash || digest != *checkpoint_hash)
-                return fail(row.seq, "differs from the checkpoint (hash " + checkpoint->hash +
-                                         "): the log was rebuilt or replaced since");
-        }
-        prev = digest;
-        ++expected_seq;
-        ++out.rows;
-        return true;
-    });
-    out.last_seq = expected_seq - 1;
-    out.last_hash = prev;
-    const auto end = static_cast<std::uint64_t>(part.range.to_seq);
-    if (!out.fault && part.range.to_seq != INT64_MAX && expected_seq != end + 1)
-        out.fault =
-            ChainFault{expected_seq, "missing: no row has seq " + std::to_string(expected_seq) +
-                                         " (rows were removed)"};
-    return out;
-}
-
-} // namespace
-
-AuditResult<VerifyResult> verify_log(audit::AuditReader& reader,
-                                     const std::optional<Checkpoint>& checkpoint,
-                                     bool show_progress, unsigned threads) {
-    auto last = reader.last_seq();
-    if (!last)
-        return last.error();
-    Progress progress("verify", last.value(), show_progress);
-    auto parts = run_parts<PartCheck>(reader, last.value(), threads, progress,
-                                      [&checkpoint](audit::AuditReader& own, const Part& part,
-                                                    RowCounter& counter) -> AuditResult<PartCheck> {
-                                          AuditResult<void> walked = outcome::success();
-                                          PartCheck checked =
-                                              check_part(own, part, checkpoint, counter, walked);
-                                          if (!walked)
-                                              return walked.error();
-                                          return checked;
-                                      });
-    if (!parts)
-        return parts.error();
-    VerifyResult result;
-    audit::ChainHash prev = audit::genesis_hash;
-    bool checkpoint_seen = false;
-    for (const PartCheck& part : parts.value()) {
-        if (!part.empty && part.first_seq != 1) {
-            char expected[64];
-            write_hex(prev, expected);
-            if (std::memcmp(expected, part.first_prev, 64) != 0) {
-                result.fault = ChainFault{
-                    part.first_seq, "does not link to the row before it (prev_hash is not that "
-                                    "row's hash: a row was removed, inserted or reordered)"};
-                break;
-            }
-        }
-        result.rows += part.rows;
-        checkpoint_seen = checkpoint_seen || part.checkpoint_seen;
-        if (part.fault) {
-            result.fault = part.fault;
-            break;
-        }
-        if (!part.empty) {
-            prev = part.last_hash;
-            result.tail.seq = part.last_seq;
-        }
-    }
-    result.tail.hash = audit::to_hex(prev);
-    if (!result.fault && checkpoint && !checkpoint_seen)
-        result.fault =
-            ChainFault{result.tail.seq + 1,
-                       "truncated: the log ends at seq " + std::to_string(result.tail.seq) +
-                           " but the checkpoint holds seq " + std::to_string(checkpoint->seq)};
-    return result;
-}
-
 namespace {
 
 // A stored policy, compiled once per hash for a whole pass.
@@ -575,21 +300,26 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
     if (!last)
         return last.error();
     Progress progress("replay", last.value(), options.show_progress);
-    auto parts =
-        run_parts<ReplayReport>(reader, last.value(), options.threads, progress,
-                                [&options](audit::AuditReader& own, const Part& part,
-                                           RowCounter& counter) -> AuditResult<ReplayReport> {
-                                    Replayer replayer(own, options);
-                                    auto walked =
-                                        own.for_each_row(part.range, [&](const AuditRowView& row) {
-                                            counter.row();
-                                            replayer.row(row);
-                                            return true;
-                                        });
-                                    if (!walked)
-                                        return walked.error();
-                                    return std::move(replayer.report());
-                                });
+    audit::PassOptions pass;
+    pass.threads = options.threads;
+    pass.split_from_rows = options.split_from_rows;
+    pass.progress = [&progress](std::uint64_t rows) {
+        progress.update(rows);
+    };
+    auto parts = audit::run_parts<ReplayReport>(
+        reader, last.value(), pass,
+        [&options](audit::AuditReader& own, const audit::Part& part,
+                   audit::RowCounter& counter) -> AuditResult<ReplayReport> {
+            Replayer replayer(own, options);
+            auto walked = own.for_each_row(part.range, [&](const AuditRowView& row) {
+                counter.row();
+                replayer.row(row);
+                return true;
+            });
+            if (!walked)
+                return walked.error();
+            return std::move(replayer.report());
+        });
     if (!parts)
         return parts.error();
     ReplayReport report;

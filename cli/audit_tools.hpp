@@ -1,12 +1,13 @@
-// The auditor's work on an audit store file, apart from the command line so that the
-// benchmark and the tests call exactly what `flowgate audit ...` runs: verifying the
-// chain (against a checkpoint kept elsewhere), replaying every decision under the
-// policy recorded with it or under a candidate, and listing the third-party provision
-// records of APPI Art. 29. Everything reads the file through audit::AuditReader:
-// read-only, streaming, one snapshot per reader.
+// The auditor's work on an audit store file that needs the policy engine, apart from
+// the command line so that the benchmark and the tests call exactly what `flowgate
+// audit ...` runs: replaying every decision under the policy recorded with it or under
+// a candidate, and listing the third-party provision records of APPI Art. 29. (The
+// chain's verification needs no policy: audit/verifier.hpp.) Everything reads the file
+// through audit::AuditReader: read-only, streaming, one snapshot per reader.
 #pragma once
 
 #include "audit/reader.hpp"
+#include "audit/verifier.hpp"
 #include "dsl/compiler.hpp"
 
 #include <cstdint>
@@ -53,35 +54,6 @@ private:
     bool m_printed = false;
 };
 
-// The tail of a verified log, kept outside the file: one line "seq <N> hash <hex>".
-struct Checkpoint {
-    std::uint64_t seq = 0;
-    std::string hash; // 64 lowercase hex digits
-};
-std::string format_checkpoint(const Checkpoint& checkpoint); // with a final newline
-std::optional<Checkpoint> parse_checkpoint(std::string_view text);
-
-// The first row at which the log stops being the log that was written.
-struct ChainFault {
-    std::uint64_t seq = 0; // the first bad sequence number
-    std::string message;
-};
-
-struct VerifyResult {
-    std::uint64_t rows = 0;
-    Checkpoint tail;                 // the last row's seq and hash (0 and zeros when empty)
-    std::optional<ChainFault> fault; // the first problem; none when the log is intact
-};
-
-// Recomputes every row's hash and link, checks the seqs run 1, 2, 3 … without a gap,
-// and, given a checkpoint, that row checkpoint.seq exists with exactly that hash. A long
-// log is cut into parts checked side by side (`threads`, 0: one per core), each row
-// against the stored hash of the row before it, and the parts' seams checked after;
-// the first fault is the same as one sequential pass finds.
-audit::AuditResult<VerifyResult> verify_log(audit::AuditReader& reader,
-                                            const std::optional<Checkpoint>& checkpoint,
-                                            bool show_progress, unsigned threads = 0);
-
 // One decision whose replay differs from its row.
 struct ReplayDifference {
     std::uint64_t seq = 0;
@@ -103,8 +75,9 @@ struct ReplayOptions {
     // Null: each decision under the policy recorded with it. Otherwise under this one.
     std::shared_ptr<const dsl::CompiledPolicy> candidate;
     // Parts of the log replayed side by side, each through its own read-only
-    // connection; 0: one per hardware thread.
+    // connection (audit/parts.hpp).
     unsigned threads = 0;
+    std::uint64_t split_from_rows = 100'000;
     bool show_progress = false;
 };
 

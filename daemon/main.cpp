@@ -27,7 +27,7 @@ using namespace flowgate::audit;
 
 AuditRecord event(AuditKind kind, const std::string& policy_hash, std::string detail) {
     AuditRecord record;
-    record.kind = kind;
+    record.kind = to_string(kind);
     record.uid = getuid();
     record.gid = getgid();
     record.pid = getpid();

@@ -132,8 +132,8 @@ void Protocol::refuse(const json::value& id, std::string_view code, std::string 
                       std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.malformed;
     AuditRecord record = record_for(peer, line);
-    record.kind = AuditKind::refused;
-    record.decision = AuditDecision::deny;
+    record.kind = to_string(AuditKind::refused);
+    record.decision = to_string(AuditDecision::deny);
     record.reason = std::string(code) + ": " + message;
     json::object body = error_answer(id, code, message);
     m_audit.submit_delivered(
@@ -207,7 +207,7 @@ void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
             spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
                          service_name(m_config, peer.uid));
             AuditRecord record = record_for(peer, line);
-            record.kind = AuditKind::admin_refused;
+            record.kind = to_string(AuditKind::admin_refused);
             record.reason = "not an admin";
             json::object body =
                 error_answer(id, "forbidden", "reload is for admins; this caller is not one");
@@ -421,7 +421,7 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
                 std::string previous = m_policy->hash();
                 m_policy = loaded.policy;
                 ++m_counters.reloads;
-                record.kind = AuditKind::reload;
+                record.kind = to_string(AuditKind::reload);
                 record.policy_hash = m_policy->hash();
                 record.detail = "previous " + previous;
                 body = json::object{{"reloaded", true}, {"policy", m_policy->hash()}};
@@ -432,7 +432,7 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
                 std::string message =
                     loaded ? "the audit store cannot record the new policy: " + stored_error
                            : dsl::format(loaded.diagnostics);
-                record.kind = AuditKind::reload_failed;
+                record.kind = to_string(AuditKind::reload_failed);
                 record.policy_hash = m_policy->hash();
                 record.detail = message;
                 body = error_answer(nullptr, "reload_failed", message);

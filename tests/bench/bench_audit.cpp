@@ -5,6 +5,7 @@
 // subject per row), so its rows look like the daemon's; only verify and replay are
 // timed. Run a Release build: bench_audit [rows] [db-path]
 #include "audit/store.hpp"
+#include "audit/verifier.hpp"
 #include "cli/audit_tools.hpp"
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
@@ -56,13 +57,13 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
             Template t;
             t.request = request;
             audit::AuditRecord& r = t.record;
-            r.kind = audit::AuditKind::check;
+            r.kind = to_string(audit::AuditKind::check);
             r.uid = 1000;
             r.gid = 1000;
             r.pid = 4242;
             r.service = "kenshin";
-            r.decision =
-                decision.allowed ? audit::AuditDecision::allow : audit::AuditDecision::deny;
+            r.decision = to_string(decision.allowed ? audit::AuditDecision::allow
+                                                    : audit::AuditDecision::deny);
             r.reason = std::string(decision.reason());
             if (decision.rule != nullptr) {
                 r.rule = decision.rule->id;
@@ -105,7 +106,7 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
     if (!store.value()->store_policy(policy.hash(), files))
         return false;
     audit::AuditRecord load;
-    load.kind = audit::AuditKind::load;
+    load.kind = to_string(audit::AuditKind::load);
     load.policy_hash = policy.hash();
     if (!store.value()->append(std::move(load)))
         return false;
@@ -182,7 +183,7 @@ int main(int argc, char** argv) {
     }
     auto start = std::chrono::steady_clock::now();
     double cpu_start = cpu_seconds();
-    auto verified = cli::verify_log(*reader.value(), std::nullopt, false);
+    auto verified = audit::verify_log(*reader.value());
     double elapsed = seconds_since(start);
     double cpu = cpu_seconds() - cpu_start;
     if (!verified || verified.value().fault) {

@@ -1,7 +1,7 @@
 // The audit store's promises: rows come back as written and chained, the database
 // itself refuses edits from any connection, concurrent decisions share transactions,
 // and a store that cannot be written fails its submitters and then recovers.
-#include "audit/store.hpp"
+#include "tests/unit/audit/fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -21,113 +21,9 @@
 
 namespace fs = std::filesystem;
 using namespace flowgate::audit;
+using namespace flowgate::audit::testing;
 
 namespace {
-
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "flowgate-audit-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        m_path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(m_path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return m_path; }
-
-private:
-    fs::path m_path;
-};
-
-AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow) {
-    AuditRecord record;
-    record.kind = AuditKind::check;
-    record.uid = 1000 + n;
-    record.gid = 2000;
-    record.pid = 4242;
-    record.service = "kenshin";
-    record.request = R"({"op":"check","id":)" + std::to_string(n) +
-                     R"(,"purpose":"特定健診","recipient":"prevent","data":["checkup_results"],)"
-                     R"("subject":"p-)" +
-                     std::to_string(n) + R"(","context":{"consent":true}})";
-    record.decision = decision;
-    record.reason = decision == AuditDecision::allow ? "permitted" : "no_matching_rule";
-    record.rule = "kenpo.row3.j";
-    record.rule_source = "policies/kenpo.policy:118 (table row 3, case j)";
-    record.legal_basis = "consent";
-    record.obligations = R"(["art29_provision_record"])";
-    record.policy_hash = "sha256:abc";
-    record.purpose = "特定健診";
-    record.activity = "lifestyle_programme";
-    record.recipient = "prevent";
-    record.direction = "send";
-    record.data = R"(["checkup_results"])";
-    record.subject = "p-" + std::to_string(n);
-    return record;
-}
-
-std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {}) {
-    auto store = AuditStore::open(db, options);
-    if (!store)
-        FAIL("open failed: " << store.error().message);
-    return std::move(store).value();
-}
-
-// The seq of a committed row; a failure fails the test instead of terminating it, so
-// that guards (the tmpfs mount) still run.
-std::uint64_t appended(AuditStore& store, AuditRecord record) {
-    auto result = store.append(std::move(record));
-    if (!result)
-        FAIL("append failed: " << result.error().message);
-    return result.value();
-}
-
-std::vector<AuditRow> rows_of(const fs::path& db) {
-    auto rows = read_audit_rows(db);
-    if (!rows)
-        FAIL("read failed: " << rows.error().message);
-    return std::move(rows).value();
-}
-
-std::string shell_quote(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'')
-            out += "'\\''";
-        else
-            out += c;
-    }
-    return out + "'";
-}
-
-struct ShellResult {
-    int status = -1;
-    std::string output; // stdout and stderr
-};
-
-// The sqlite3 shell as a second connection, the way someone editing the file would.
-ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
-    const std::string command =
-        "sqlite3 " + shell_quote(db.string()) + " " + shell_quote(sql) + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    ShellResult result;
-    char buffer[512];
-    while (std::fgets(buffer, sizeof buffer, pipe))
-        result.output += buffer;
-    const int status = ::pclose(pipe);
-    REQUIRE(status != -1);
-    result.status = WEXITSTATUS(status);
-    return result;
-}
-
-int sqlite3_shell(const fs::path& db, const std::string& sql) {
-    return sqlite3_shell_run(db, sql).status;
-}
 
 // The edit must fail, and fail because of the append-only triggers (not, say, a typo).
 void require_rejected(const fs::path& db, const std::string& sql) {
@@ -202,78 +98,41 @@ struct SqliteConnection {
 
 } // namespace
 
-TEST_CASE("audit chain: canonical bytes are length-prefixed fields in the documented order",
-          "[daemon][audit]") {
-    AuditRecord record;
-    record.time_us = 1700000000123456;
-    record.kind = AuditKind::reload_failed;
-    record.uid = 0;
-    record.gid = -1;
-    record.pid = 77;
-    record.service = "admin";
-    record.detail = "kenpo.policy:3:1: error: x";
-    record.obligations = "[]";
-
-    auto field = [](std::string_view bytes) {
-        std::string out(8, '\0');
-        for (int i = 0; i < 8; ++i)
-            out[static_cast<std::size_t>(7 - i)] =
-                static_cast<char>((bytes.size() >> (8 * i)) & 0xffU);
-        return out + std::string(bytes);
-    };
-    const std::string expected =
-        field("12") + field("1700000000123456") + field("reload_failed") + field("0") +
-        field("-1") + field("77") + field("admin") + field("") + field("") + field("") + field("") +
-        field("") + field("") + field("[]") + field("") + field("") + field("") + field("") +
-        field("") + field("") + field("") + field("kenpo.policy:3:1: error: x");
-    CHECK(canonical_row_bytes(12, record) == expected);
-
-    SECTION("the hash covers the previous hash, so the same row after another differs") {
-        const auto canonical = canonical_row_bytes(12, record);
-        ChainHash other{};
-        other[0] = 1;
-        CHECK(chain_hash(genesis_hash, canonical) != chain_hash(other, canonical));
-        CHECK(hash_from_hex(to_hex(chain_hash(other, canonical))) == chain_hash(other, canonical));
-        CHECK_FALSE(hash_from_hex("00"));
-        CHECK_FALSE(hash_from_hex(std::string(64, 'G')));
-    }
-}
-
-TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[daemon][audit]") {
+TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
 
     AuditRecord start;
-    start.kind = AuditKind::start;
+    start.kind = to_string(AuditKind::start);
     start.detail = "flowgated 0.1.0";
     REQUIRE(appended(*store, start) == 1);
     REQUIRE(appended(*store, check_record(1)) == 2);
     REQUIRE(appended(*store, check_record(2, AuditDecision::deny)) == 3);
     AuditRecord refused;
-    refused.kind = AuditKind::refused;
+    refused.kind = to_string(AuditKind::refused);
     refused.request = "{not json";
-    refused.decision = AuditDecision::error;
+    refused.decision = to_string(AuditDecision::error);
     refused.reason = "malformed_request";
     REQUIRE(appended(*store, refused) == 4);
     store->close();
 
     const auto rows = rows_of(db);
     REQUIRE(rows.size() == 4);
-    CHECK(rows[0].record.kind == AuditKind::start);
-    CHECK(rows[0].record.detail == "flowgate"
-                                   "d 0.1.0");
-    CHECK(rows[0].record.time_us > 0);
+    CHECK(rows[0].kind == to_string(AuditKind::start));
+    CHECK(rows[0].detail == "flowgate"
+                            "d 0.1.0");
+    CHECK(rows[0].time_us > 0);
     CHECK(rows[0].prev_hash == std::string(64, '0'));
 
     const auto expected = check_record(1);
-    const auto& got = rows[1].record;
+    const auto& got = rows[1];
     CHECK(got.uid == expected.uid);
     CHECK(got.gid == expected.gid);
     CHECK(got.pid == expected.pid);
     CHECK(got.service == expected.service);
     CHECK(got.request == expected.request);
-    CHECK(got.decision == AuditDecision::allow);
+    CHECK(got.decision == to_string(AuditDecision::allow));
     CHECK(got.reason == expected.reason);
     CHECK(got.rule == expected.rule);
     CHECK(got.rule_source == expected.rule_source);
@@ -286,27 +145,26 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
     CHECK(got.direction == expected.direction);
     CHECK(got.data == expected.data);
     CHECK(got.subject == expected.subject);
-    CHECK(rows[2].record.decision == AuditDecision::deny);
-    CHECK(rows[3].record.kind == AuditKind::refused);
-    CHECK(rows[3].record.request == "{not json");
+    CHECK(rows[2].decision == to_string(AuditDecision::deny));
+    CHECK(rows[3].kind == to_string(AuditKind::refused));
+    CHECK(rows[3].request == "{not json");
 
     for (std::size_t i = 0; i < rows.size(); ++i) {
         CHECK(rows[i].seq == i + 1);
         const auto prev = hash_from_hex(rows[i].prev_hash);
         REQUIRE(prev);
-        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(rows[i].seq, rows[i].record))) ==
-              rows[i].hash);
+        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(view_of(rows[i])))) == rows[i].hash);
         if (i > 0)
             CHECK(rows[i].prev_hash == rows[i - 1].hash);
     }
-    const auto report = verify_audit_file(db);
-    REQUIRE(report);
-    CHECK(report.value().rows_checked == 4);
-    CHECK(report.value().last_seq == 4);
-    CHECK(report.value().last_hash == rows[3].hash);
+    const auto report = verified(db);
+    CHECK_FALSE(report.fault);
+    CHECK(report.rows == 4);
+    CHECK(report.tail.seq == 4);
+    CHECK(report.tail.hash == rows[3].hash);
 }
 
-TEST_CASE("audit store: the chain continues across a reopen", "[daemon][audit]") {
+TEST_CASE("audit store: the chain continues across a reopen", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
@@ -323,12 +181,12 @@ TEST_CASE("audit store: the chain continues across a reopen", "[daemon][audit]")
     const auto rows = rows_of(db);
     REQUIRE(rows.size() == 5);
     CHECK(rows[3].prev_hash == rows[2].hash);
-    const auto report = verify_audit_file(db);
-    REQUIRE(report);
-    CHECK(report.value().rows_checked == 5);
+    const auto report = verified(db);
+    CHECK_FALSE(report.fault);
+    CHECK(report.rows == 5);
 }
 
-TEST_CASE("audit store: open refuses a store whose tail does not chain", "[daemon][audit]") {
+TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
@@ -336,41 +194,40 @@ TEST_CASE("audit store: open refuses a store whose tail does not chain", "[daemo
         for (int i = 0; i < 5; ++i)
             REQUIRE(store->append(check_record(i, AuditDecision::deny)));
     }
-    REQUIRE(verify_audit_file(db));
+    REQUIRE(fault_of(db).empty());
 
     std::string expected_message;
     SECTION("the last row's decision altered") {
         REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
                                   "UPDATE audit_log SET decision = 'allow' WHERE seq = 5;") == 0);
-        expected_message = "row 5: stored hash does not match";
+        expected_message = "seq 5: altered: its hash does not match its contents";
     }
     SECTION("the last row altered with its hash recomputed by someone without the chain") {
         REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
                                   "UPDATE audit_log SET prev_hash = hash WHERE seq = 5;") == 0);
-        expected_message = "row 5: prev_hash is not the hash of the row before";
+        expected_message = "seq 5: does not link to the row before it";
     }
     SECTION("a row removed before the last one") {
         REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
                                   "DELETE FROM audit_log WHERE seq = 4;") == 0);
-        expected_message = "row 5: follows row 3";
+        expected_message = "seq 4: missing: no row has seq 4";
     }
     SECTION("the first rows removed") {
         REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
                                   "DELETE FROM audit_log WHERE seq = 1;") == 0);
-        expected_message = "seq 2, not 1";
+        expected_message = "seq 1: missing: no row has seq 1";
     }
 
     const auto reopened = AuditStore::open(db);
     REQUIRE_FALSE(reopened);
     CHECK(reopened.error().code == AuditErrc::broken_chain);
     CHECK_THAT(reopened.error().message, Catch::Contains(expected_message));
-    const auto report = verify_audit_file(db);
-    REQUIRE_FALSE(report);
-    CHECK(report.error().code == AuditErrc::broken_chain);
+    // One verifier: the auditor's verify names the same fault in the same words.
+    CHECK(fault_of(db) == reopened.error().message);
 }
 
 TEST_CASE("audit store: full verification finds an altered row the tail check does not read",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
@@ -383,14 +240,12 @@ TEST_CASE("audit store: full verification finds an altered row the tail check do
     REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
                               "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 2;") == 0);
     CHECK(AuditStore::open(db, options));
-    const auto report = verify_audit_file(db);
-    REQUIRE_FALSE(report);
-    CHECK_THAT(report.error().message, Catch::Contains("row 2: stored hash does not match"));
+    CHECK(fault_of(db) == "seq 2: altered: its hash does not match its contents");
 }
 
 TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE and "
           "out-of-sequence INSERT from another connection",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
@@ -437,24 +292,21 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
         require_rejected(db, "DELETE FROM policy_files");
         require_rejected(db, "INSERT OR REPLACE INTO policy_files VALUES "
                              "('sha256:abc', 'kenpo.policy', 'permit all;', 0)");
-        const auto files = read_policy_files(db, "sha256:abc");
-        REQUIRE(files);
-        CHECK(files.value() == PolicyFiles{{"kenpo.policy", "permit x;"}});
+        CHECK(policy_files_of(db, "sha256:abc") == PolicyFiles{{"kenpo.policy", "permit x;"}});
     }
 
     const auto after = rows_of(db);
     REQUIRE(after.size() == before.size());
     for (std::size_t i = 0; i < after.size(); ++i) {
         CHECK(after[i].hash == before[i].hash);
-        CHECK(after[i].record.decision == AuditDecision::deny);
+        CHECK(after[i].decision == to_string(AuditDecision::deny));
     }
-    CHECK(verify_audit_file(db));
+    CHECK(fault_of(db).empty());
     // The shell's attempts leave the writer's connection able to go on.
     CHECK(appended(*store, check_record(9)) == 4);
 }
 
-TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes",
-          "[daemon][audit]") {
+TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     open_store(db)->close(); // the schema, no row
@@ -475,7 +327,7 @@ TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes",
 }
 
 TEST_CASE("audit store: a row of an unknown kind is refused at open and by verification",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
@@ -490,14 +342,13 @@ TEST_CASE("audit store: a row of an unknown kind is refused at open and by verif
     REQUIRE(result.status == 0);
     const auto reopened = AuditStore::open(db);
     REQUIRE_FALSE(reopened);
-    CHECK_THAT(reopened.error().message, Catch::Contains("row 2: unknown kind 'sell'"));
-    const auto report = verify_audit_file(db);
-    REQUIRE_FALSE(report);
-    CHECK(report.error().code == AuditErrc::broken_chain);
+    CHECK(reopened.error().code == AuditErrc::broken_chain);
+    CHECK_THAT(reopened.error().message, Catch::Contains("seq 2: unknown kind 'sell'"));
+    CHECK(fault_of(db) == reopened.error().message);
 }
 
 TEST_CASE("audit store: a correct append through another connection is allowed and chains",
-          "[daemon][audit]") {
+          "[audit]") {
     // The triggers enforce order, not authorship; a forged hash is the chain's to catch.
     TempDir dir;
     const auto db = dir.path() / "audit.db";
@@ -511,11 +362,11 @@ TEST_CASE("audit store: a correct append through another connection is allowed a
                             "data, subject, detail, hash, hash FROM audit_log WHERE seq = 1") == 0);
     const auto reopened = AuditStore::open(db);
     REQUIRE_FALSE(reopened);
-    CHECK_THAT(reopened.error().message, Catch::Contains("row 2: stored hash does not match"));
+    CHECK(reopened.error().message == "seq 2: altered: its hash does not match its contents");
 }
 
 TEST_CASE("audit store: concurrent submissions share transactions and each is answered once",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
@@ -547,12 +398,12 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
     CHECK(stats.records == total);
     CHECK(stats.transactions < total / 10);
     CHECK(stats.failed_batches == 0);
-    const auto report = verify_audit_file(db);
-    REQUIRE(report);
-    CHECK(report.value().rows_checked == total);
+    const auto report = verified(db);
+    CHECK_FALSE(report.fault);
+    CHECK(report.rows == total);
 }
 
-TEST_CASE("audit store: no transaction takes more than max_batch records", "[daemon][audit]") {
+TEST_CASE("audit store: no transaction takes more than max_batch records", "[audit]") {
     TempDir dir;
     AuditOptions options;
     options.max_batch = 2;
@@ -568,7 +419,7 @@ TEST_CASE("audit store: no transaction takes more than max_batch records", "[dae
 }
 
 TEST_CASE("audit store: a completion runs only once its row is visible to other connections",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
@@ -596,7 +447,7 @@ TEST_CASE("audit store: a completion runs only once its row is visible to other 
     }
 }
 
-TEST_CASE("audit store: policy texts are stored once per hash", "[daemon][audit]") {
+TEST_CASE("audit store: policy texts are stored once per hash", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
@@ -612,27 +463,26 @@ TEST_CASE("audit store: policy texts are stored once per hash", "[daemon][audit]
     CHECK(other.value() == 1);
 
     AuditRecord load;
-    load.kind = AuditKind::load;
+    load.kind = to_string(AuditKind::load);
     load.policy_hash = "sha256:one";
     REQUIRE(store->append(load));
     AuditRecord failed;
-    failed.kind = AuditKind::reload_failed;
+    failed.kind = to_string(AuditKind::reload_failed);
     failed.detail = "kenpo.policy:1:8: error: expected ';'";
     REQUIRE(store->append(failed));
     store->close();
 
-    CHECK(read_policy_files(db, "sha256:one").value() == files);
-    CHECK(read_policy_files(db, "sha256:two").value() ==
-          PolicyFiles{{"kenpo.policy", "permit c;"}});
-    CHECK(read_policy_files(db, "sha256:none").value().empty());
+    CHECK(policy_files_of(db, "sha256:one") == files);
+    CHECK(policy_files_of(db, "sha256:two") == PolicyFiles{{"kenpo.policy", "permit c;"}});
+    CHECK(policy_files_of(db, "sha256:none").empty());
     CHECK(store->stats().policies == 3);
     const auto rows = rows_of(db);
     REQUIRE(rows.size() == 2);
-    CHECK(rows[1].record.kind == AuditKind::reload_failed);
+    CHECK(rows[1].kind == to_string(AuditKind::reload_failed));
 }
 
 TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, then it recovers",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
@@ -662,7 +512,7 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     CHECK(store->available());
     CHECK(store->health().last_seq == 2);
     store->close();
-    CHECK(verify_audit_file(db));
+    CHECK(fault_of(db).empty());
 }
 
 TEST_CASE("audit store: a full disk fails the batch, then it recovers when space is freed",
@@ -713,12 +563,12 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
     CHECK(next.value() == 2);
     CHECK(store->available());
     store->close();
-    const auto report = verify_audit_file(db);
-    REQUIRE(report);
-    CHECK(report.value().rows_checked == 2);
+    const auto report = verified(db);
+    CHECK_FALSE(report.fault);
+    CHECK(report.rows == 2);
 }
 
-TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[daemon][audit]") {
+TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
@@ -729,10 +579,11 @@ TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[d
     REQUIRE(store->append(check_record(1)));
     REQUIRE(store->append(check_record(2)));
     store->close();
-    CHECK(verify_audit_file(db).value().rows_checked == 2);
+    CHECK(verified(db).rows == 2);
+    CHECK(fault_of(db).empty());
 }
 
-TEST_CASE("audit store: a file that is not an audit store is refused", "[daemon][audit]") {
+TEST_CASE("audit store: a file that is not an audit store is refused", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "other.db";
     REQUIRE(sqlite3_shell(db, "CREATE TABLE t (x);") == 0);
@@ -745,7 +596,7 @@ TEST_CASE("audit store: a file that is not an audit store is refused", "[daemon]
     CHECK(missing_dir.error().code == AuditErrc::cannot_open);
 }
 
-TEST_CASE("audit store: submissions after close fail at once with closed", "[daemon][audit]") {
+TEST_CASE("audit store: submissions after close fail at once with closed", "[audit]") {
     TempDir dir;
     auto store = open_store(dir.path() / "audit.db");
     store->close();
@@ -755,7 +606,7 @@ TEST_CASE("audit store: submissions after close fail at once with closed", "[dae
 }
 
 TEST_CASE("audit store: the checkpointer copies the WAL into the database file by itself",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
@@ -774,7 +625,7 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
     store->close();
 }
 
-TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[daemon][audit]") {
+TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[audit]") {
     auto idle_threads = [] {
         int count = 0;
         for (const auto& task : fs::directory_iterator("/proc/self/task"))
@@ -794,7 +645,7 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[d
     CHECK(idle_threads() == before);
 }
 
-TEST_CASE("audit store: a long WAL starts over, copied into the database file", "[daemon][audit]") {
+TEST_CASE("audit store: a long WAL starts over, copied into the database file", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     const auto wal = dir.path() / "audit.db-wal";
@@ -820,13 +671,13 @@ TEST_CASE("audit store: a long WAL starts over, copied into the database file", 
     CHECK(longest_wal < 4 * 1024 * 1024);
     CHECK(fs::file_size(db) >= 3 * 1024 * 1024);
     store->close();
-    const auto report = verify_audit_file(db);
-    REQUIRE(report);
-    CHECK(report.value().rows_checked == batches * per_batch);
+    const auto report = verified(db);
+    CHECK_FALSE(report.fault);
+    CHECK(report.rows == batches * per_batch);
 }
 
 TEST_CASE("audit store: delivered completions run, a batch at a time, where deliver puts them",
-          "[daemon][audit]") {
+          "[audit]") {
     TempDir dir;
     std::mutex mutex;
     std::condition_variable ready;

@@ -1,0 +1,96 @@
+// The checkpointer thread; see checkpointer.hpp.
+#include "audit/checkpointer.hpp"
+
+#include "audit/sqlite.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sched.h>
+#include <unistd.h>
+
+namespace flowgate::audit {
+
+namespace {
+
+// How often the WAL is copied, and how soon again while it is long.
+constexpr std::chrono::milliseconds checkpoint_interval{100};
+constexpr std::chrono::milliseconds hurried_checkpoint_interval{2};
+
+} // namespace
+
+Checkpointer::Checkpointer(std::filesystem::path path, std::chrono::milliseconds busy_timeout,
+                           std::size_t hurry_from_frames)
+    : m_path(std::move(path)), m_busy_timeout(busy_timeout),
+      m_hurry_from_frames(hurry_from_frames) {}
+
+Checkpointer::~Checkpointer() {
+    stop();
+}
+
+void Checkpointer::start() {
+    m_thread = std::thread([this] { run(); });
+}
+
+void Checkpointer::stop() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stopping = true;
+    }
+    m_wake.notify_one();
+    if (m_thread.joinable()) {
+        m_thread.join();
+    }
+}
+
+// A failure (a full disk, say) is retried on the next round; the writer's health is
+// what the daemon reports.
+void Checkpointer::run() {
+    // Copying is background work: it runs when the serving thread and the writer leave
+    // a processor free (if the system lets it: without, at the normal policy). Should
+    // that starve it, the writer copies the WAL itself.
+    sched_param idle{};
+    sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
+    Db db;
+    auto pause = checkpoint_interval;
+    for (;;) {
+        {
+            std::unique_lock lock(m_mutex);
+            m_wake.wait_for(lock, pause, [&] { return m_stopping; });
+            if (m_stopping) {
+                return;
+            }
+        }
+        if (!db) {
+            auto opened =
+                open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, m_busy_timeout);
+            if (!opened) {
+                continue;
+            }
+            db = std::move(opened).value();
+            // A connection learns that the file is in WAL mode on its first read; until
+            // then a checkpoint call on it does nothing at all.
+            if (sqlite3_exec(db.get(), "SELECT COUNT(*) FROM sqlite_schema", nullptr, nullptr,
+                             nullptr) != SQLITE_OK) {
+                db.reset();
+                continue;
+            }
+        }
+        int frames = 0;
+        int copied = 0;
+        const int rc = sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                 &frames, &copied);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            spdlog::debug("audit checkpoint failed: {}", sqlite3_errmsg(db.get()));
+            db.reset();
+        }
+        m_copied_frames.store(rc == SQLITE_OK && copied > 0 ? static_cast<std::size_t>(copied) : 0,
+                              std::memory_order_relaxed);
+        // A long WAL: go on copying, so that the writer is soon left only a little.
+        pause = static_cast<std::size_t>(std::max(frames, 0)) >= m_hurry_from_frames
+                    ? hurried_checkpoint_interval
+                    : checkpoint_interval;
+    }
+}
+
+} // namespace flowgate::audit

@@ -1,0 +1,45 @@
+// The audit file's tables in SQL: the schema (the audit_log columns derived from the
+// field table in record.hpp, the append-only triggers, the policy texts), its version,
+// and a row's columns bound into an INSERT or read out of a SELECT. docs/audit-store.md
+// documents the same schema; a unit test checks a created store against the field table.
+#pragma once
+
+#include "audit/error.hpp"
+#include "audit/record.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+
+namespace flowgate::audit {
+
+// PRAGMA user_version of a store this library writes and reads.
+inline constexpr int schema_version = 1;
+
+// The schema of a new store: CREATE TABLE and CREATE TRIGGER statements.
+const std::string& schema_sql();
+
+// "seq, time_us, kind, …, hash": the audit_log columns in the field table's order, for a
+// SELECT or an INSERT.
+const std::string& audit_columns();
+
+// "INSERT INTO audit_log (…) VALUES (?, …)", for bind_row().
+const std::string& insert_row_sql();
+
+// Binds every field of the row, in the field table's order, to parameters 1, 2, …;
+// the texts must outlive the statement's next step.
+void bind_row(sqlite3_stmt* stmt, const AuditRowView& row);
+
+// The current row of a statement that selects audit_columns() (from its first column),
+// as views into SQLite's buffers, valid until the statement steps again.
+AuditRowView read_row(sqlite3_stmt* stmt);
+
+// Creates the schema in a new (empty) file; accepts a file holding this schema version;
+// refuses anything else.
+AuditResult<void> ensure_schema(sqlite3* db);
+
+// Fails with bad_schema unless the file is an audit store of this schema version.
+AuditResult<void> check_schema_version(sqlite3* db, const std::filesystem::path& path);
+
+} // namespace flowgate::audit

@@ -1,0 +1,102 @@
+// The one chain verifier. The store's tail check at start, the auditor's full verify and
+// each part of a parallel verify feed rows to a ChainVerifier, so a fault has one name
+// wherever it is found: the first seq at which the log stops being the log that was
+// written, and what is wrong there.
+#pragma once
+
+#include "audit/canonical.hpp"
+#include "audit/error.hpp"
+#include "audit/parts.hpp"
+#include "audit/reader.hpp"
+#include "audit/record.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowgate::audit {
+
+// The first row at which the log stops being the log that was written.
+struct ChainFault {
+    std::uint64_t seq = 0; // the first bad sequence number
+    std::string message;   // "altered: its hash does not match its contents", …
+};
+
+// "seq 5: altered: its hash does not match its contents".
+std::string describe(const ChainFault& fault);
+
+// The tail of a verified log, kept outside the file: one line "seq <N> hash <hex>".
+struct Checkpoint {
+    std::uint64_t seq = 0;
+    std::string hash; // 64 lowercase hex digits
+};
+std::string format_checkpoint(const Checkpoint& checkpoint); // with a final newline
+std::optional<Checkpoint> parse_checkpoint(std::string_view text);
+
+// Checks rows fed in seq order from `first_seq` on: seqs without a gap, each row's
+// stored prev_hash the hash of the row before, its hash recomputed from its fields, its
+// kind and decision names a flowgate row can have, and, given a checkpoint, the
+// checkpoint's row holding exactly the checkpoint's hash. From seq 1 the chain starts
+// at 32 zero bytes; from a later seq the first row's stored prev_hash is taken as the
+// link, and whoever holds the row before checks it (first_prev()).
+class ChainVerifier {
+public:
+    explicit ChainVerifier(std::uint64_t first_seq = 1, const Checkpoint* checkpoint = nullptr);
+
+    // Checks the next row; false once a fault is found (the rows after it are not checked).
+    bool add(const AuditRowView& row);
+    // The rows fed should have reached `last_seq`; false if they stopped short.
+    bool end_at(std::uint64_t last_seq);
+
+    const std::optional<ChainFault>& fault() const noexcept { return m_fault; }
+    std::uint64_t rows() const noexcept { return m_rows; }
+    // first_seq - 1 until a row passed.
+    std::uint64_t last_seq() const noexcept { return m_expected_seq - 1; }
+    // The last passed row's hash (the link it starts from, before any).
+    const ChainHash& last_hash() const noexcept { return m_prev; }
+    // The stored prev_hash (hex) of the first row, once it was in sequence; empty before.
+    std::string_view first_prev() const noexcept { return m_first_prev; }
+    bool checkpoint_seen() const noexcept { return m_checkpoint_seen; }
+
+private:
+    bool fail(std::uint64_t seq, std::string message);
+
+    std::uint64_t m_first_seq;
+    std::uint64_t m_expected_seq;
+    const Checkpoint* m_checkpoint;
+    std::optional<ChainHash> m_checkpoint_hash;
+    std::optional<ChainFault> m_fault;
+    std::uint64_t m_rows = 0;
+    ChainHash m_prev = genesis_hash;
+    char m_prev_hex[64]{};
+    std::string m_first_prev;
+    bool m_checkpoint_seen = false;
+    ChainHasher m_hasher;
+    std::string m_canonical;
+};
+
+struct VerifyOptions {
+    std::optional<Checkpoint> checkpoint;
+    PassOptions pass;
+};
+
+struct VerifyResult {
+    std::uint64_t rows = 0;          // rows checked before the fault, or all of them
+    Checkpoint tail;                 // the last good row's seq and hash (0 and zeros when empty)
+    std::optional<ChainFault> fault; // the first problem; none when the log is intact
+};
+
+// Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link),
+// and, given a checkpoint, that row checkpoint.seq exists with exactly that hash: a
+// log truncated or rebuilt since the checkpoint fails. A long log is cut into parts
+// (audit/parts.hpp) verified side by side, and the seams between them checked after;
+// the first fault is the one a single pass finds.
+AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& options = {});
+
+// verify_log on the file, through a reader of its own.
+AuditResult<VerifyResult> verify_file(const std::filesystem::path& path,
+                                      const VerifyOptions& options = {});
+
+} // namespace flowgate::audit

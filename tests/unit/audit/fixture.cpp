@@ -1,0 +1,131 @@
+// The audit unit tests' shared fixture; see fixture.hpp.
+#include "tests/unit/audit/fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <sys/wait.h>
+
+namespace flowgate::audit::testing {
+
+namespace {
+
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'')
+            out += "'\\''";
+        else
+            out += c;
+    }
+    return out + "'";
+}
+
+} // namespace
+
+TempDir::TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "flowgate-audit-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    m_path = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(m_path, ignored);
+}
+
+AuditRecord check_record(int n, AuditDecision decision) {
+    AuditRecord record;
+    record.kind = to_string(AuditKind::check);
+    record.uid = 1000 + n;
+    record.gid = 2000;
+    record.pid = 4242;
+    record.service = "kenshin";
+    record.request = R"({"op":"check","id":)" + std::to_string(n) +
+                     R"(,"purpose":"特定健診","recipient":"prevent","data":["checkup_results"],)"
+                     R"("subject":"p-)" +
+                     std::to_string(n) + R"(","context":{"consent":true}})";
+    record.decision = to_string(decision);
+    record.reason = decision == AuditDecision::allow ? "permitted" : "no_matching_rule";
+    record.rule = "kenpo.row3.j";
+    record.rule_source = "policies/kenpo.policy:118 (table row 3, case j)";
+    record.legal_basis = "consent";
+    record.obligations = R"(["art29_provision_record"])";
+    record.policy_hash = "sha256:abc";
+    record.purpose = "特定健診";
+    record.activity = "lifestyle_programme";
+    record.recipient = "prevent";
+    record.direction = "send";
+    record.data = R"(["checkup_results"])";
+    record.subject = "p-" + std::to_string(n);
+    return record;
+}
+
+std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options) {
+    auto store = AuditStore::open(db, options);
+    if (!store)
+        FAIL("open failed: " << store.error().message);
+    return std::move(store).value();
+}
+
+std::uint64_t appended(AuditStore& store, AuditRecord record) {
+    auto result = store.append(std::move(record));
+    if (!result)
+        FAIL("append failed: " << result.error().message);
+    return result.value();
+}
+
+std::unique_ptr<AuditReader> reader_of(const fs::path& db) {
+    auto reader = AuditReader::open(db);
+    if (!reader)
+        FAIL("open failed: " << reader.error().message);
+    return std::move(reader).value();
+}
+
+std::vector<AuditRecord> rows_of(const fs::path& db) {
+    auto rows = reader_of(db)->rows();
+    if (!rows)
+        FAIL("read failed: " << rows.error().message);
+    return std::move(rows).value();
+}
+
+PolicyFiles policy_files_of(const fs::path& db, const std::string& policy_hash) {
+    auto files = reader_of(db)->policy_files(policy_hash);
+    if (!files)
+        FAIL("read failed: " << files.error().message);
+    return std::move(files).value();
+}
+
+VerifyResult verified(const fs::path& db, const VerifyOptions& options) {
+    auto result = verify_file(db, options);
+    if (!result)
+        FAIL("verify failed: " << result.error().message);
+    return std::move(result).value();
+}
+
+std::string fault_of(const fs::path& db, const VerifyOptions& options) {
+    const auto result = verified(db, options);
+    return result.fault ? describe(*result.fault) : std::string();
+}
+
+ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
+    const std::string command =
+        "sqlite3 " + shell_quote(db.string()) + " " + shell_quote(sql) + " 2>&1";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    ShellResult result;
+    char buffer[512];
+    while (std::fgets(buffer, sizeof buffer, pipe))
+        result.output += buffer;
+    const int status = ::pclose(pipe);
+    REQUIRE(status != -1);
+    result.status = WEXITSTATUS(status);
+    return result;
+}
+
+int sqlite3_shell(const fs::path& db, const std::string& sql) {
+    return sqlite3_shell_run(db, sql).status;
+}
+
+} // namespace flowgate::audit::testing

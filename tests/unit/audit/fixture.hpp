@@ -1,0 +1,62 @@
+// What the audit library's unit tests share: a temporary directory, a typical decision
+// row, a store opened or failed as a test failure, the rows and the verdict read back as
+// an auditor reads them, and the sqlite3 shell as someone editing the file would use it.
+#pragma once
+
+#include "audit/reader.hpp"
+#include "audit/store.hpp"
+#include "audit/verifier.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flowgate::audit::testing {
+
+namespace fs = std::filesystem;
+
+// A directory removed with everything in it at the end of the test.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return m_path; }
+
+private:
+    fs::path m_path;
+};
+
+// A check row of caller 1000 + n about subject p-n, allowed or denied.
+AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow);
+
+std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {});
+
+// The seq of a committed row; a failure fails the test instead of terminating it, so
+// that guards (the tmpfs mount) still run.
+std::uint64_t appended(AuditStore& store, AuditRecord record);
+
+std::unique_ptr<AuditReader> reader_of(const fs::path& db);
+std::vector<AuditRecord> rows_of(const fs::path& db);
+PolicyFiles policy_files_of(const fs::path& db, const std::string& policy_hash);
+
+// The whole chain verified, as `flowgate audit verify` verifies it.
+VerifyResult verified(const fs::path& db, const VerifyOptions& options = {});
+
+// The first fault verify finds ("" when none), in the words the store and the auditor
+// both use.
+std::string fault_of(const fs::path& db, const VerifyOptions& options = {});
+
+struct ShellResult {
+    int status = -1;
+    std::string output; // stdout and stderr
+};
+
+// The sqlite3 shell as a second connection, the way someone editing the file would.
+ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql);
+// Its exit status.
+int sqlite3_shell(const fs::path& db, const std::string& sql);
+
+} // namespace flowgate::audit::testing
