@@ -10,6 +10,21 @@ namespace flowgate::audit {
 
 namespace outcome = boost::outcome_v2;
 
+namespace {
+
+// The ways a row fails to follow the one before, in the words every pass uses.
+constexpr std::string_view not_linked = "does not link to the row before it (prev_hash is not "
+                                        "that row's hash: a row was removed, inserted or "
+                                        "reordered)";
+constexpr std::string_view not_hex =
+    "does not link to the row before it (prev_hash is not 64 hex digits)";
+
+std::string missing(std::uint64_t seq) {
+    return "missing: no row has seq " + std::to_string(seq) + " (rows were removed)";
+}
+
+} // namespace
+
 std::string describe(const ChainFault& fault) {
     return "seq " + std::to_string(fault.seq) + ": " + fault.message;
 }
@@ -59,8 +74,8 @@ ChainVerifier::ChainVerifier(std::uint64_t first_seq, const Checkpoint* checkpoi
     m_canonical.reserve(4096);
 }
 
-bool ChainVerifier::fail(std::uint64_t seq, std::string message) {
-    m_fault = ChainFault{seq, std::move(message)};
+bool ChainVerifier::fail(std::uint64_t seq, std::string_view message) {
+    m_fault = ChainFault{seq, std::string(message)};
     return false;
 }
 
@@ -70,9 +85,7 @@ bool ChainVerifier::add(const AuditRowView& row) {
     }
     if (row.seq != m_expected_seq) {
         if (row.seq > m_expected_seq) {
-            return fail(m_expected_seq, "missing: no row has seq " +
-                                            std::to_string(m_expected_seq) +
-                                            " (rows were removed)");
+            return fail(m_expected_seq, missing(m_expected_seq));
         }
         return fail(m_expected_seq, "out of sequence: a row numbered " +
                                         std::to_string(static_cast<std::int64_t>(row.seq)) +
@@ -83,8 +96,7 @@ bool ChainVerifier::add(const AuditRowView& row) {
         // The link into these rows is the caller's to check, against the row before.
         const auto given = hash_from_hex(row.prev_hash);
         if (!given) {
-            return fail(row.seq, "does not link to the row before it (prev_hash is not 64 "
-                                 "hex digits)");
+            return fail(row.seq, not_hex);
         }
         m_first_prev = std::string(row.prev_hash);
         m_prev = *given;
@@ -94,8 +106,10 @@ bool ChainVerifier::add(const AuditRowView& row) {
         if (row.seq == 1) {
             return fail(row.seq, "does not start the chain (prev_hash is not 32 zero bytes)");
         }
-        return fail(row.seq, "does not link to the row before it (prev_hash is not that "
-                             "row's hash: a row was removed, inserted or reordered)");
+        if (!hash_from_hex(row.prev_hash)) {
+            return fail(row.seq, not_hex);
+        }
+        return fail(row.seq, not_linked);
     }
     if (!parse_audit_kind(row.kind) || !parse_audit_decision(row.decision)) {
         return fail(row.seq, "unknown kind '" + std::string(row.kind) + "' or decision '" +
@@ -125,8 +139,7 @@ bool ChainVerifier::end_at(std::uint64_t last_seq) {
         return false;
     }
     if (m_expected_seq <= last_seq) {
-        return fail(m_expected_seq, "missing: no row has seq " + std::to_string(m_expected_seq) +
-                                        " (rows were removed)");
+        return fail(m_expected_seq, missing(m_expected_seq));
     }
     return true;
 }
@@ -191,9 +204,7 @@ AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& o
     bool checkpoint_seen = false;
     for (const PartCheck& part : parts.value()) {
         if (!part.first_prev.empty() && part.first_prev != to_hex(prev)) {
-            result.fault = ChainFault{part.first_seq,
-                                      "does not link to the row before it (prev_hash is not that "
-                                      "row's hash: a row was removed, inserted or reordered)"};
+            result.fault = ChainFault{part.first_seq, std::string(not_linked)};
             break;
         }
         result.rows += part.rows;

@@ -61,7 +61,7 @@ public:
     bool checkpoint_seen() const noexcept { return m_checkpoint_seen; }
 
 private:
-    bool fail(std::uint64_t seq, std::string message);
+    bool fail(std::uint64_t seq, std::string_view message);
 
     std::uint64_t m_first_seq;
     std::uint64_t m_expected_seq;
