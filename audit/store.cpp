@@ -128,8 +128,9 @@ public:
     ~Writer() { close(); }
 
     AuditResult<void> start() {
-        if (auto connected = connect(); !connected)
+        if (auto connected = connect(); !connected) {
             return connected;
+        }
         {
             std::lock_guard lock(m_state_mutex);
             m_health.last_seq = m_last_seq;
@@ -144,8 +145,9 @@ public:
         {
             std::lock_guard lock(m_queue_mutex);
             if (!m_stopping) {
-                if (m_queue.capacity() == 0) // handed over with the last batch
+                if (m_queue.capacity() == 0) { // handed over with the last batch
                     m_queue.reserve(256);
+                }
                 m_queue.push_back(std::move(job));
                 m_wake.notify_one();
                 return;
@@ -198,35 +200,42 @@ private:
         m_db.reset();
         auto db = open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                           m_options.busy_timeout);
-        if (!db)
+        if (!db) {
             return db.error();
+        }
         sqlite3* raw = db.value().get();
         auto mode = prepare(raw, "PRAGMA journal_mode = WAL", AuditErrc::cannot_open);
-        if (!mode)
+        if (!mode) {
             return mode.error();
+        }
         if (sqlite3_step(mode.value().get()) != SQLITE_ROW ||
-            column_view(mode.value().get(), 0) != "wal")
+            column_view(mode.value().get(), 0) != "wal") {
             return outcome::failure(
                 sqlite_error(raw, AuditErrc::cannot_open, "switching to WAL journal mode"));
+        }
         mode.value().reset();
         const char* synchronous = m_options.durability == AuditDurability::full
                                       ? "PRAGMA synchronous = FULL"
                                       : "PRAGMA synchronous = NORMAL";
-        if (auto set = exec(raw, synchronous, AuditErrc::cannot_open, "setting durability"); !set)
+        if (auto set = exec(raw, synchronous, AuditErrc::cannot_open, "setting durability"); !set) {
             return set;
+        }
         // Checkpoints copy the WAL into the database file; done inside a commit they
         // would stall that batch's answers, so the checkpointer thread does them.
         if (auto set = exec(raw, "PRAGMA wal_autocheckpoint = 0", AuditErrc::cannot_open,
                             "handing checkpoints to the checkpointer");
-            !set)
+            !set) {
             return set;
+        }
         sqlite3_wal_hook(raw, &Writer::on_wal_commit, this);
-        if (auto schema = ensure_schema(raw); !schema)
+        if (auto schema = ensure_schema(raw); !schema) {
             return schema;
+        }
 
         auto head = verify_head_and_tail(raw, m_options.tail_rows_to_verify);
-        if (!head)
+        if (!head) {
             return head.error();
+        }
 
         Statements statements;
         for (auto [target, sql] :
@@ -239,8 +248,9 @@ private:
                         "INSERT INTO policy_files (policy_hash, name, text, stored_us) "
                         "VALUES (?, ?, ?, ?)"}}) {
             auto stmt = prepare(raw, sql, AuditErrc::cannot_open, true);
-            if (!stmt)
+            if (!stmt) {
                 return stmt.error();
+            }
             *target = std::move(stmt).value();
         }
         m_last_seq = head.value().seq;
@@ -256,8 +266,9 @@ private:
             {
                 std::unique_lock lock(m_queue_mutex);
                 m_wake.wait(lock, [&] { return !m_queue.empty() || m_stopping; });
-                if (m_queue.empty())
+                if (m_queue.empty()) {
                     return;
+                }
                 if (m_queue.size() <= m_options.max_batch) {
                     batch.swap(m_queue);
                 } else {
@@ -275,20 +286,23 @@ private:
     // One transaction for the whole batch; every job is answered after it ended.
     void commit(std::vector<Job>& batch) {
         auto fail_all = [&](AuditError error) {
-            if (m_db)
+            if (m_db) {
                 sqlite3_exec(m_db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+            }
             m_needs_connect = true;
             mark_unavailable(error.message);
             complete(batch, {}, AuditError{AuditErrc::unavailable, error.message});
         };
         if (m_needs_connect || !m_db) {
-            if (auto connected = connect(); !connected)
+            if (auto connected = connect(); !connected) {
                 return fail_all(connected.error());
+            }
             m_needs_connect = false;
         }
         sqlite3* db = m_db.get();
-        if (!step_once(m_statements.begin.get()))
+        if (!step_once(m_statements.begin.get())) {
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "beginning a transaction"));
+        }
 
         std::uint64_t seq = m_last_seq;
         ChainHash head = m_last_hash;
@@ -298,29 +312,33 @@ private:
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (!std::holds_alternative<PolicyJob>(batch[i].payload)) {
                 AuditRowView row;
-                if (auto* record = std::get_if<AuditRecord>(&batch[i].payload))
+                if (auto* record = std::get_if<AuditRecord>(&batch[i].payload)) {
                     row = view_of(*record);
-                else
+                } else {
                     row = std::get<ViewedRecord>(batch[i].payload).row;
+                }
                 row.seq = seq + 1;
                 canonical_row_bytes(row, m_canonical);
                 const auto hash = m_hasher.hash(head, m_canonical);
-                if (!insert_row(row, head, hash))
+                if (!insert_row(row, head, hash)) {
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
+                }
                 head = hash;
                 values[i] = ++seq;
                 ++rows;
             } else {
                 auto stored = insert_policy(std::get<PolicyJob>(batch[i].payload));
-                if (!stored)
+                if (!stored) {
                     return fail_all(
                         sqlite_error(db, AuditErrc::unavailable, "storing a policy text"));
+                }
                 values[i] = *stored;
                 policy_files += *stored;
             }
         }
-        if (!step_once(m_statements.commit.get()))
+        if (!step_once(m_statements.commit.get())) {
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "committing"));
+        }
 
         m_last_seq = seq;
         m_last_hash = head;
@@ -349,18 +367,21 @@ private:
     // times too long (the checkpointer starved by a sustained overload) is copied here
     // whatever is left: the next batch waits, but the WAL stays bounded.
     void restart_wal_if_long() {
-        if (m_wal_frames < m_options.wal_restart_frames)
+        if (m_wal_frames < m_options.wal_restart_frames) {
             return;
+        }
         const std::size_t copied = m_checkpointer.copied_frames();
         const bool starved = m_wal_frames >= 4 * m_options.wal_restart_frames;
-        if (!starved && (copied > m_wal_frames || m_wal_frames - copied > wal_top_up_frames))
+        if (!starved && (copied > m_wal_frames || m_wal_frames - copied > wal_top_up_frames)) {
             return; // the checkpointer is behind; it hurries while the WAL is long
+        }
         int frames = 0;
         int done = 0;
         if (sqlite3_wal_checkpoint_v2(m_db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames,
                                       &done) == SQLITE_OK &&
-            frames == done)
+            frames == done) {
             m_wal_frames = 0;
+        }
     }
 
     // Calls each job's completion with its value (or everyone's error): in place, or,
@@ -379,23 +400,29 @@ private:
                 batch = std::vector<Job>();
             } else {
                 for (std::size_t i = 0; i < batch.size(); ++i) {
-                    if (!batch[i].delivered)
+                    if (!batch[i].delivered) {
                         continue;
+                    }
                     handed.push_back(std::move(batch[i]));
-                    if (!error)
+                    if (!error) {
                         handed_values.push_back(values[i]);
+                    }
                 }
             }
         }
-        for (std::size_t i = 0; i < batch.size(); ++i)
-            if (batch[i].done && !(m_options.deliver && batch[i].delivered))
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (batch[i].done && !(m_options.deliver && batch[i].delivered)) {
                 finish(batch[i], result_of(error, values, i));
-        if (handed.empty())
+            }
+        }
+        if (handed.empty()) {
             return;
+        }
         m_options.deliver([handed = std::move(handed), values = std::move(handed_values),
                            error = std::move(error)]() mutable {
-            for (std::size_t i = 0; i < handed.size(); ++i)
+            for (std::size_t i = 0; i < handed.size(); ++i) {
                 finish(handed[i], result_of(error, values, i));
+            }
         });
     }
 
@@ -403,8 +430,9 @@ private:
     static AuditResult<std::uint64_t> result_of(const std::optional<AuditError>& error,
                                                 const std::vector<std::uint64_t>& values,
                                                 std::size_t i) {
-        if (error)
+        if (error) {
             return outcome::failure(*error);
+        }
         return values[i];
     }
 
@@ -431,10 +459,12 @@ private:
             bind_text(exists, 2, name);
             const int found = sqlite3_step(exists);
             sqlite3_reset(exists);
-            if (found == SQLITE_ROW)
+            if (found == SQLITE_ROW) {
                 continue;
-            if (found != SQLITE_DONE)
+            }
+            if (found != SQLITE_DONE) {
                 return std::nullopt;
+            }
             sqlite3_stmt* insert = m_statements.insert_policy.get();
             sqlite3_reset(insert);
             bind_text(insert, 1, job.hash);
@@ -443,8 +473,9 @@ private:
             sqlite3_bind_int64(insert, 4, stored_us);
             const bool done = sqlite3_step(insert) == SQLITE_DONE;
             sqlite3_reset(insert);
-            if (!done)
+            if (!done) {
                 return std::nullopt;
+            }
             ++stored;
         }
         return stored;
@@ -517,8 +548,9 @@ private:
 AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem::path& path,
                                                           const AuditOptions& options) {
     auto writer = std::make_unique<Writer>(path, options);
-    if (auto started = writer->start(); !started)
+    if (auto started = writer->start(); !started) {
         return started.error();
+    }
     return std::unique_ptr<AuditStore>(new AuditStore(std::move(writer)));
 }
 
@@ -527,20 +559,23 @@ AuditStore::AuditStore(std::unique_ptr<Writer> writer) : m_writer(std::move(writ
 AuditStore::~AuditStore() = default;
 
 void AuditStore::submit(AuditRecord record, AuditCompletion done) {
-    if (record.time_us == 0)
+    if (record.time_us == 0) {
         record.time_us = now_us();
+    }
     m_writer->submit(Writer::Job{std::move(record), std::move(done)});
 }
 
 void AuditStore::submit_delivered(AuditRecord record, AuditCompletion done) {
-    if (record.time_us == 0)
+    if (record.time_us == 0) {
         record.time_us = now_us();
+    }
     m_writer->submit(Writer::Job{std::move(record), std::move(done), true});
 }
 
 void AuditStore::submit_delivered(ViewedRecord record, AuditCompletion done) {
-    if (record.row.time_us == 0)
+    if (record.row.time_us == 0) {
         record.row.time_us = now_us();
+    }
     m_writer->submit(Writer::Job{std::move(record), std::move(done), true});
 }
 
@@ -565,8 +600,9 @@ AuditResult<std::size_t> AuditStore::store_policy(const std::string& policy_hash
         promise.set_value(std::move(result));
     });
     auto result = future.get();
-    if (!result)
+    if (!result) {
         return result.error();
+    }
     return static_cast<std::size_t>(result.value());
 }
 
