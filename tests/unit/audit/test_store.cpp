@@ -2,6 +2,7 @@
 // itself refuses edits from any connection, concurrent decisions share transactions,
 // and a store that cannot be written fails its submitters and then recovers.
 #include "audit/store.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -21,27 +22,9 @@
 
 namespace fs = std::filesystem;
 using namespace flowgate::audit;
+using flowgate::testing::TempDir;
 
 namespace {
-
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "flowgate-audit-XXXXXX").string();
-        REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-        m_path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(m_path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return m_path; }
-
-private:
-    fs::path m_path;
-};
 
 AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow) {
     AuditRecord record;
