@@ -68,24 +68,14 @@ json::object answer_request(const dsl::CompiledPolicy& policy, const json::value
     return dsl::decision_to_json(decision, id, explain ? &trace : nullptr);
 }
 
-std::vector<fs::path> policy_files(const fs::path& path) {
-    std::vector<fs::path> files;
-    if (fs::is_directory(path)) {
-        for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
-            if (entry.is_regular_file() && entry.path().extension() == ".policy") {
-                files.push_back(entry.path());
-            }
-        }
-        std::sort(files.begin(), files.end());
-    } else {
-        files.push_back(path);
-    }
-    return files;
-}
-
 int run_fmt(const std::string& path, bool write, bool check_only) {
+    std::optional<std::vector<fs::path>> files = dsl::policy_files(path);
+    if (!files) {
+        std::cerr << path << ": error: cannot read the directory\n";
+        return exit_error;
+    }
     int status = exit_allow;
-    for (const fs::path& file : policy_files(path)) {
+    for (const fs::path& file : *files) {
         auto text = read_file(file);
         if (!text) {
             std::cerr << file.string() << ": error: cannot read the file\n";

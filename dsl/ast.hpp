@@ -38,7 +38,7 @@ struct Label : Located {
 struct Category : Located {
     Name id;
     Label label;
-    Name sensitivity; // ordinary | special_care | specific
+    Name sensitivity; // spells a Sensitivity (vocabulary.hpp)
 };
 
 struct Party : Located {

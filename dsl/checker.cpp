@@ -12,29 +12,6 @@ namespace flowgate::dsl {
 
 namespace {
 
-constexpr std::array<std::string_view, 8> kind_names = {
-    "internal", "outsource", "joint", "provide", "report", "linkage", "notify", "receive"};
-constexpr std::array<std::string_view, 7> role_names = {
-    "internal", "contractor", "joint_user", "third_party", "public_body", "insurer", "subject"};
-constexpr std::array<std::string_view, 3> sensitivity_names = {"ordinary", "special_care",
-                                                               "specific"};
-constexpr std::array<std::string_view, 26> keywords = {
-    "category", "party",  "class",  "members",     "ground", "obligation", "purpose",
-    "activity", "permit", "forbid", "sensitivity", "role",   "kind",       "to",
-    "data",     "when",   "basis",  "oblige",      "source", "row",        "case",
-    "because",  "not",    "and",    "or",          "in"};
-
-template <typename Enum, std::size_t N>
-std::optional<Enum> parse_enum(const std::array<std::string_view, N>& names,
-                               std::string_view text) {
-    for (std::size_t i = 0; i < N; ++i) {
-        if (names[i] == text) {
-            return static_cast<Enum>(i);
-        }
-    }
-    return std::nullopt;
-}
-
 enum class SymbolKind { category, party, party_class, ground, obligation, purpose, rule };
 
 std::string_view kind_noun(SymbolKind kind) {
@@ -81,6 +58,8 @@ enum ClauseSlot : std::size_t {
 
 constexpr std::array<std::string_view, slot_count> clause_names = {
     "purpose", "activity", "to", "data", "kind", "when", "basis", "oblige", "source", "because"};
+// A clause is named in messages by the keyword that opens it.
+static_assert(std::all_of(clause_names.begin(), clause_names.end(), is_keyword));
 
 std::size_t slot_of(ast::Dimension dimension) {
     switch (dimension) {
@@ -183,9 +162,9 @@ private:
     }
 
     template <typename Enum, std::size_t N>
-    Enum resolve_value(const ast::Name& name, const std::array<std::string_view, N>& names,
+    Enum resolve_value(const ast::Name& name, const std::array<Spelling<Enum>, N>& spellings,
                        std::string_view what) {
-        if (auto value = parse_enum<Enum>(names, name.text)) {
+        if (auto value = spelled_value(spellings, name.text)) {
             return *value;
         }
         error(name, "unknown " + std::string(what) + " '" + name.text + "'");
@@ -262,11 +241,11 @@ private:
 
     void resolve_declarations() {
         for (std::size_t i = 0; i < m_categories.size(); ++i) {
-            m_policy.categories[i].sensitivity = resolve_value<Sensitivity>(
-                m_categories[i]->sensitivity, sensitivity_names, "sensitivity");
+            m_policy.categories[i].sensitivity =
+                resolve_value(m_categories[i]->sensitivity, sensitivity_spellings, "sensitivity");
         }
         for (std::size_t i = 0; i < m_party_roles.size(); ++i) {
-            m_policy.parties[i].role = resolve_value<Role>(*m_party_roles[i], role_names, "role");
+            m_policy.parties[i].role = resolve_value(*m_party_roles[i], role_spellings, "role");
         }
         for (const ast::Members* node : m_members) {
             auto owner = lookup(node->party_class, {SymbolKind::party_class}, "class");
@@ -280,7 +259,7 @@ private:
         for (std::size_t i = 0; i < m_activity_nodes.size(); ++i) {
             const ast::Activity& node = *m_activity_nodes[i];
             Activity& activity = m_policy.activities[i];
-            activity.kind = resolve_value<FlowKind>(node.kind, kind_names, "kind");
+            activity.kind = resolve_value(node.kind, flow_kind_spellings, "kind");
             for (const ast::Name& name : node.recipients) {
                 if (auto party =
                         lookup(name, {SymbolKind::party, SymbolKind::party_class}, "party")) {
@@ -480,7 +459,7 @@ private:
         for (const ast::Selector& item : clause.items) {
             if (item.qualifier == "role") {
                 matcher.attributes |= bit(
-                    static_cast<std::uint8_t>(resolve_value<Role>(item.name, role_names, "role")));
+                    static_cast<std::uint8_t>(resolve_value(item.name, role_spellings, "role")));
             } else if (plain_item(item, "to")) {
                 if (auto party =
                         lookup(item.name, {SymbolKind::party, SymbolKind::party_class}, "party")) {
@@ -499,7 +478,7 @@ private:
         for (const ast::Selector& item : clause.items) {
             if (item.qualifier == "sensitivity") {
                 matcher.attributes |= bit(static_cast<std::uint8_t>(
-                    resolve_value<Sensitivity>(item.name, sensitivity_names, "sensitivity")));
+                    resolve_value(item.name, sensitivity_spellings, "sensitivity")));
             } else if (plain_item(item, "data")) {
                 if (auto category = lookup(item.name, {SymbolKind::category}, "category")) {
                     add_sorted(matcher.ids, category->index);
@@ -514,7 +493,7 @@ private:
         for (const ast::Selector& item : clause.items) {
             if (plain_item(item, "kind")) {
                 matcher.attributes |= bit(static_cast<std::uint8_t>(
-                    resolve_value<FlowKind>(item.name, kind_names, "kind")));
+                    resolve_value(item.name, flow_kind_spellings, "kind")));
             }
         }
         return matcher;
@@ -687,7 +666,7 @@ private:
             return bit(static_cast<std::uint8_t>(m_policy.categories[c].sensitivity));
         });
         // Kinds are the values 0..7 with themselves as attribute, plus "no activity".
-        sets.kind = match_set(rule.kind, kind_names.size(), true,
+        sets.kind = match_set(rule.kind, flow_kind_spellings.size(), true,
                               [](Id k) { return bit(static_cast<std::uint8_t>(k)); });
         return sets;
     }
@@ -773,30 +752,6 @@ private:
 };
 
 } // namespace
-
-std::string_view to_string(Sensitivity value) {
-    return sensitivity_names[static_cast<std::size_t>(value)];
-}
-std::string_view to_string(Role value) {
-    return role_names[static_cast<std::size_t>(value)];
-}
-std::string_view to_string(FlowKind value) {
-    return kind_names[static_cast<std::size_t>(value)];
-}
-
-std::optional<Sensitivity> parse_sensitivity(std::string_view text) {
-    return parse_enum<Sensitivity>(sensitivity_names, text);
-}
-std::optional<Role> parse_role(std::string_view text) {
-    return parse_enum<Role>(role_names, text);
-}
-std::optional<FlowKind> parse_flow_kind(std::string_view text) {
-    return parse_enum<FlowKind>(kind_names, text);
-}
-
-bool is_keyword(std::string_view text) {
-    return !text.empty() && std::find(keywords.begin(), keywords.end(), text) != keywords.end();
-}
 
 bool Matcher::matches(Id value, std::uint32_t attribute_bit) const {
     if (!present) {

@@ -7,6 +7,7 @@
 #include "ast.hpp"
 #include "diagnostic.hpp"
 #include "source.hpp"
+#include "vocabulary.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -19,37 +20,6 @@ namespace flowgate::dsl {
 
 using Id = std::uint32_t;
 inline constexpr Id no_id = 0xFFFFFFFFu;
-
-enum class Sensitivity : std::uint8_t { ordinary, special_care, specific };
-enum class Role : std::uint8_t {
-    internal,
-    contractor,
-    joint_user,
-    third_party,
-    public_body,
-    insurer,
-    subject
-};
-enum class FlowKind : std::uint8_t {
-    internal,
-    outsource,
-    joint,
-    provide,
-    report,
-    linkage,
-    notify,
-    receive
-};
-
-std::string_view to_string(Sensitivity value);
-std::string_view to_string(Role value);
-std::string_view to_string(FlowKind value);
-std::optional<Sensitivity> parse_sensitivity(std::string_view text);
-std::optional<Role> parse_role(std::string_view text);
-std::optional<FlowKind> parse_flow_kind(std::string_view text);
-
-// True for the language's reserved words, which may not name anything.
-bool is_keyword(std::string_view text);
 
 struct Category {
     std::string id;

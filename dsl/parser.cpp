@@ -25,9 +25,6 @@ std::size_t skip_blank(std::string_view text, std::size_t offset) {
 }
 
 bool starts_declaration_keyword(std::string_view rest) {
-    static constexpr std::string_view declaration_keywords[] = {"category", "party",  "class",
-                                                                "members",  "ground", "obligation",
-                                                                "purpose",  "permit", "forbid"};
     for (std::string_view keyword : declaration_keywords) {
         if (rest.substr(0, keyword.size()) == keyword &&
             (rest.size() == keyword.size() || !parser::is_identifier_char(rest[keyword.size()]))) {

@@ -5,11 +5,11 @@
 #pragma once
 
 #include "ast.hpp"
+#include "vocabulary.hpp"
 
 #include <boost/fusion/include/adapt_struct.hpp>
 #include <boost/spirit/home/x3.hpp>
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -57,21 +57,6 @@ struct annotate_position {
     }
 };
 
-inline constexpr std::array<std::string_view, 26> keywords = {
-    "category", "party",  "class",  "members",     "ground", "obligation", "purpose",
-    "activity", "permit", "forbid", "sensitivity", "role",   "kind",       "to",
-    "data",     "when",   "basis",  "oblige",      "source", "row",        "case",
-    "because",  "not",    "and",    "or",          "in"};
-
-inline bool is_keyword(std::string_view word) {
-    for (std::string_view keyword : keywords) {
-        if (word == keyword) {
-            return true;
-        }
-    }
-    return false;
-}
-
 inline bool is_identifier_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
@@ -104,7 +89,12 @@ struct keyword_parser : x3::parser<keyword_parser> {
     std::string_view word;
 };
 
-constexpr keyword_parser kw(std::string_view word) {
+// A reserved word as a parser. Only a word of vocabulary.hpp's lists compiles, so the
+// grammar cannot give meaning to a word that an identifier may still be.
+consteval keyword_parser kw(std::string_view word) {
+    if (!is_keyword(word)) {
+        throw "kw() takes only a reserved word of vocabulary.hpp";
+    }
     return keyword_parser(word);
 }
 

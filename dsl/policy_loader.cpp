@@ -35,7 +35,40 @@ bool read_file(const fs::path& path, std::string& out) {
     return !in.bad();
 }
 
+// Whether an entry of a policy directory is one of its files; see policy_files().
+bool is_policy_file(const fs::directory_entry& entry) {
+    if (entry.path().extension() != ".policy") {
+        return false;
+    }
+    // A link that leads nowhere, or a target that cannot be examined, has no type to go
+    // by: it is kept, and reading it reports it.
+    std::error_code no_type;
+    fs::file_status target = entry.status(no_type);
+    return fs::is_regular_file(target) || !fs::exists(target);
+}
+
 } // namespace
+
+std::optional<std::vector<fs::path>> policy_files(const fs::path& path) {
+    std::error_code error;
+    if (!fs::is_directory(path, error)) {
+        return std::vector<fs::path>{path};
+    }
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(path, error); it != fs::directory_iterator();
+         it.increment(error)) {
+        if (is_policy_file(*it)) {
+            files.push_back(it->path());
+        }
+    }
+    if (error) {
+        return std::nullopt;
+    }
+    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+        return a.filename().string() < b.filename().string();
+    });
+    return files;
+}
 
 std::string policy_hash(const std::vector<PolicyText>& files) {
     EVP_MD_CTX* context = EVP_MD_CTX_new();
@@ -93,23 +126,13 @@ LoadResult load_policy(std::vector<PolicyText> files) {
 
 LoadResult load_policy(const fs::path& path) {
     std::error_code error;
-    std::vector<fs::path> paths;
-    if (fs::is_directory(path, error)) {
-        for (const fs::directory_entry& entry : fs::directory_iterator(path, error)) {
-            if (entry.path().extension() == ".policy" && !entry.is_directory()) {
-                paths.push_back(entry.path());
-            }
-        }
-        std::sort(paths.begin(), paths.end(), [](const fs::path& a, const fs::path& b) {
-            return a.filename().string() < b.filename().string();
-        });
-        if (paths.empty()) {
-            return {nullptr, {file_error(path.string(), "no *.policy files in this directory")}};
-        }
-    } else if (fs::exists(path, error)) {
-        paths.push_back(path);
-    } else {
+    if (!fs::exists(path, error)) {
         return {nullptr, {file_error(path.string(), "no such file or directory")}};
+    }
+    // Only a directory can name no files; one that cannot be listed is reported alike.
+    std::vector<fs::path> paths = policy_files(path).value_or(std::vector<fs::path>());
+    if (paths.empty()) {
+        return {nullptr, {file_error(path.string(), "no *.policy files in this directory")}};
     }
     std::vector<PolicyText> files;
     LoadResult failures;

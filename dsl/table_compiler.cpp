@@ -5,6 +5,7 @@
 #include "table_compiler.hpp"
 
 #include "formatter.hpp"
+#include "vocabulary.hpp"
 
 #include <algorithm>
 #include <array>
@@ -65,21 +66,15 @@ const BasisConsequence* find_consequence(std::string_view ground) {
     return nullptr;
 }
 
-constexpr std::array<std::string_view, 8> k_kinds = {"internal", "outsource", "joint",  "provide",
-                                                     "report",   "linkage",   "notify", "receive"};
-
-constexpr std::array<std::string_view, 7> k_roles = {
-    "internal", "contractor", "joint_user", "third_party", "public_body", "insurer", "subject"};
-
-constexpr std::array<std::string_view, 26> k_keywords = {
-    "category", "party",  "class",  "members",     "ground", "obligation", "purpose",
-    "activity", "permit", "forbid", "sensitivity", "role",   "kind",       "to",
-    "data",     "when",   "basis",  "oblige",      "source", "row",        "case",
-    "because",  "not",    "and",    "or",          "in"};
-
-template <std::size_t N>
-bool one_of(const std::array<std::string_view, N>& set, std::string_view value) {
-    return std::find(set.begin(), set.end(), value) != set.end();
+// "a, b or c": the words of `spellings` in their order, for an "expected ..." message.
+template <typename Enum, std::size_t N>
+std::string alternatives(const std::array<Spelling<Enum>, N>& spellings) {
+    std::string out;
+    for (std::size_t i = 0; i < N; ++i) {
+        out += i == 0 ? "" : i + 1 == N ? " or " : ", ";
+        out += spellings[i].word;
+    }
+    return out;
 }
 
 bool is_identifier(std::string_view text) {
@@ -100,7 +95,7 @@ bool is_identifier(std::string_view text) {
             return false;
         }
     }
-    return !one_of(k_keywords, text);
+    return !is_keyword(text);
 }
 
 // --- CSV ------------------------------------------------------------------------
@@ -425,10 +420,9 @@ private:
         if (!require(cell, "kind")) {
             return {};
         }
-        if (!one_of(k_kinds, cell.value)) {
-            fail(cell.offset, "unknown kind '" + cell.value +
-                                  "'; expected internal, outsource, joint, provide, report, "
-                                  "linkage, notify or receive");
+        if (!parse_flow_kind(cell.value)) {
+            fail(cell.offset, "unknown kind '" + cell.value + "'; expected " +
+                                  alternatives(flow_kind_spellings));
         }
         return cell.value;
     }
@@ -577,7 +571,7 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
             sheet.error(label.offset, "label must be on one line");
             ok = false;
         }
-        if (!one_of(k_roles, party.role)) {
+        if (!parse_role(party.role)) {
             sheet.error(role.offset, "unknown role '" + party.role + "'");
             ok = false;
         }

@@ -24,17 +24,6 @@ std::string shell_quote(const std::string& text) {
 
 } // namespace
 
-TempDir::TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "flowgate-audit-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    m_path = pattern;
-}
-
-TempDir::~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(m_path, ignored);
-}
-
 AuditRecord check_record(int n, AuditDecision decision) {
     AuditRecord record;
     record.kind = to_string(AuditKind::check);

@@ -1,4 +1,4 @@
-// What the audit library's unit tests share: a temporary directory, a typical decision
+// What the audit library's unit tests share: a typical decision
 // row, a store opened or failed as a test failure, the rows and the verdict read back as
 // an auditor reads them, and the sqlite3 shell as someone editing the file would use it.
 #pragma once
@@ -6,6 +6,7 @@
 #include "audit/reader.hpp"
 #include "audit/store.hpp"
 #include "audit/verifier.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -16,18 +17,7 @@ namespace flowgate::audit::testing {
 
 namespace fs = std::filesystem;
 
-// A directory removed with everything in it at the end of the test.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return m_path; }
-
-private:
-    fs::path m_path;
-};
+using flowgate::testing::TempDir;
 
 // A check row of caller 1000 + n about subject p-n, allowed or denied.
 AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow);
