@@ -44,13 +44,15 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
         while (std::getline(in, line)) {
             boost::system::error_code error;
             json::value test = json::parse(line, error);
-            if (error || !test.is_object() || !test.as_object().contains("request"))
+            if (error || !test.is_object() || !test.as_object().contains("request")) {
                 continue;
+            }
             json::object request = test.as_object()["request"].as_object();
             request["op"] = "check";
             auto parsed = dsl::request_from_json(request);
-            if (!std::holds_alternative<dsl::Request>(parsed))
+            if (!std::holds_alternative<dsl::Request>(parsed)) {
                 continue;
+            }
             const dsl::Request& checked = std::get<dsl::Request>(parsed);
             dsl::Decision decision = dsl::evaluate(policy, checked);
             json::object answer = dsl::decision_to_json(decision, nullptr);
@@ -68,12 +70,14 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
             if (decision.rule != nullptr) {
                 r.rule = decision.rule->id;
                 r.rule_source = decision.rule->file + ":" + std::to_string(decision.rule->line);
-                if (decision.rule->source_row)
+                if (decision.rule->source_row) {
                     r.rule_source += " (table row " + std::to_string(*decision.rule->source_row) +
                                      ", case " + decision.rule->source_case + ")";
+                }
             }
-            if (decision.legal_basis != nullptr)
+            if (decision.legal_basis != nullptr) {
                 r.legal_basis = decision.legal_basis->id;
+            }
             r.obligations = json::serialize(answer["obligations"]);
             r.policy_hash = policy.hash();
             r.purpose = checked.purpose;
@@ -82,8 +86,9 @@ std::vector<Template> templates_for(const dsl::CompiledPolicy& policy, const fs:
             r.recipient = checked.recipient;
             r.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
             json::array data;
-            for (const std::string& category : checked.data)
+            for (const std::string& category : checked.data) {
                 data.emplace_back(category);
+            }
             r.data = json::serialize(data);
             out.push_back(std::move(t));
         }
@@ -101,15 +106,18 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
         return false;
     }
     audit::PolicyFiles files;
-    for (const dsl::PolicyText& text : policy.texts())
+    for (const dsl::PolicyText& text : policy.texts()) {
         files.emplace(text.name, text.text);
-    if (!store.value()->store_policy(policy.hash(), files))
+    }
+    if (!store.value()->store_policy(policy.hash(), files)) {
         return false;
+    }
     audit::AuditRecord load;
     load.kind = to_string(audit::AuditKind::load);
     load.policy_hash = policy.hash();
-    if (!store.value()->append(std::move(load)))
+    if (!store.value()->append(std::move(load))) {
         return false;
+    }
     std::atomic<std::size_t> committed{0};
     std::atomic<bool> failed{false};
     constexpr std::size_t chunk = 20000;
@@ -127,13 +135,15 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
             record.subject = subject;
             record.time_us = 1'700'000'000'000'000 + static_cast<std::int64_t>(i) * 1000;
             store.value()->submit(std::move(record), [&](audit::AuditResult<std::uint64_t> r) {
-                if (!r)
+                if (!r) {
                     failed = true;
+                }
                 ++committed;
             });
         }
-        while (committed.load() < end)
+        while (committed.load() < end) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
     }
     return !failed;
 }

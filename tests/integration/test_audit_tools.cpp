@@ -23,8 +23,9 @@ namespace {
 // Runs the real `flowgate` with stdout and stderr going to files (not a terminal).
 CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments) {
     std::string command = shell_quoted(FLOWGATE_PATH);
-    for (const std::string& argument : arguments)
+    for (const std::string& argument : arguments) {
         command += " " + shell_quoted(argument);
+    }
     return run_command(dir, command);
 }
 
@@ -51,8 +52,9 @@ fs::path copy_of(const Daemon& daemon, const std::string& name) {
 void drop_triggers(const fs::path& db) {
     std::string sql;
     for (const json::value& row :
-         sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+         sqlite_rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")) {
         sql += "DROP TRIGGER \"" + std::string(row.as_object().at("name").as_string()) + "\";\n";
+    }
     REQUIRE_FALSE(sql.empty());
     sqlite(db, sql);
 }
@@ -132,8 +134,9 @@ struct Scenario {
 
 std::vector<std::int64_t> seqs_of(const json::array& items) {
     std::vector<std::int64_t> out;
-    for (const json::value& item : items)
+    for (const json::value& item : items) {
         out.push_back(item.as_object().at("seq").as_int64());
+    }
     return out;
 }
 
@@ -142,8 +145,9 @@ std::vector<json::object> jsonl(const std::string& text) {
     std::istringstream lines(text);
     std::string line;
     while (std::getline(lines, line)) {
-        if (!line.empty())
+        if (!line.empty()) {
             out.push_back(json::parse(line).as_object());
+        }
     }
     return out;
 }
@@ -325,8 +329,9 @@ TEST_CASE("audit replay --policy: a candidate without one contractor shows exact
         std::ofstream out(sheets / sheet);
         std::string line;
         while (std::getline(lines, line)) {
-            if (line.find("hu_wellness") == std::string::npos)
+            if (line.find("hu_wellness") == std::string::npos) {
                 out << line << "\n";
+            }
         }
     }
     CommandResult compiled = run_flowgate(

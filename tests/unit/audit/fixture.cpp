@@ -14,10 +14,11 @@ namespace {
 std::string shell_quote(const std::string& text) {
     std::string out = "'";
     for (char c : text) {
-        if (c == '\'')
+        if (c == '\'') {
             out += "'\\''";
-        else
+        } else {
             out += c;
+        }
     }
     return out + "'";
 }
@@ -53,43 +54,49 @@ AuditRecord check_record(int n, AuditDecision decision) {
 
 std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options) {
     auto store = AuditStore::open(db, options);
-    if (!store)
+    if (!store) {
         FAIL("open failed: " << store.error().message);
+    }
     return std::move(store).value();
 }
 
 std::uint64_t appended(AuditStore& store, AuditRecord record) {
     auto result = store.append(std::move(record));
-    if (!result)
+    if (!result) {
         FAIL("append failed: " << result.error().message);
+    }
     return result.value();
 }
 
 std::unique_ptr<AuditReader> reader_of(const fs::path& db) {
     auto reader = AuditReader::open(db);
-    if (!reader)
+    if (!reader) {
         FAIL("open failed: " << reader.error().message);
+    }
     return std::move(reader).value();
 }
 
 std::vector<AuditRecord> rows_of(const fs::path& db) {
     auto rows = reader_of(db)->rows();
-    if (!rows)
+    if (!rows) {
         FAIL("read failed: " << rows.error().message);
+    }
     return std::move(rows).value();
 }
 
 PolicyFiles policy_files_of(const fs::path& db, const std::string& policy_hash) {
     auto files = reader_of(db)->policy_files(policy_hash);
-    if (!files)
+    if (!files) {
         FAIL("read failed: " << files.error().message);
+    }
     return std::move(files).value();
 }
 
 VerifyResult verified(const fs::path& db, const VerifyOptions& options) {
     auto result = verify_file(db, options);
-    if (!result)
+    if (!result) {
         FAIL("verify failed: " << result.error().message);
+    }
     return std::move(result).value();
 }
 
@@ -105,8 +112,9 @@ ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
     REQUIRE(pipe != nullptr);
     ShellResult result;
     char buffer[512];
-    while (std::fgets(buffer, sizeof buffer, pipe))
+    while (std::fgets(buffer, sizeof buffer, pipe)) {
         result.output += buffer;
+    }
     const int status = ::pclose(pipe);
     REQUIRE(status != -1);
     result.status = WEXITSTATUS(status);

@@ -20,9 +20,10 @@ TEST_CASE("audit chain: canonical bytes are length-prefixed fields in the docume
 
     auto field = [](std::string_view bytes) {
         std::string out(8, '\0');
-        for (int i = 0; i < 8; ++i)
+        for (int i = 0; i < 8; ++i) {
             out[static_cast<std::size_t>(7 - i)] =
                 static_cast<char>((bytes.size() >> (8 * i)) & 0xffU);
+        }
         return out + std::string(bytes);
     };
     const std::string expected =

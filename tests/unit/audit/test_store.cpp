@@ -40,10 +40,11 @@ public:
         return [this](AuditResult<std::uint64_t> result) {
             std::lock_guard lock(m_mutex);
             ++m_calls;
-            if (result)
+            if (result) {
                 m_seqs.push_back(result.value());
-            else
+            } else {
                 m_errors.push_back(result.error());
+            }
             m_done.notify_all();
         };
     }
@@ -88,8 +89,9 @@ struct SqliteConnection {
         sqlite3_stmt* stmt = nullptr;
         REQUIRE(sqlite3_prepare_v2(m_db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
         std::int64_t value = -1;
-        if (sqlite3_step(stmt) == SQLITE_ROW)
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
             value = sqlite3_column_int64(stmt, 0);
+        }
         sqlite3_finalize(stmt);
         return value;
     }
@@ -154,8 +156,9 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
         const auto prev = hash_from_hex(rows[i].prev_hash);
         REQUIRE(prev);
         CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(view_of(rows[i])))) == rows[i].hash);
-        if (i > 0)
+        if (i > 0) {
             CHECK(rows[i].prev_hash == rows[i - 1].hash);
+        }
     }
     const auto report = verified(db);
     CHECK_FALSE(report.fault);
@@ -169,8 +172,9 @@ TEST_CASE("audit store: the chain continues across a reopen", "[audit]") {
     const auto db = dir.path() / "audit.db";
     {
         auto store = open_store(db);
-        for (int i = 0; i < 3; ++i)
+        for (int i = 0; i < 3; ++i) {
             REQUIRE(store->append(check_record(i)));
+        }
     }
     {
         auto store = open_store(db);
@@ -191,8 +195,9 @@ TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit
     const auto db = dir.path() / "audit.db";
     {
         auto store = open_store(db);
-        for (int i = 0; i < 5; ++i)
+        for (int i = 0; i < 5; ++i) {
             REQUIRE(store->append(check_record(i, AuditDecision::deny)));
+        }
     }
     REQUIRE(fault_of(db).empty());
 
@@ -234,8 +239,9 @@ TEST_CASE("audit store: full verification finds an altered row the tail check do
     options.tail_rows_to_verify = 2;
     {
         auto store = open_store(db, options);
-        for (int i = 0; i < 8; ++i)
+        for (int i = 0; i < 8; ++i) {
             REQUIRE(store->append(check_record(i)));
+        }
     }
     REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
                               "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 2;") == 0);
@@ -249,8 +255,9 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     auto store = open_store(db);
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 3; ++i) {
         REQUIRE(store->append(check_record(i, AuditDecision::deny)));
+    }
     REQUIRE(store->store_policy("sha256:abc", {{"kenpo.policy", "permit x;"}}));
     const auto before = rows_of(db);
 
@@ -376,13 +383,16 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
 
     Completions completions;
     std::vector<std::thread> submitters;
-    for (int t = 0; t < threads; ++t)
+    for (int t = 0; t < threads; ++t) {
         submitters.emplace_back([&, t] {
-            for (int i = 0; i < per_thread; ++i)
+            for (int i = 0; i < per_thread; ++i) {
                 store->submit(check_record(t * per_thread + i), completions.handler());
+            }
         });
-    for (auto& thread : submitters)
+    }
+    for (auto& thread : submitters) {
         thread.join();
+    }
     completions.wait_for(total);
     store->close();
 
@@ -391,8 +401,9 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
     auto seqs = completions.seqs();
     std::sort(seqs.begin(), seqs.end());
     REQUIRE(seqs.size() == total);
-    for (std::size_t i = 0; i < total; ++i)
+    for (std::size_t i = 0; i < total; ++i) {
         REQUIRE(seqs[i] == i + 1);
+    }
 
     const auto stats = store->stats();
     CHECK(stats.records == total);
@@ -409,8 +420,9 @@ TEST_CASE("audit store: no transaction takes more than max_batch records", "[aud
     options.max_batch = 2;
     auto store = open_store(dir.path() / "audit.db", options);
     Completions completions;
-    for (int i = 0; i < 10; ++i)
+    for (int i = 0; i < 10; ++i) {
         store->submit(check_record(i), completions.handler());
+    }
     completions.wait_for(10);
     store->close();
     CHECK(completions.errors().empty());
@@ -426,7 +438,7 @@ TEST_CASE("audit store: a completion runs only once its row is visible to other 
     std::mutex mutex;
     std::vector<std::pair<std::uint64_t, std::int64_t>> seen; // seq, rows with that seq
     Completions completions;
-    for (int i = 0; i < 50; ++i)
+    for (int i = 0; i < 50; ++i) {
         store->submit(check_record(i),
                       [&, done = completions.handler()](AuditResult<std::uint64_t> result) mutable {
                           if (result) {
@@ -439,6 +451,7 @@ TEST_CASE("audit store: a completion runs only once its row is visible to other 
                           }
                           done(std::move(result));
                       });
+    }
     completions.wait_for(50);
     REQUIRE(seen.size() == 50);
     for (const auto& [seq, found] : seen) {
@@ -493,13 +506,15 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     SqliteConnection other(db);
     REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
     Completions completions;
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 3; ++i) {
         store->submit(check_record(i), completions.handler());
+    }
     completions.wait_for(3);
     CHECK(completions.seqs().empty());
     REQUIRE(completions.errors().size() == 3);
-    for (const auto& error : completions.errors())
+    for (const auto& error : completions.errors()) {
         CHECK(error.code == AuditErrc::unavailable);
+    }
     CHECK_FALSE(store->available());
     CHECK_FALSE(store->health().available);
     CHECK_THAT(store->health().last_error, Catch::Contains("locked"));
@@ -538,8 +553,9 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
     {
         std::ofstream out(filler, std::ios::binary);
         const std::string block(64 * 1024, 'x');
-        while (out.write(block.data(), static_cast<std::streamsize>(block.size())))
+        while (out.write(block.data(), static_cast<std::streamsize>(block.size()))) {
             out.flush();
+        }
     }
     // Rows larger than any WAL space left over from the first commit.
     auto big_record = [](int n) {
@@ -548,8 +564,9 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
         return record;
     };
     Completions completions;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < 4; ++i) {
         store->submit(big_record(i), completions.handler());
+    }
     completions.wait_for(4);
     CHECK(completions.seqs().empty());
     REQUIRE(completions.errors().size() == 4);
@@ -613,14 +630,16 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
     options.wal_restart_frames = std::size_t{1} << 30; // the writer never copies
     auto store = open_store(db, options);
     Completions completions;
-    for (int i = 0; i < 2000; ++i)
+    for (int i = 0; i < 2000; ++i) {
         store->submit(check_record(i), completions.handler());
+    }
     completions.wait_for(2000);
     REQUIRE(completions.errors().empty());
     // Nothing but the checkpointer (every 100 ms) moves the rows out of the WAL.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (fs::file_size(db) < 1024 * 1024 && std::chrono::steady_clock::now() < deadline)
+    while (fs::file_size(db) < 1024 * 1024 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     CHECK(fs::file_size(db) >= 1024 * 1024);
     store->close();
 }
@@ -628,9 +647,11 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
 TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[audit]") {
     auto idle_threads = [] {
         int count = 0;
-        for (const auto& task : fs::directory_iterator("/proc/self/task"))
-            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE)
+        for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE) {
                 ++count;
+            }
+        }
         return count;
     };
     const int before = idle_threads();
@@ -638,8 +659,9 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[a
     auto store = open_store(dir.path() / "audit.db");
     // The thread sets its class as it starts.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (idle_threads() == before && std::chrono::steady_clock::now() < deadline)
+    while (idle_threads() == before && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     CHECK(idle_threads() == before + 1);
     store->close();
     CHECK(idle_threads() == before);
@@ -657,8 +679,9 @@ TEST_CASE("audit store: a long WAL starts over, copied into the database file", 
     std::uintmax_t longest_wal = 0;
     Completions completions;
     for (int b = 0; b < batches; ++b) {
-        for (int i = 0; i < per_batch; ++i)
+        for (int i = 0; i < per_batch; ++i) {
             store->submit(check_record(b * per_batch + i), completions.handler());
+        }
         completions.wait_for(static_cast<std::size_t>((b + 1) * per_batch));
         longest_wal = std::max(longest_wal, fs::file_size(wal));
         const auto pages = store->stats().wal_frames;
@@ -694,11 +717,12 @@ TEST_CASE("audit store: delivered completions run, a batch at a time, where deli
     // takes the first alone, waits for the lock, then the other 49 together.
     SqliteConnection other(dir.path() / "audit.db");
     REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
-    for (int i = 0; i < 50; ++i)
+    for (int i = 0; i < 50; ++i) {
         store->submit_delivered(check_record(i), [&](AuditResult<std::uint64_t> result) {
             CHECK(result);
             ++called;
         });
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     REQUIRE(other.exec("COMMIT") == SQLITE_OK);
     // Undelivered, nothing is called back, however long the rows have been committed.
@@ -715,8 +739,9 @@ TEST_CASE("audit store: delivered completions run, a batch at a time, where deli
             batches.swap(handed);
         }
         deliveries += batches.size();
-        for (auto& batch : batches)
+        for (auto& batch : batches) {
             batch();
+        }
     }
     CHECK(called == 50);
     CHECK(deliveries >= 1);
