@@ -2,6 +2,7 @@
 // store (refusing a broken chain), and serves the v1 protocol on a Unix socket until
 // SIGTERM. SIGHUP reloads the policy. Only start-up may fail; a request never does.
 #include "audit/store.hpp"
+#include "daemon/audit_records.hpp"
 #include "daemon/config.hpp"
 #include "daemon/protocol.hpp"
 #include "daemon/server.hpp"
@@ -24,18 +25,6 @@ namespace {
 using namespace flowgate;
 using namespace flowgate::daemon;
 using namespace flowgate::audit;
-
-AuditRecord event(AuditKind kind, const std::string& policy_hash, std::string detail) {
-    AuditRecord record;
-    record.kind = kind;
-    record.uid = getuid();
-    record.gid = getgid();
-    record.pid = getpid();
-    record.service = "flowgated";
-    record.policy_hash = policy_hash;
-    record.detail = std::move(detail);
-    return record;
-}
 
 int serve(Config config) {
     dsl::LoadResult loaded = dsl::load_policy(config.policy_path);
@@ -60,20 +49,17 @@ int serve(Config config) {
         return 1;
     }
     std::unique_ptr<AuditStore> audit = std::move(opened).value();
-    PolicyFiles files;
-    for (const dsl::PolicyText& text : loaded.policy->texts()) {
-        files.emplace(text.name, text.text);
-    }
-    if (auto stored = audit->store_policy(loaded.policy->hash(), files); !stored) {
+    if (auto stored = audit->store_policy(loaded.policy->hash(), policy_files(*loaded.policy));
+        !stored) {
         spdlog::critical("event=start_failed reason=audit_store error=\"{}\"",
                          stored.error().message);
         return 1;
     }
     std::string detail = "version " + std::string(daemon_version()) + ", durability " +
                          std::string(to_string(audit->durability()));
-    if (auto started = audit->append(event(AuditKind::start, loaded.policy->hash(), detail));
+    if (auto started = audit->append(event_record(AuditKind::start, loaded.policy->hash(), detail));
         !started ||
-        !audit->append(event(AuditKind::load, loaded.policy->hash(), config.policy_path))) {
+        !audit->append(event_record(AuditKind::load, loaded.policy->hash(), config.policy_path))) {
         spdlog::critical("event=start_failed reason=audit_store path={}", config.audit_db_path);
         return 1;
     }
@@ -127,7 +113,8 @@ int serve(Config config) {
                  to_string(audit->durability()));
     io.run();
 
-    auto stopped = audit->append(event(AuditKind::stop, protocol.policy()->hash(), "signal"));
+    auto stopped =
+        audit->append(event_record(AuditKind::stop, protocol.policy()->hash(), "signal"));
     audit->close();
     if (!stopped) {
         spdlog::error("event=stop_not_recorded error=\"{}\"", stopped.error().message);

@@ -58,10 +58,13 @@ public:
 private:
     void handle_check(const boost::json::object& request, std::string_view line, const Peer& peer,
                       bool explain, Answer answer);
+    // The answer to a decision whose row committed (with its audit_seq) or did not (a deny).
+    void answer_decision(const audit::AuditResult<std::uint64_t>& committed, bool allowed,
+                         const boost::json::value& id, std::string answer_text,
+                         const dsl::CompiledPolicy& snapshot, const Answer& answer);
     void refuse(const boost::json::value& id, std::string_view code, std::string message,
                 std::string_view line, const Peer& peer, Answer answer);
     boost::json::object status(const boost::json::value& id) const;
-    audit::AuditRecord record_for(const Peer& peer, std::string_view line) const;
 
     boost::asio::io_context& m_io;
     const Config& m_config;
