@@ -101,90 +101,51 @@ void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     boost::system::error_code error;
     // The request's tree lives in a reused buffer for the length of this call: nothing
-    // of it may outlive it (ids are copied by assignment, into default storage).
+    // of it may outlive it (the id is copied by assignment, into default storage).
     json::monotonic_resource scratch(m_parse_buffer.get(), parse_buffer_size);
     json::value parsed = json::parse(line, error, &scratch);
-    if (error) {
-        refuse(nullptr, "bad_json", "the request is not valid JSON (UTF-8): " + error.message(),
-               line, peer, std::move(answer));
-        return;
+    dsl::RequestLine request = dsl::request_line_from_json(error ? nullptr : &parsed, error);
+    json::value id = nullptr;
+    if (request.id != nullptr) {
+        id = *request.id;
     }
-    if (!parsed.is_object()) {
-        refuse(nullptr, "bad_request", "a request must be a JSON object", line, peer,
+    if (request.refusal) {
+        refuse(id, request.refusal->code, std::move(request.refusal->message), line, peer,
                std::move(answer));
         return;
     }
-    const json::object& request = parsed.as_object();
-    json::value id = nullptr;
-    if (const json::value* given = request.if_contains("id")) {
-        id = *given;
-    }
-    const json::value* op_value = request.if_contains("op");
-    if (op_value == nullptr) {
-        refuse(id, "missing_field", "the request has no \"op\"", line, peer, std::move(answer));
+    switch (request.op) {
+    case dsl::Operation::check:
+    case dsl::Operation::explain:
+        handle_check(request.fields, std::move(id), line, peer,
+                     request.op == dsl::Operation::explain, std::move(answer));
         return;
-    }
-    if (!op_value->is_string()) {
-        refuse(id, "bad_field_type", "\"op\" must be a string", line, peer, std::move(answer));
-        return;
-    }
-    std::string_view op = op_value->as_string();
-    if (op == "check" || op == "explain") {
-        handle_check(request, line, peer, op == "explain", std::move(answer));
-    } else if (op == "describe") {
+    case dsl::Operation::describe: {
         json::object body{{"id", id}};
         for (auto& [key, value] : dsl::describe_to_json(*m_policy)) {
             body[key] = value;
         }
         answer(json::serialize(body));
-    } else if (op == "status") {
+        return;
+    }
+    case dsl::Operation::status:
         answer(json::serialize(status(id)));
-    } else if (op == "reload") {
-        if (!is_admin(m_config, peer.uid)) {
-            spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
-                         service_name(m_config, peer.uid));
-            AuditRecord record = admin_refused_record(peer, service_name(m_config, peer.uid), line,
-                                                      m_policy->hash());
-            json::object body =
-                error_answer(id, "forbidden", "reload is for admins; this caller is not one");
-            m_audit.submit_delivered(
-                std::move(record),
-                [body = std::move(body), answer = std::move(answer)](
-                    AuditResult<std::uint64_t>) mutable { answer(json::serialize(body)); });
-            return;
-        }
-        reload("uid:" + std::to_string(peer.uid),
-               [id, answer = std::move(answer)](json::object body) mutable {
-                   body["id"] = id;
-                   answer(json::serialize(body));
-               });
-    } else {
-        refuse(id, "unknown_op",
-               "unknown op '" + std::string(op) +
-                   "'; expected check, explain, describe, status or reload",
-               line, peer, std::move(answer));
+        return;
+    case dsl::Operation::reload:
+        handle_reload(id, line, peer, std::move(answer));
+        return;
     }
 }
 
-void Protocol::handle_check(const json::object& request, std::string_view line, const Peer& peer,
-                            bool explain, Answer answer) {
-    json::value id = nullptr;
-    if (const json::value* given = request.if_contains("id")) {
-        id = *given;
-    }
-    dsl::RequestParse parsed = dsl::request_from_json(request);
-    if (const auto* error = std::get_if<dsl::RequestError>(&parsed)) {
-        refuse(id, error->code, error->message, line, peer, std::move(answer));
-        return;
-    }
-    const dsl::Request& checked = std::get<dsl::Request>(parsed);
+void Protocol::handle_check(const dsl::Request& request, json::value id, std::string_view line,
+                            const Peer& peer, bool explain, Answer answer) {
     // The snapshot this request is decided on, even if a reload swaps it meanwhile.
     std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
     // Names resolved once, for the decision and for the row's identifiers. A request
     // with an unknown name is denied by the resolution itself.
     dsl::Decision unresolved;
     const std::optional<dsl::ResolvedRequest> resolved =
-        dsl::resolve(*snapshot, checked, unresolved);
+        dsl::resolve(*snapshot, request, unresolved);
     dsl::Trace trace;
     dsl::Decision traced;
     const dsl::Decision* chosen = &unresolved;
@@ -197,7 +158,7 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     const dsl::Decision& decision = *chosen;
 
     ViewedRecord record =
-        decision_record(snapshot, explain ? AuditKind::explain : AuditKind::check, checked,
+        decision_record(snapshot, explain ? AuditKind::explain : AuditKind::check, request,
                         resolved, decision, peer, service_name(m_config, peer.uid), line);
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
@@ -237,6 +198,29 @@ void Protocol::answer_decision(const AuditResult<std::uint64_t>& committed, bool
     ++m_counters.denied;
     ++m_counters.audit_unavailable;
     answer(json::serialize(denied));
+}
+
+void Protocol::handle_reload(const json::value& id, std::string_view line, const Peer& peer,
+                             Answer answer) {
+    if (!is_admin(m_config, peer.uid)) {
+        spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
+                     service_name(m_config, peer.uid));
+        AuditRecord record =
+            admin_refused_record(peer, service_name(m_config, peer.uid), line, m_policy->hash());
+        json::object body =
+            error_answer(id, "forbidden", "reload is for admins; this caller is not one");
+        m_audit.submit_delivered(std::move(record),
+                                 [body = std::move(body),
+                                  answer = std::move(answer)](AuditResult<std::uint64_t>) mutable {
+                                     answer(json::serialize(body));
+                                 });
+        return;
+    }
+    reload("uid:" + std::to_string(peer.uid),
+           [id, answer = std::move(answer)](json::object body) mutable {
+               body["id"] = id;
+               answer(json::serialize(body));
+           });
 }
 
 json::object Protocol::status(const json::value& id) const {
