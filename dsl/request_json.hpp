@@ -1,5 +1,5 @@
-// The JSON side of the wire protocol (DESIGN.md, "The wire protocol"): which operation
-// a request line asks for or which refusal it gets, a `check`/`explain` object into a
+// The JSON side of the wire protocol (README.md, "The daemon"): which operation a
+// request line asks for or which refusal it gets, a `check`/`explain` object into a
 // Request, a Decision (and its trace) into the answer object, and the loaded vocabulary
 // into the `describe` answer. Field names here are the contract with every client;
 // additions are fine, renames are not.

@@ -1,5 +1,5 @@
 // The request and decision JSON of the wire protocol: which refusal a line gets, field
-// errors, defaults, and the exact shape of answers (DESIGN.md, "The wire protocol").
+// errors, defaults, and the exact shape of answers (README.md, "The daemon").
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
 
