@@ -143,24 +143,10 @@ bool is_decision(std::string_view kind) {
     return kind == "check" || kind == "explain";
 }
 
-// The code flowgated refuses the line with, or "" if it would decide it now.
+// The code flowgated refuses the line with (null: not JSON), or "" if it would serve it now.
 std::string refusal_code(const json::value* parsed) {
-    if (parsed == nullptr)
-        return "bad_json";
-    if (!parsed->is_object())
-        return "bad_request";
-    const json::object& request = parsed->as_object();
-    const json::value* op = request.if_contains("op");
-    if (op == nullptr)
-        return "missing_field";
-    if (!op->is_string())
-        return "bad_field_type";
-    if (op->as_string() != "check" && op->as_string() != "explain")
-        return "unknown_op";
-    dsl::RequestParse checked = dsl::request_from_json(request);
-    if (const auto* error = std::get_if<dsl::RequestError>(&checked))
-        return error->code;
-    return {};
+    dsl::RequestLine line = dsl::request_line_from_json(parsed);
+    return line.refusal ? std::move(line.refusal->code) : std::string();
 }
 
 ReplayDifference difference_for(const AuditRowView& row) {

@@ -1,142 +1,17 @@
-// flowgated: reads its configuration, loads and checks the policy, opens the audit
-// store (refusing a broken chain), and serves the v1 protocol on a Unix socket until
-// SIGTERM. SIGHUP reloads the policy. Only start-up may fail; a request never does.
-#include "audit/store.hpp"
+// flowgated: the command line, the log and the configuration; start-up, serving and
+// stopping are run_daemon's (daemon/startup.hpp). SIGHUP reloads the policy, SIGTERM
+// stops. Only start-up may fail; a request never does.
 #include "daemon/config.hpp"
-#include "daemon/protocol.hpp"
-#include "daemon/server.hpp"
-#include "dsl/diagnostic.hpp"
-#include "dsl/policy_loader.hpp"
+#include "daemon/startup.hpp"
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <iostream>
-#include <systemd/sd-daemon.h>
+#include <string>
 
-namespace {
-
-using namespace flowgate;
 using namespace flowgate::daemon;
-using namespace flowgate::audit;
-
-AuditRecord event(AuditKind kind, const std::string& policy_hash, std::string detail) {
-    AuditRecord record;
-    record.kind = to_string(kind);
-    record.uid = getuid();
-    record.gid = getgid();
-    record.pid = getpid();
-    record.service = "flowgated";
-    record.policy_hash = policy_hash;
-    record.detail = std::move(detail);
-    return record;
-}
-
-int serve(Config config) {
-    dsl::LoadResult loaded = dsl::load_policy(config.policy_path);
-    if (!loaded) {
-        std::cerr << dsl::format(loaded.diagnostics);
-        spdlog::critical("event=start_failed reason=policy_invalid policy={} errors={}",
-                         config.policy_path, loaded.diagnostics.size());
-        return 1;
-    }
-    boost::asio::io_context io(1);
-    AuditOptions options;
-    // Answers are written on the serving thread: committed batches go back to it whole.
-    options.deliver = [&io](UniqueFunction<void()> work) {
-        boost::asio::post(io, std::move(work));
-    };
-    options.durability =
-        config.durability == Durability::full ? AuditDurability::full : AuditDurability::relaxed;
-    auto opened = AuditStore::open(config.audit_db_path, options);
-    if (!opened) {
-        spdlog::critical("event=start_failed reason=audit_store path={} error=\"{}\"",
-                         config.audit_db_path, opened.error().message);
-        return 1;
-    }
-    std::unique_ptr<AuditStore> audit = std::move(opened).value();
-    PolicyFiles files;
-    for (const dsl::PolicyText& text : loaded.policy->texts()) {
-        files.emplace(text.name, text.text);
-    }
-    if (auto stored = audit->store_policy(loaded.policy->hash(), files); !stored) {
-        spdlog::critical("event=start_failed reason=audit_store error=\"{}\"",
-                         stored.error().message);
-        return 1;
-    }
-    std::string detail = "version " + std::string(daemon_version()) + ", durability " +
-                         std::string(to_string(audit->durability()));
-    if (auto started = audit->append(event(AuditKind::start, loaded.policy->hash(), detail));
-        !started ||
-        !audit->append(event(AuditKind::load, loaded.policy->hash(), config.policy_path))) {
-        spdlog::critical("event=start_failed reason=audit_store path={}", config.audit_db_path);
-        return 1;
-    }
-
-    Protocol protocol(io, config, *audit, loaded.policy);
-    Server server(io, config.limits, protocol);
-    protocol.set_server(&server);
-
-    int inherited = sd_listen_fds(1);
-    std::optional<std::string> error;
-    if (inherited > 1) {
-        error = "systemd passed " + std::to_string(inherited) + " sockets; expected one";
-    } else if (inherited == 1) {
-        error = server.adopt(SD_LISTEN_FDS_START);
-    } else {
-        error = server.listen(config.socket_path, config.socket_mode, config.socket_group);
-    }
-    if (error) {
-        spdlog::critical("event=start_failed reason=socket error=\"{}\"", *error);
-        return 1;
-    }
-
-    boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-    boost::asio::signal_set reload_signal(io, SIGHUP);
-    std::function<void()> wait_for_hup = [&] {
-        reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) {
-                return;
-            }
-            protocol.reload("signal", [](const boost::json::object&) {});
-            wait_for_hup();
-        });
-    };
-    wait_for_hup();
-    stop_signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-        if (ec) {
-            return;
-        }
-        sd_notify(0, "STOPPING=1");
-        spdlog::info("event=stopping signal={} in_flight_connections={}", signal,
-                     server.connections());
-        reload_signal.cancel();
-        server.stop([&] { io.stop(); });
-    });
-
-    server.start();
-    sd_notify(0, "READY=1");
-    spdlog::info("event=ready socket={} policy={} hash={} audit_db={} durability={}",
-                 inherited == 1 ? std::string("(socket activation)") : config.socket_path,
-                 config.policy_path, loaded.policy->hash(), config.audit_db_path,
-                 to_string(audit->durability()));
-    io.run();
-
-    auto stopped = audit->append(event(AuditKind::stop, protocol.policy()->hash(), "signal"));
-    audit->close();
-    if (!stopped) {
-        spdlog::error("event=stop_not_recorded error=\"{}\"", stopped.error().message);
-    }
-    spdlog::info("event=stopped");
-    return 0;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"flowgated: the flowgate data-flow authorization daemon"};
@@ -180,6 +55,5 @@ int main(int argc, char** argv) {
         return 1;
     }
     spdlog::set_level(level);
-    std::signal(SIGPIPE, SIG_IGN);
-    return serve(std::move(config));
+    return run_daemon(std::move(config));
 }

@@ -1,7 +1,8 @@
 // The v1 protocol: dispatch, checks through the audit store, status, describe and
-// reload; see protocol.hpp and DESIGN.md ("The wire protocol").
+// reload; see protocol.hpp and README.md ("The daemon").
 #include "daemon/protocol.hpp"
 
+#include "daemon/audit_records.hpp"
 #include "dsl/diagnostic.hpp"
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
@@ -16,69 +17,19 @@
 namespace flowgate::daemon {
 namespace json = boost::json;
 namespace asio = boost::asio;
-using audit::AuditDecision;
 using audit::AuditHealth;
 using audit::AuditKind;
 using audit::AuditRecord;
 using audit::AuditResult;
-using audit::AuditRowView;
 using audit::AuditStats;
 using audit::AuditStore;
-using audit::PolicyFiles;
 using audit::ViewedRecord;
 
 namespace {
 
-std::int64_t now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 json::object error_answer(const json::value& id, std::string_view code, std::string_view message) {
     return json::object{{"id", id}, {"error", {{"code", code}, {"message", message}}}};
 }
-
-// The identifier a name resolved to (`items[id].id`), or the name as given when it
-// did not resolve, so the auditors' columns hold identifiers wherever they can.
-template <typename Items>
-std::string_view identifier_or_given(std::string_view given, dsl::Id id, const Items& items) {
-    return id == dsl::no_id ? given : std::string_view(items[id].id);
-}
-
-// What a decision's audit row views: the snapshot and the request's own text.
-struct DecisionRow {
-    std::shared_ptr<const dsl::CompiledPolicy> snapshot;
-    std::string text;
-};
-
-// Appends a row's own fields to one string and hands out views once it is complete.
-// A piece is either a range of that string or a view of something that outlives it.
-class DecisionRowBuilder {
-public:
-    struct Piece {
-        std::size_t offset = 0;
-        std::size_t size = 0;
-        std::string_view borrowed;
-        bool own = true;
-    };
-    explicit DecisionRowBuilder(std::string& text) : m_text(text) { m_text.reserve(512); }
-    Piece add(std::string_view bytes) {
-        Piece piece{m_text.size(), bytes.size(), {}, true};
-        m_text.append(bytes);
-        return piece;
-    }
-    static Piece borrowed(std::string_view bytes) { return Piece{0, 0, bytes, false}; }
-    Piece begin() const { return Piece{m_text.size(), 0, {}, true}; }
-    void end(Piece& piece) const { piece.size = m_text.size() - piece.offset; }
-    std::string_view view(const Piece& piece) const {
-        return piece.own ? std::string_view(m_text).substr(piece.offset, piece.size)
-                         : piece.borrowed;
-    }
-
-private:
-    std::string& m_text;
-};
 
 json::array diagnostics_json(const dsl::Diagnostics& diagnostics) {
     json::array out;
@@ -116,25 +67,11 @@ Protocol::~Protocol() {
     m_worker.join();
 }
 
-AuditRecord Protocol::record_for(const Peer& peer, std::string_view line) const {
-    AuditRecord record;
-    record.time_us = now_us();
-    record.uid = peer.uid;
-    record.gid = peer.gid;
-    record.pid = peer.pid;
-    record.service = service_name(m_config, peer.uid);
-    record.request = std::string(line);
-    record.policy_hash = m_policy->hash();
-    return record;
-}
-
 void Protocol::refuse(const json::value& id, std::string_view code, std::string message,
                       std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.malformed;
-    AuditRecord record = record_for(peer, line);
-    record.kind = to_string(AuditKind::refused);
-    record.decision = to_string(AuditDecision::deny);
-    record.reason = std::string(code) + ": " + message;
+    AuditRecord record = refusal_record(peer, service_name(m_config, peer.uid), line,
+                                        m_policy->hash(), code, message);
     json::object body = error_answer(id, code, message);
     m_audit.submit_delivered(
         std::move(record),
@@ -164,91 +101,51 @@ void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     boost::system::error_code error;
     // The request's tree lives in a reused buffer for the length of this call: nothing
-    // of it may outlive it (ids are copied by assignment, into default storage).
+    // of it may outlive it (the id is copied by assignment, into default storage).
     json::monotonic_resource scratch(m_parse_buffer.get(), parse_buffer_size);
     json::value parsed = json::parse(line, error, &scratch);
-    if (error) {
-        refuse(nullptr, "bad_json", "the request is not valid JSON (UTF-8): " + error.message(),
-               line, peer, std::move(answer));
-        return;
+    dsl::RequestLine request = dsl::request_line_from_json(error ? nullptr : &parsed, error);
+    json::value id = nullptr;
+    if (request.id != nullptr) {
+        id = *request.id;
     }
-    if (!parsed.is_object()) {
-        refuse(nullptr, "bad_request", "a request must be a JSON object", line, peer,
+    if (request.refusal) {
+        refuse(id, request.refusal->code, std::move(request.refusal->message), line, peer,
                std::move(answer));
         return;
     }
-    const json::object& request = parsed.as_object();
-    json::value id = nullptr;
-    if (const json::value* given = request.if_contains("id")) {
-        id = *given;
-    }
-    const json::value* op_value = request.if_contains("op");
-    if (op_value == nullptr) {
-        refuse(id, "missing_field", "the request has no \"op\"", line, peer, std::move(answer));
+    switch (request.op) {
+    case dsl::Operation::check:
+    case dsl::Operation::explain:
+        handle_check(request.fields, std::move(id), line, peer,
+                     request.op == dsl::Operation::explain, std::move(answer));
         return;
-    }
-    if (!op_value->is_string()) {
-        refuse(id, "bad_field_type", "\"op\" must be a string", line, peer, std::move(answer));
-        return;
-    }
-    std::string_view op = op_value->as_string();
-    if (op == "check" || op == "explain") {
-        handle_check(request, line, peer, op == "explain", std::move(answer));
-    } else if (op == "describe") {
+    case dsl::Operation::describe: {
         json::object body{{"id", id}};
         for (auto& [key, value] : dsl::describe_to_json(*m_policy)) {
             body[key] = value;
         }
         answer(json::serialize(body));
-    } else if (op == "status") {
+        return;
+    }
+    case dsl::Operation::status:
         answer(json::serialize(status(id)));
-    } else if (op == "reload") {
-        if (!is_admin(m_config, peer.uid)) {
-            spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
-                         service_name(m_config, peer.uid));
-            AuditRecord record = record_for(peer, line);
-            record.kind = to_string(AuditKind::admin_refused);
-            record.reason = "not an admin";
-            json::object body =
-                error_answer(id, "forbidden", "reload is for admins; this caller is not one");
-            m_audit.submit_delivered(
-                std::move(record),
-                [body = std::move(body), answer = std::move(answer)](
-                    AuditResult<std::uint64_t>) mutable { answer(json::serialize(body)); });
-            return;
-        }
-        reload("uid:" + std::to_string(peer.uid),
-               [id, answer = std::move(answer)](json::object body) mutable {
-                   body["id"] = id;
-                   answer(json::serialize(body));
-               });
-    } else {
-        refuse(id, "unknown_op",
-               "unknown op '" + std::string(op) +
-                   "'; expected check, explain, describe, status or reload",
-               line, peer, std::move(answer));
+        return;
+    case dsl::Operation::reload:
+        handle_reload(id, line, peer, std::move(answer));
+        return;
     }
 }
 
-void Protocol::handle_check(const json::object& request, std::string_view line, const Peer& peer,
-                            bool explain, Answer answer) {
-    json::value id = nullptr;
-    if (const json::value* given = request.if_contains("id")) {
-        id = *given;
-    }
-    dsl::RequestParse parsed = dsl::request_from_json(request);
-    if (const auto* error = std::get_if<dsl::RequestError>(&parsed)) {
-        refuse(id, error->code, error->message, line, peer, std::move(answer));
-        return;
-    }
-    const dsl::Request& checked = std::get<dsl::Request>(parsed);
+void Protocol::handle_check(const dsl::Request& request, json::value id, std::string_view line,
+                            const Peer& peer, bool explain, Answer answer) {
     // The snapshot this request is decided on, even if a reload swaps it meanwhile.
     std::shared_ptr<const dsl::CompiledPolicy> snapshot = m_policy;
     // Names resolved once, for the decision and for the row's identifiers. A request
     // with an unknown name is denied by the resolution itself.
     dsl::Decision unresolved;
     const std::optional<dsl::ResolvedRequest> resolved =
-        dsl::resolve(*snapshot, checked, unresolved);
+        dsl::resolve(*snapshot, request, unresolved);
     dsl::Trace trace;
     dsl::Decision traced;
     const dsl::Decision* chosen = &unresolved;
@@ -260,70 +157,9 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     }
     const dsl::Decision& decision = *chosen;
 
-    // The row: views into the snapshot where the policy holds the text, and into one
-    // buffer (kept with the snapshot until the row is written) for the request's own.
-    auto owner = std::make_shared<DecisionRow>();
-    owner->snapshot = snapshot;
-    DecisionRowBuilder text(owner->text);
-    const dsl::CheckedPolicy& model = snapshot->model();
-    ViewedRecord record;
-    AuditRowView& row = record.row;
-    row.kind = to_string(explain ? AuditKind::explain : AuditKind::check);
-    row.uid = peer.uid;
-    row.gid = peer.gid;
-    row.pid = peer.pid;
-    row.decision = to_string(decision.allowed ? AuditDecision::allow : AuditDecision::deny);
-    row.policy_hash = snapshot->hash();
-    if (decision.rule != nullptr) {
-        row.rule = decision.rule->id;
-        row.rule_source = snapshot->rule_source(*decision.rule);
-    }
-    if (decision.legal_basis != nullptr) {
-        row.legal_basis = decision.legal_basis->id;
-    }
-    row.direction = checked.direction == dsl::Direction::receive ? "receive" : "send";
-    auto service = text.add(service_name(m_config, peer.uid));
-    auto request_line = text.add(line);
-    auto reason = text.add(decision.reason());
-    auto obligations = text.add(dsl::obligations_to_text(decision));
-    auto named = [&](std::string_view given, dsl::Id found, const auto& items) {
-        return found == dsl::no_id ? text.add(given) : text.borrowed(items[found].id);
-    };
-    auto purpose = named(checked.purpose,
-                         resolved ? resolved->purpose : snapshot->find_purpose(checked.purpose),
-                         model.purposes);
-    auto activity = decision.activity != nullptr ? text.borrowed(decision.activity->id)
-                                                 : text.add(checked.activity.value_or(""));
-    auto recipient = named(checked.recipient,
-                           resolved ? resolved->recipient : snapshot->find_party(checked.recipient),
-                           model.parties);
-    auto data = text.begin();
-    owner->text += '[';
-    for (std::size_t i = 0; i < checked.data.size(); ++i) {
-        if (i > 0) {
-            owner->text += ',';
-        }
-        const std::string& category = checked.data[i];
-        dsl::append_json_string(owner->text,
-                                identifier_or_given(category,
-                                                    resolved ? resolved->categories[i]
-                                                             : snapshot->find_category(category),
-                                                    model.categories));
-    }
-    owner->text += ']';
-    text.end(data);
-    auto subject = text.add(checked.subject);
-    // Every piece is in: the buffer no longer moves.
-    row.service = text.view(service);
-    row.request = text.view(request_line);
-    row.reason = text.view(reason);
-    row.obligations = text.view(obligations);
-    row.purpose = text.view(purpose);
-    row.activity = text.view(activity);
-    row.recipient = text.view(recipient);
-    row.data = text.view(data);
-    row.subject = text.view(subject);
-    record.owner = std::move(owner);
+    ViewedRecord record =
+        decision_record(snapshot, explain ? AuditKind::explain : AuditKind::check, request,
+                        resolved, decision, peer, service_name(m_config, peer.uid), line);
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
@@ -331,31 +167,60 @@ void Protocol::handle_check(const json::object& request, std::string_view line, 
     answer_text.reserve(answer_text.size() + 32); // room for the audit_seq
 
     m_audit.submit_delivered(
-        std::move(record),
-        [this, allowed, id, answer_text = std::move(answer_text), snapshot = std::move(snapshot),
-         answer = std::move(answer)](AuditResult<std::uint64_t> committed) mutable {
-            if (committed) {
-                ++(allowed ? m_counters.allowed : m_counters.denied);
-                answer_text.pop_back(); // the object's closing brace
-                answer_text += ",\"audit_seq\":";
-                answer_text += std::to_string(committed.value());
-                answer_text += '}';
-                answer(std::move(answer_text));
-                return;
-            }
-            // Never an allow that is not in the log.
-            json::object denied{{"id", id},
-                                {"decision", "deny"},
-                                {"reason", audit::audit_unavailable_reason},
-                                {"rule", nullptr},
-                                {"legal_basis", nullptr},
-                                {"obligations", json::array()},
-                                {"policy", snapshot->hash()},
-                                {"audit_seq", nullptr}};
-            ++m_counters.denied;
-            ++m_counters.audit_unavailable;
-            answer(json::serialize(denied));
+        std::move(record), [this, allowed, id = std::move(id), answer_text = std::move(answer_text),
+                            snapshot = std::move(snapshot), answer = std::move(answer)](
+                               AuditResult<std::uint64_t> committed) mutable {
+            answer_decision(committed, allowed, id, std::move(answer_text), *snapshot, answer);
         });
+}
+
+void Protocol::answer_decision(const AuditResult<std::uint64_t>& committed, bool allowed,
+                               const json::value& id, std::string answer_text,
+                               const dsl::CompiledPolicy& snapshot, const Answer& answer) {
+    if (committed) {
+        ++(allowed ? m_counters.allowed : m_counters.denied);
+        answer_text.pop_back(); // the object's closing brace
+        answer_text += ",\"audit_seq\":";
+        answer_text += std::to_string(committed.value());
+        answer_text += '}';
+        answer(std::move(answer_text));
+        return;
+    }
+    // Never an allow that is not in the log.
+    json::object denied{{"id", id},
+                        {"decision", "deny"},
+                        {"reason", audit::audit_unavailable_reason},
+                        {"rule", nullptr},
+                        {"legal_basis", nullptr},
+                        {"obligations", json::array()},
+                        {"policy", snapshot.hash()},
+                        {"audit_seq", nullptr}};
+    ++m_counters.denied;
+    ++m_counters.audit_unavailable;
+    answer(json::serialize(denied));
+}
+
+void Protocol::handle_reload(const json::value& id, std::string_view line, const Peer& peer,
+                             Answer answer) {
+    if (!is_admin(m_config, peer.uid)) {
+        spdlog::warn("event=reload_refused uid={} pid={} service={}", peer.uid, peer.pid,
+                     service_name(m_config, peer.uid));
+        AuditRecord record =
+            admin_refused_record(peer, service_name(m_config, peer.uid), line, m_policy->hash());
+        json::object body =
+            error_answer(id, "forbidden", "reload is for admins; this caller is not one");
+        m_audit.submit_delivered(std::move(record),
+                                 [body = std::move(body),
+                                  answer = std::move(answer)](AuditResult<std::uint64_t>) mutable {
+                                     answer(json::serialize(body));
+                                 });
+        return;
+    }
+    reload("uid:" + std::to_string(peer.uid),
+           [id, answer = std::move(answer)](json::object body) mutable {
+               body["id"] = id;
+               answer(json::serialize(body));
+           });
 }
 
 json::object Protocol::status(const json::value& id) const {
@@ -402,11 +267,7 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
         dsl::LoadResult loaded = dsl::load_policy(m_config.policy_path);
         std::string stored_error;
         if (loaded) {
-            PolicyFiles files;
-            for (const dsl::PolicyText& text : loaded.policy->texts()) {
-                files.emplace(text.name, text.text);
-            }
-            auto stored = m_audit.store_policy(loaded.policy->hash(), files);
+            auto stored = m_audit.store_policy(loaded.policy->hash(), policy_files(*loaded.policy));
             if (!stored) {
                 stored_error = stored.error().message;
             }
@@ -415,15 +276,11 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
             m_reloading = false;
             json::object body;
             AuditRecord record;
-            record.time_us = now_us();
-            record.service = trigger;
             if (loaded && stored_error.empty()) {
                 std::string previous = m_policy->hash();
                 m_policy = loaded.policy;
                 ++m_counters.reloads;
-                record.kind = to_string(AuditKind::reload);
-                record.policy_hash = m_policy->hash();
-                record.detail = "previous " + previous;
+                record = reload_record(trigger, m_policy->hash(), previous);
                 body = json::object{{"reloaded", true}, {"policy", m_policy->hash()}};
                 spdlog::info("event=reload_ok trigger={} policy={} previous={}", trigger,
                              m_policy->hash(), previous);
@@ -432,9 +289,7 @@ void Protocol::reload(std::string trigger, std::function<void(json::object)> don
                 std::string message =
                     loaded ? "the audit store cannot record the new policy: " + stored_error
                            : dsl::format(loaded.diagnostics);
-                record.kind = to_string(AuditKind::reload_failed);
-                record.policy_hash = m_policy->hash();
-                record.detail = message;
+                record = reload_failed_record(trigger, m_policy->hash(), message);
                 body = error_answer(nullptr, "reload_failed", message);
                 body["error"].as_object()["diagnostics"] = diagnostics_json(loaded.diagnostics);
                 body["policy"] = m_policy->hash();

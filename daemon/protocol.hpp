@@ -56,12 +56,19 @@ public:
     const std::shared_ptr<const dsl::CompiledPolicy>& policy() const { return m_policy; }
 
 private:
-    void handle_check(const boost::json::object& request, std::string_view line, const Peer& peer,
-                      bool explain, Answer answer);
+    // A check or explain: resolved, decided, its row submitted, answered once committed.
+    void handle_check(const dsl::Request& request, boost::json::value id, std::string_view line,
+                      const Peer& peer, bool explain, Answer answer);
+    // The answer to a decision whose row committed (with its audit_seq) or did not (a deny).
+    void answer_decision(const audit::AuditResult<std::uint64_t>& committed, bool allowed,
+                         const boost::json::value& id, std::string answer_text,
+                         const dsl::CompiledPolicy& snapshot, const Answer& answer);
+    // A reload asked over the socket: an admin's is done, anyone else's refused and recorded.
+    void handle_reload(const boost::json::value& id, std::string_view line, const Peer& peer,
+                       Answer answer);
     void refuse(const boost::json::value& id, std::string_view code, std::string message,
                 std::string_view line, const Peer& peer, Answer answer);
     boost::json::object status(const boost::json::value& id) const;
-    audit::AuditRecord record_for(const Peer& peer, std::string_view line) const;
 
     boost::asio::io_context& m_io;
     const Config& m_config;

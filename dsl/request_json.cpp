@@ -2,6 +2,7 @@
 #include "request_json.hpp"
 
 #include <optional>
+#include <utility>
 
 namespace flowgate::dsl {
 
@@ -81,28 +82,27 @@ json::array ids_json(const std::vector<Id>& ids, const auto& table) {
 
 } // namespace
 
-RequestParse request_from_json(const json::value& value) {
-    if (!value.is_object()) {
-        return RequestError{"bad_request", "a request must be a JSON object"};
-    }
-    return request_from_json(value.get_object());
+namespace {
+
+RequestError not_an_object() {
+    return {"bad_request", "a request must be a JSON object"};
 }
 
-RequestParse request_from_json(const json::object& object) {
-    Request request;
+// Reads the check fields of `object` into `request`, or says why they cannot be read.
+std::optional<RequestError> read_check_fields(const json::object& object, Request& request) {
     bool present = false;
     if (auto error = read_string(object, "purpose", true, request.purpose, present)) {
-        return *error;
+        return error;
     }
     std::string activity;
     if (auto error = read_string(object, "activity", false, activity, present)) {
-        return *error;
+        return error;
     }
     if (present) {
         request.activity = std::move(activity);
     }
     if (auto error = read_string(object, "recipient", true, request.recipient, present)) {
-        return *error;
+        return error;
     }
 
     const json::value* data = field(object, "data");
@@ -127,7 +127,7 @@ RequestParse request_from_json(const json::object& object) {
 
     std::string direction;
     if (auto error = read_string(object, "direction", false, direction, present)) {
-        return *error;
+        return error;
     }
     if (present) {
         if (direction == "receive") {
@@ -138,7 +138,7 @@ RequestParse request_from_json(const json::object& object) {
         }
     }
     if (auto error = read_string(object, "subject", false, request.subject, present)) {
-        return *error;
+        return error;
     }
 
     if (const json::value* context = field(object, "context")) {
@@ -147,11 +147,11 @@ RequestParse request_from_json(const json::object& object) {
         }
         const json::object& fields = context->get_object();
         if (auto error = read_bool(fields, "consent", "context.consent", request.context.consent)) {
-            return *error;
+            return error;
         }
         if (auto error =
                 read_bool(fields, "objection", "context.objection", request.context.objection)) {
-            return *error;
+            return error;
         }
         if (const json::value* basis = field(fields, "legal_basis")) {
             if (!basis->is_string()) {
@@ -160,7 +160,79 @@ RequestParse request_from_json(const json::object& object) {
             request.context.legal_basis = std::string(basis->get_string());
         }
     }
+    return std::nullopt;
+}
+
+constexpr std::pair<std::string_view, Operation> operations[] = {
+    {"check", Operation::check},       {"explain", Operation::explain},
+    {"describe", Operation::describe}, {"status", Operation::status},
+    {"reload", Operation::reload},
+};
+
+std::optional<Operation> operation_named(std::string_view name) {
+    for (const auto& [known, operation] : operations) {
+        if (name == known) {
+            return operation;
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+RequestParse request_from_json(const json::value& value) {
+    if (!value.is_object()) {
+        return not_an_object();
+    }
+    return request_from_json(value.get_object());
+}
+
+RequestParse request_from_json(const json::object& object) {
+    Request request;
+    if (auto error = read_check_fields(object, request)) {
+        return *error;
+    }
     return request;
+}
+
+RequestLine request_line_from_json(const json::value* parsed,
+                                   const boost::system::error_code& parse_error) {
+    RequestLine line;
+    if (parsed == nullptr) {
+        std::string message = "the request is not valid JSON (UTF-8)";
+        if (parse_error) {
+            message += ": " + parse_error.message();
+        }
+        line.refusal = RequestError{"bad_json", std::move(message)};
+        return line;
+    }
+    if (!parsed->is_object()) {
+        line.refusal = not_an_object();
+        return line;
+    }
+    const json::object& request = parsed->get_object();
+    line.id = request.if_contains("id");
+    const json::value* op = request.if_contains("op");
+    if (op == nullptr) {
+        line.refusal = RequestError{"missing_field", "the request has no \"op\""};
+        return line;
+    }
+    if (!op->is_string()) {
+        line.refusal = RequestError{"bad_field_type", "\"op\" must be a string"};
+        return line;
+    }
+    const std::optional<Operation> operation = operation_named(op->get_string());
+    if (!operation) {
+        line.refusal = RequestError{"unknown_op", "unknown op '" + std::string(op->get_string()) +
+                                                      "'; expected check, explain, describe, "
+                                                      "status or reload"};
+        return line;
+    }
+    line.op = *operation;
+    if (line.op == Operation::check || line.op == Operation::explain) {
+        line.refusal = read_check_fields(request, line.fields);
+    }
+    return line;
 }
 
 json::array trace_to_json(const Trace& trace) {

@@ -1,14 +1,17 @@
-// The JSON side of the wire protocol for checks (DESIGN.md, "The wire protocol"): a
-// `check`/`explain` object into a Request, a Decision (and its trace) into the answer
-// object, and the loaded vocabulary into the `describe` answer. Field names here are
-// the contract with every client; additions are fine, renames are not.
+// The JSON side of the wire protocol (README.md, "The daemon"): which operation a
+// request line asks for or which refusal it gets, a `check`/`explain` object into a
+// Request, a Decision (and its trace) into the answer object, and the loaded vocabulary
+// into the `describe` answer. Field names here are the contract with every client;
+// additions are fine, renames are not.
 #pragma once
 
 #include "compiler.hpp"
 #include "evaluator.hpp"
 
 #include <boost/json.hpp>
+#include <boost/system/error_code.hpp>
 
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -28,6 +31,28 @@ using RequestParse = std::variant<Request, RequestError>;
 // `subject` and `context` are optional.
 RequestParse request_from_json(const boost::json::value& value);
 RequestParse request_from_json(const boost::json::object& object);
+
+// The operations of the v1 protocol, as a request's "op" names them.
+enum class Operation { check, explain, describe, status, reload };
+
+// What one request line asks for, or the refusal it gets.
+struct RequestLine {
+    // The request's "id" inside the parsed value; null when it has none or is not an
+    // object. Whoever keeps the id past the parsed value copies it.
+    const boost::json::value* id = nullptr;
+    // Why the line is refused; when set, `op` and `fields` mean nothing.
+    std::optional<RequestError> refusal;
+    Operation op = Operation::check;
+    Request fields; // check and explain: what they are decided on
+};
+
+// The one order in which a line is refused, for the daemon that answers it and for the
+// replay that checks a refused row still is: "bad_json" (`parsed` is null: the line
+// did not parse, for the reason `parse_error` gives), "bad_request" (not an object),
+// "missing_field" or "bad_field_type" for "op", "unknown_op", then for check and
+// explain the refusal of request_from_json. Only a refusal allocates its message.
+RequestLine request_line_from_json(const boost::json::value* parsed,
+                                   const boost::system::error_code& parse_error = {});
 
 // {"id","decision","reason","rule","legal_basis","obligations","policy"}, plus
 // "trace" when one is given. The daemon adds "audit_seq".

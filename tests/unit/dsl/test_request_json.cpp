@@ -1,5 +1,5 @@
-// The check request and decision JSON of the wire protocol: field errors, defaults,
-// and the exact shape of answers (DESIGN.md, "The wire protocol").
+// The request and decision JSON of the wire protocol: which refusal a line gets, field
+// errors, defaults, and the exact shape of answers (README.md, "The daemon").
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
 
@@ -44,6 +44,26 @@ Request request_of(std::string_view text) {
     RequestParse parsed = request_from_json(json::parse(text));
     REQUIRE(std::holds_alternative<Request>(parsed));
     return std::get<Request>(parsed);
+}
+
+// What request_line_from_json makes of a line, parsed as the daemon parses it.
+struct ReadLine {
+    json::value parsed;
+    RequestLine line;
+};
+
+ReadLine line_of(std::string_view text) {
+    ReadLine read;
+    boost::system::error_code error;
+    read.parsed = json::parse(text, error);
+    read.line = request_line_from_json(error ? nullptr : &read.parsed, error);
+    return read;
+}
+
+// The refusal code a line gets, or "" when it is served.
+std::string refusal_of(std::string_view text) {
+    const RequestLine line = line_of(text).line;
+    return line.refusal ? line.refusal->code : std::string();
 }
 
 std::shared_ptr<const CompiledPolicy> small_policy() {
@@ -112,6 +132,107 @@ TEST_CASE("request json: missing and mistyped fields are errors with a code", "[
     CHECK(e.code == "bad_field_value");
     CHECK(error_of(R"({"purpose":"h","recipient":"p","data":[]})").code == "bad_field_value");
     CHECK(error_of("[1,2]").code == "bad_request");
+}
+
+TEST_CASE("request line: each way a line can fail gets its own refusal and message", "[dsl]") {
+    SECTION("not JSON: bad_json, with the parser's reason") {
+        ReadLine read = line_of(R"({"op":"check","id":1,)");
+        REQUIRE(read.line.refusal);
+        CHECK(read.line.refusal->code == "bad_json");
+        CHECK(read.line.refusal->message ==
+              "the request is not valid JSON (UTF-8): incomplete JSON");
+        CHECK(read.line.id == nullptr);
+    }
+    SECTION("not an object: bad_request, and no id") {
+        for (const char* text : {R"(["check"])", R"("check")", "42", "null"}) {
+            INFO(text);
+            ReadLine read = line_of(text);
+            REQUIRE(read.line.refusal);
+            CHECK(read.line.refusal->code == "bad_request");
+            CHECK(read.line.refusal->message == "a request must be a JSON object");
+            CHECK(read.line.id == nullptr);
+        }
+    }
+    SECTION("no op: missing_field, with the request's id") {
+        ReadLine read = line_of(R"({"id":4,"purpose":"health"})");
+        REQUIRE(read.line.refusal);
+        CHECK(read.line.refusal->code == "missing_field");
+        CHECK(read.line.refusal->message == "the request has no \"op\"");
+        REQUIRE(read.line.id != nullptr);
+        CHECK(*read.line.id == 4);
+    }
+    SECTION("an op that is not a string: bad_field_type") {
+        for (const char* text : {R"({"op":1,"id":5})", R"({"op":null})", R"({"op":["check"]})"}) {
+            INFO(text);
+            ReadLine read = line_of(text);
+            REQUIRE(read.line.refusal);
+            CHECK(read.line.refusal->code == "bad_field_type");
+            CHECK(read.line.refusal->message == "\"op\" must be a string");
+        }
+    }
+    SECTION("an op the protocol does not have: unknown_op, naming it and the ops there are") {
+        ReadLine read = line_of(R"({"op":"Check","id":"x"})");
+        REQUIRE(read.line.refusal);
+        CHECK(read.line.refusal->code == "unknown_op");
+        CHECK(read.line.refusal->message ==
+              "unknown op 'Check'; expected check, explain, describe, status or reload");
+        REQUIRE(read.line.id != nullptr);
+        CHECK(*read.line.id == "x");
+    }
+    SECTION("a check or explain without a purpose: request_from_json's refusal") {
+        for (const char* text : {R"({"op":"check","recipient":"prevent","data":["checkup"]})",
+                                 R"({"op":"explain","recipient":"prevent","data":["checkup"]})"}) {
+            INFO(text);
+            ReadLine read = line_of(text);
+            REQUIRE(read.line.refusal);
+            CHECK(read.line.refusal->code == "missing_field");
+            CHECK(read.line.refusal->message == "missing field 'purpose'");
+        }
+    }
+}
+
+TEST_CASE("request line: the first rule a line breaks decides its refusal", "[dsl]") {
+    // Each line also breaks every later rule; the earliest one names the refusal.
+    CHECK(refusal_of(R"({"op":"check","purpose":1,)") == "bad_json");
+    CHECK(refusal_of(R"([{"op":1}])") == "bad_request");
+    CHECK(refusal_of(R"({"purpose":1,"data":[]})") == "missing_field");
+    CHECK(refusal_of(R"({"op":1,"purpose":1})") == "bad_field_type");
+    CHECK(refusal_of(R"({"op":"approve","purpose":1})") == "unknown_op");
+    CHECK(refusal_of(R"({"op":"check","purpose":1,"data":[]})") == "bad_field_type");
+    CHECK(refusal_of(R"({"op":"check","purpose":"h","recipient":"p","data":[]})") ==
+          "bad_field_value");
+}
+
+TEST_CASE("request line: a line that is not refused names its operation", "[dsl]") {
+    SECTION("check and explain carry the request's fields") {
+        ReadLine read =
+            line_of(R"({"op":"explain","id":[1],"purpose":"health","recipient":"prevent",)"
+                    R"("data":"checkup","direction":"receive"})");
+        CHECK_FALSE(read.line.refusal);
+        CHECK(read.line.op == Operation::explain);
+        CHECK(read.line.fields.purpose == "health");
+        CHECK(read.line.fields.recipient == "prevent");
+        CHECK(read.line.fields.data == std::vector<std::string>{"checkup"});
+        CHECK(read.line.fields.direction == Direction::receive);
+        REQUIRE(read.line.id != nullptr);
+        CHECK(*read.line.id == json::array{1});
+        CHECK(line_of(R"({"op":"check","purpose":"h","recipient":"p","data":["c"]})").line.op ==
+              Operation::check);
+    }
+    SECTION("describe, status and reload are not read as checks") {
+        const std::pair<const char*, Operation> cases[] = {
+            {R"({"op":"describe","purpose":1})", Operation::describe},
+            {R"({"op":"status","data":[]})", Operation::status},
+            {R"({"op":"reload"})", Operation::reload},
+        };
+        for (const auto& [text, op] : cases) {
+            INFO(text);
+            ReadLine read = line_of(text);
+            CHECK_FALSE(read.line.refusal);
+            CHECK(read.line.op == op);
+            CHECK(read.line.id == nullptr);
+        }
+    }
 }
 
 TEST_CASE("request json: an allow answers the exact wire shape", "[dsl]") {

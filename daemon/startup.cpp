@@ -1,0 +1,191 @@
+// Start-up, serving and stop; see startup.hpp. The order is the audit log's: the
+// policy's texts are stored before the start and load events, and those are committed
+// before the socket takes a request.
+#include "daemon/startup.hpp"
+
+#include "audit/store.hpp"
+#include "daemon/audit_records.hpp"
+#include "daemon/protocol.hpp"
+#include "daemon/server.hpp"
+#include "dsl/diagnostic.hpp"
+#include "dsl/policy_loader.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <systemd/sd-daemon.h>
+
+namespace flowgate::daemon {
+namespace asio = boost::asio;
+using audit::AuditDurability;
+using audit::AuditKind;
+using audit::AuditOptions;
+using audit::AuditStore;
+
+namespace {
+
+// The policy to serve first; null, once its diagnostics are on stderr, if it does not
+// load.
+std::shared_ptr<const dsl::CompiledPolicy> load_first_policy(const Config& config) {
+    dsl::LoadResult loaded = dsl::load_policy(config.policy_path);
+    if (!loaded) {
+        std::cerr << dsl::format(loaded.diagnostics);
+        spdlog::critical("event=start_failed reason=policy_invalid policy={} errors={}",
+                         config.policy_path, loaded.diagnostics.size());
+        return nullptr;
+    }
+    return loaded.policy;
+}
+
+// The store, handing committed batches back to the serving thread; null if it cannot
+// be opened (or its chain's tail is broken).
+std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io) {
+    AuditOptions options;
+    // Answers are written on the serving thread: committed batches go back to it whole.
+    options.deliver = [&io](audit::UniqueFunction<void()> work) {
+        asio::post(io, std::move(work));
+    };
+    options.durability =
+        config.durability == Durability::full ? AuditDurability::full : AuditDurability::relaxed;
+    auto opened = AuditStore::open(config.audit_db_path, options);
+    if (!opened) {
+        spdlog::critical("event=start_failed reason=audit_store path={} error=\"{}\"",
+                         config.audit_db_path, opened.error().message);
+        return nullptr;
+    }
+    return std::move(opened).value();
+}
+
+// The policy's texts, then the start and load events, each committed; false if the
+// store refused one.
+bool record_start(AuditStore& audit, const dsl::CompiledPolicy& policy, const Config& config) {
+    if (auto stored = audit.store_policy(policy.hash(), policy_files(policy)); !stored) {
+        spdlog::critical("event=start_failed reason=audit_store error=\"{}\"",
+                         stored.error().message);
+        return false;
+    }
+    std::string detail = "version " + std::string(daemon_version()) + ", durability " +
+                         std::string(to_string(audit.durability()));
+    if (auto started = audit.append(event_record(AuditKind::start, policy.hash(), detail));
+        !started ||
+        !audit.append(event_record(AuditKind::load, policy.hash(), config.policy_path))) {
+        spdlog::critical("event=start_failed reason=audit_store path={}", config.audit_db_path);
+        return false;
+    }
+    return true;
+}
+
+// The listening socket: the one systemd passed (socket activation), or the configured
+// path bound. What the ready line calls it, or nullopt if there is none to serve on.
+std::optional<std::string> take_socket(Server& server, const Config& config) {
+    int inherited = sd_listen_fds(1);
+    std::optional<std::string> error;
+    if (inherited > 1) {
+        error = "systemd passed " + std::to_string(inherited) + " sockets; expected one";
+    } else if (inherited == 1) {
+        error = server.adopt(SD_LISTEN_FDS_START);
+    } else {
+        error = server.listen(config.socket_path, config.socket_mode, config.socket_group);
+    }
+    if (error) {
+        spdlog::critical("event=start_failed reason=socket error=\"{}\"", *error);
+        return std::nullopt;
+    }
+    return inherited == 1 ? std::string("(socket activation)") : config.socket_path;
+}
+
+// SIGHUP reloads the policy, as often as it comes; SIGTERM or SIGINT stop the server,
+// which drains its sessions and then ends the loop.
+class Signals {
+public:
+    Signals(asio::io_context& io, Protocol& protocol, Server& server)
+        : m_io(io), m_protocol(protocol), m_server(server), m_stop(io, SIGTERM, SIGINT),
+          m_reload(io, SIGHUP) {
+        wait_for_reload();
+        wait_for_stop();
+    }
+
+private:
+    void wait_for_reload() {
+        m_reload.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            m_protocol.reload("signal", [](const boost::json::object&) {});
+            wait_for_reload();
+        });
+    }
+
+    void wait_for_stop() {
+        m_stop.async_wait([this](const boost::system::error_code& ec, int signal) {
+            if (ec) {
+                return;
+            }
+            sd_notify(0, "STOPPING=1");
+            spdlog::info("event=stopping signal={} in_flight_connections={}", signal,
+                         m_server.connections());
+            m_reload.cancel();
+            m_server.stop([this] { m_io.stop(); });
+        });
+    }
+
+    asio::io_context& m_io;
+    Protocol& m_protocol;
+    Server& m_server;
+    asio::signal_set m_stop;
+    asio::signal_set m_reload;
+};
+
+// The stop event, under the policy serving last, then the store closed.
+void record_stop(AuditStore& audit, const dsl::CompiledPolicy& policy) {
+    auto stopped = audit.append(event_record(AuditKind::stop, policy.hash(), "signal"));
+    audit.close();
+    if (!stopped) {
+        spdlog::error("event=stop_not_recorded error=\"{}\"", stopped.error().message);
+    }
+}
+
+} // namespace
+
+int run_daemon(Config config) {
+    // A client that goes away mid-answer is the session's error, not the process's end.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::shared_ptr<const dsl::CompiledPolicy> policy = load_first_policy(config);
+    if (!policy) {
+        return 1;
+    }
+    asio::io_context io(1);
+    std::unique_ptr<AuditStore> audit = open_store(config, io);
+    if (!audit || !record_start(*audit, *policy, config)) {
+        return 1;
+    }
+
+    Protocol protocol(io, config, *audit, policy);
+    Server server(io, config.limits, protocol);
+    protocol.set_server(&server);
+    std::optional<std::string> socket = take_socket(server, config);
+    if (!socket) {
+        return 1;
+    }
+    Signals signals(io, protocol, server);
+
+    server.start();
+    sd_notify(0, "READY=1");
+    spdlog::info("event=ready socket={} policy={} hash={} audit_db={} durability={}", *socket,
+                 config.policy_path, policy->hash(), config.audit_db_path,
+                 to_string(audit->durability()));
+    io.run();
+
+    record_stop(*audit, *protocol.policy());
+    spdlog::info("event=stopped");
+    return 0;
+}
+
+} // namespace flowgate::daemon
