@@ -31,12 +31,14 @@ std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
 }
 
 std::string csv_field(std::string_view text) {
-    if (text.find_first_of(",\"\r\n") == std::string_view::npos)
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
         return std::string(text);
+    }
     std::string out = "\"";
     for (char c : text) {
-        if (c == '"')
+        if (c == '"') {
             out += '"';
+        }
         out += c;
     }
     return out + "\"";
@@ -89,8 +91,9 @@ json::value data_json(std::string_view text) {
 bool read_times(const std::string& since, const std::string& until,
                 std::optional<std::int64_t>& since_us, std::optional<std::int64_t>& until_us) {
     for (auto [text, out] : {std::pair{&since, &since_us}, std::pair{&until, &until_us}}) {
-        if (text->empty())
+        if (text->empty()) {
             continue;
+        }
         *out = parse_time(*text);
         if (!*out) {
             std::cerr << "flowgate audit: error: '" << *text
@@ -116,8 +119,9 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
         }
     }
     auto reader = open_or_report(path);
-    if (!reader)
+    if (!reader) {
         return exit_error;
+    }
     auto last = reader->last_seq();
     if (!last) {
         std::cerr << "flowgate audit: error: " << last.error().message << "\n";
@@ -172,17 +176,20 @@ json::object difference_json(const ReplayDifference& d) {
 
 json::object counts_json(const std::map<std::string, std::uint64_t>& counts) {
     json::object out;
-    for (const auto& [key, count] : counts)
+    for (const auto& [key, count] : counts) {
         out[key] = count;
+    }
     return out;
 }
 
 void print_counts(const char* title, const std::map<std::string, std::uint64_t>& counts) {
-    if (counts.empty())
+    if (counts.empty()) {
         return;
+    }
     std::cout << title << ":\n";
-    for (const auto& [key, count] : counts)
+    for (const auto& [key, count] : counts) {
         std::cout << "  " << (key.empty() ? "(none)" : key) << ": " << count << "\n";
+    }
 }
 
 int run_replay(const std::string& path, const std::string& candidate_path, bool as_json,
@@ -199,8 +206,9 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
         options.candidate = loaded.policy;
     }
     auto reader = open_or_report(path);
-    if (!reader)
+    if (!reader) {
         return exit_error;
+    }
     auto replayed = replay_log(*reader, options);
     if (!replayed) {
         std::cerr << "flowgate audit: error: " << replayed.error().message << "\n";
@@ -210,8 +218,9 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
     const bool candidate = options.candidate != nullptr;
     if (as_json) {
         json::array differences;
-        for (const ReplayDifference& d : report.differences)
+        for (const ReplayDifference& d : report.differences) {
             differences.push_back(difference_json(d));
+        }
         json::object out{{"mode", candidate ? "candidate" : "recorded"},
                          {"rows", report.rows},
                          {"decisions", report.decisions},
@@ -221,8 +230,9 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
                          {"by_purpose", counts_json(report.by_purpose)},
                          {"by_recipient", counts_json(report.by_recipient)},
                          {"by_decision", counts_json(report.by_decision)}};
-        if (candidate)
+        if (candidate) {
             out["candidate_policy"] = options.candidate->hash();
+        }
         std::cout << json::serialize(out) << "\n";
     } else {
         if (candidate) {
@@ -270,8 +280,9 @@ json::object record_json(const ProvisionRecord& r) {
 
 void print_records(const std::vector<ProvisionRecord>& records, const std::string& format) {
     if (format == "jsonl") {
-        for (const ProvisionRecord& r : records)
+        for (const ProvisionRecord& r : records) {
             std::cout << json::serialize(record_json(r)) << "\n";
+        }
         return;
     }
     if (format == "csv") {
@@ -288,14 +299,16 @@ void print_records(const std::vector<ProvisionRecord>& records, const std::strin
     }
     // Per recipient, then per person, each in time order.
     std::map<std::string, std::map<std::string, std::vector<const ProvisionRecord*>>> grouped;
-    for (const ProvisionRecord& r : records)
+    for (const ProvisionRecord& r : records) {
         grouped[r.recipient][r.subject].push_back(&r);
+    }
     std::cout << records.size() << " third-party provision records (APPI Art. 29)\n";
     for (const auto& [recipient, people] : grouped) {
         const ProvisionRecord& first = *people.begin()->second.front();
         std::size_t count = 0;
-        for (const auto& [subject, list] : people)
+        for (const auto& [subject, list] : people) {
             count += list.size();
+        }
         std::cout << "\nrecipient " << recipient << " " << first.recipient_label << " ("
                   << first.recipient_role << "): " << count << "\n";
         for (const auto& [subject, list] : people) {
@@ -312,8 +325,9 @@ void print_records(const std::vector<ProvisionRecord>& records, const std::strin
 
 int run_records(const std::string& path, RecordFilter filter, const std::string& format) {
     auto reader = open_or_report(path);
-    if (!reader)
+    if (!reader) {
         return exit_error;
+    }
     filter.show_progress = stderr_is_terminal();
     auto records = provision_records(*reader, filter);
     if (!records) {
@@ -326,8 +340,9 @@ int run_records(const std::string& path, RecordFilter filter, const std::string&
 
 int run_export_all(const std::string& path, const RecordFilter& filter, const std::string& format) {
     auto reader = open_or_report(path);
-    if (!reader)
+    if (!reader) {
         return exit_error;
+    }
     auto last = reader->last_seq();
     if (!last) {
         std::cerr << "flowgate audit: error: " << last.error().message << "\n";
@@ -476,10 +491,12 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
             outcome.status = exit_error;
             return;
         }
-        if (!record_args->recipient.empty())
+        if (!record_args->recipient.empty()) {
             filter.recipient = record_args->recipient;
-        if (!record_args->subject.empty())
+        }
+        if (!record_args->subject.empty()) {
             filter.subject = record_args->subject;
+        }
         filter.consent_ground = record_args->consent_ground;
         outcome.status = run_records(record_args->db, filter, record_args->format);
     });

@@ -65,11 +65,13 @@ public:
     explicit PolicyCache(audit::AuditReader& reader) : m_reader(reader) {}
 
     const StoredPolicy& get(std::string_view hash) {
-        if (m_last != nullptr && hash == m_last_hash)
+        if (m_last != nullptr && hash == m_last_hash) {
             return *m_last;
+        }
         auto found = m_policies.find(std::string(hash));
-        if (found == m_policies.end())
+        if (found == m_policies.end()) {
             found = m_policies.emplace(std::string(hash), load(std::string(hash))).first;
+        }
         m_last = &found->second;
         m_last_hash = found->first;
         return *m_last;
@@ -88,8 +90,9 @@ private:
             return stored;
         }
         std::vector<dsl::PolicyText> texts;
-        for (const auto& [name, text] : files.value())
+        for (const auto& [name, text] : files.value()) {
             texts.push_back({name, text});
+        }
         if (dsl::policy_hash(texts) != hash) {
             stored.error = "the texts stored under " + hash + " do not hash to it";
             return stored;
@@ -102,8 +105,9 @@ private:
             return stored;
         }
         stored.policy = loaded.policy;
-        for (const dsl::Rule& rule : stored.policy->model().rules)
+        for (const dsl::Rule& rule : stored.policy->model().rules) {
             stored.rules.emplace(rule.id, &rule);
+        }
         return stored;
     }
 
@@ -126,10 +130,20 @@ public:
         m_parser.reset(json::storage_ptr(&m_resource));
         boost::system::error_code error;
         m_parser.write(line.data(), line.size(), error);
-        if (error)
+        if (error) {
             return nullptr;
+        }
         m_value = m_parser.release();
         return &m_value;
+    }
+
+    // The request a recorded check or explain line asks about, or why it is not one.
+    dsl::RequestParse request(std::string_view line) {
+        const json::value* parsed = parse(line);
+        if (parsed == nullptr) {
+            return dsl::RequestError{"bad_json", "not JSON"};
+        }
+        return dsl::request_from_json(*parsed);
     }
 
 private:
@@ -174,12 +188,14 @@ public:
     void row(const AuditRowView& row) {
         ++m_report.rows;
         if (row.kind == "refused") {
-            if (m_candidate == nullptr)
+            if (m_candidate == nullptr) {
                 refused(row);
+            }
             return; // under a candidate: refusals do not depend on the policy
         }
-        if (is_decision(row.kind))
+        if (is_decision(row.kind)) {
             decision(row);
+        }
     }
 
 private:
@@ -226,10 +242,7 @@ private:
             }
             policy = stored.policy.get();
         }
-        const json::value* parsed = m_parser.parse(row.request);
-        dsl::RequestParse request =
-            parsed == nullptr ? dsl::RequestParse(dsl::RequestError{"bad_json", "not JSON"})
-                              : dsl::request_from_json(*parsed);
+        dsl::RequestParse request = m_parser.request(row.request);
         if (const auto* error = std::get_if<dsl::RequestError>(&request)) {
             ReplayDifference difference = difference_for(row);
             difference.what = "the recorded request does not parse: " + error->message;
@@ -241,25 +254,31 @@ private:
         const std::string_view rule =
             decision.rule != nullptr ? std::string_view(decision.rule->id) : std::string_view();
         std::string what;
-        if (decided != row.decision)
+        if (decided != row.decision) {
             what += " decision";
-        if (rule != row.rule)
+        }
+        if (rule != row.rule) {
             what += " rule";
+        }
         if (m_candidate == nullptr) {
-            if (decision.reason() != row.reason)
+            if (decision.reason() != row.reason) {
                 what += " reason";
+            }
             const std::string_view basis = decision.legal_basis != nullptr
                                                ? std::string_view(decision.legal_basis->id)
                                                : std::string_view();
-            if (basis != row.legal_basis)
+            if (basis != row.legal_basis) {
                 what += " legal_basis";
-            if (dsl::obligations_to_text(decision) != row.obligations)
+            }
+            if (dsl::obligations_to_text(decision) != row.obligations) {
                 what += " obligations";
+            }
             const std::string_view source =
                 decision.rule != nullptr ? std::string_view(policy->rule_source(*decision.rule))
                                          : std::string_view();
-            if (source != row.rule_source)
+            if (source != row.rule_source) {
                 what += " rule_source";
+            }
         }
         if (what.empty()) {
             ++m_report.reproduced;
@@ -283,8 +302,9 @@ private:
 
 AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOptions& options) {
     auto last = reader.last_seq();
-    if (!last)
+    if (!last) {
         return last.error();
+    }
     Progress progress("replay", last.value(), options.show_progress);
     audit::PassOptions pass;
     pass.threads = options.threads;
@@ -302,12 +322,14 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
                 replayer.row(row);
                 return true;
             });
-            if (!walked)
+            if (!walked) {
                 return walked.error();
+            }
             return std::move(replayer.report());
         });
-    if (!parts)
+    if (!parts) {
         return parts.error();
+    }
     ReplayReport report;
     for (ReplayReport& part : parts.value()) {
         report.rows += part.rows;
@@ -316,12 +338,15 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
         report.reproduced += part.reproduced;
         std::move(part.differences.begin(), part.differences.end(),
                   std::back_inserter(report.differences));
-        for (const auto& [key, count] : part.by_purpose)
+        for (const auto& [key, count] : part.by_purpose) {
             report.by_purpose[key] += count;
-        for (const auto& [key, count] : part.by_recipient)
+        }
+        for (const auto& [key, count] : part.by_recipient) {
             report.by_recipient[key] += count;
-        for (const auto& [key, count] : part.by_decision)
+        }
+        for (const auto& [key, count] : part.by_decision) {
             report.by_decision[key] += count;
+        }
     }
     return report;
 }
@@ -329,8 +354,9 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
 AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                             const RecordFilter& filter) {
     auto last = reader.last_seq();
-    if (!last)
+    if (!last) {
         return last.error();
+    }
     Progress progress("records", last.value(), filter.show_progress);
     PolicyCache cache(reader);
     RequestParser parser;
@@ -342,10 +368,12 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
 
     auto walked = reader.for_each_row(range, [&](const AuditRowView& row) {
         progress.row();
-        if (!is_decision(row.kind) || row.decision != "allow" || row.direction != "send")
+        if (!is_decision(row.kind) || row.decision != "allow" || row.direction != "send") {
             return true;
-        if (filter.subject && row.subject != *filter.subject)
+        }
+        if (filter.subject && row.subject != *filter.subject) {
             return true;
+        }
         const StoredPolicy& stored = cache.get(row.policy_hash);
         if (!stored.policy) {
             failure = AuditError{AuditErrc::bad_schema,
@@ -356,16 +384,18 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
         const dsl::CheckedPolicy& model = policy.model();
         const dsl::Id party = policy.find_party(row.recipient);
         if (filter.recipient && row.recipient != *filter.recipient &&
-            (party == dsl::no_id || policy.find_party(*filter.recipient) != party))
+            (party == dsl::no_id || policy.find_party(*filter.recipient) != party)) {
             return true;
+        }
         const dsl::Id purpose = policy.find_purpose(row.purpose);
         const dsl::Id activity = policy.find_activity(purpose, row.activity);
         const bool provides =
             activity != dsl::no_id && model.activities[activity].kind == dsl::FlowKind::provide;
         const bool to_third_party =
             party != dsl::no_id && model.parties[party].role == dsl::Role::third_party;
-        if (!provides && !to_third_party)
+        if (!provides && !to_third_party) {
             return true;
+        }
         const auto rule = stored.rules.find(row.rule);
         if (rule == stored.rules.end()) {
             failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
@@ -373,10 +403,7 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
                                                             "' is not in its policy"};
             return false;
         }
-        const json::value* parsed = parser.parse(row.request);
-        dsl::RequestParse request =
-            parsed == nullptr ? dsl::RequestParse(dsl::RequestError{"bad_json", "not JSON"})
-                              : dsl::request_from_json(*parsed);
+        dsl::RequestParse request = parser.request(row.request);
         if (std::holds_alternative<dsl::RequestError>(request)) {
             failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
                                                             ": the recorded request does not "
@@ -393,8 +420,9 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
             dsl::condition_holds(decided_by.condition, context.consent, context.objection,
                                  ground) &&
             !dsl::condition_holds(decided_by.condition, false, context.objection, ground);
-        if (!consent_basis && !needs_consent)
+        if (!consent_basis && !needs_consent) {
             return true;
+        }
         ProvisionRecord record;
         record.seq = row.seq;
         record.time_us = row.time_us;
@@ -418,10 +446,12 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
         records.push_back(std::move(record));
         return true;
     });
-    if (!walked)
+    if (!walked) {
         return walked.error();
-    if (failure)
+    }
+    if (failure) {
         return *failure;
+    }
     return records;
 }
 
@@ -443,42 +473,52 @@ std::string iso_time(std::int64_t time_us) {
 }
 
 std::optional<std::int64_t> parse_time(std::string_view text) {
-    if (!text.empty() && text.back() == 'Z')
+    if (!text.empty() && text.back() == 'Z') {
         text.remove_suffix(1);
+    }
     std::tm utc{};
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
     auto number = [&text](int& out, std::size_t digits, char separator) {
-        if (text.size() < digits)
+        if (text.size() < digits) {
             return false;
+        }
         auto [end, error] = std::from_chars(text.data(), text.data() + digits, out);
-        if (error != std::errc() || end != text.data() + digits)
+        if (error != std::errc() || end != text.data() + digits) {
             return false;
+        }
         text.remove_prefix(digits);
         if (separator != '\0') {
-            if (text.empty() || text.front() != separator)
+            if (text.empty() || text.front() != separator) {
                 return false;
+            }
             text.remove_prefix(1);
         }
         return true;
     };
-    if (!number(year, 4, '-') || !number(month, 2, '-') || !number(day, 2, '\0'))
+    if (!number(year, 4, '-') || !number(month, 2, '-') || !number(day, 2, '\0')) {
         return std::nullopt;
+    }
     if (!text.empty()) {
-        if (text.front() != 'T' && text.front() != ' ')
+        if (text.front() != 'T' && text.front() != ' ') {
             return std::nullopt;
+        }
         text.remove_prefix(1);
-        if (!number(hour, 2, ':') || !number(minute, 2, '\0'))
+        if (!number(hour, 2, ':') || !number(minute, 2, '\0')) {
             return std::nullopt;
+        }
         if (!text.empty()) {
-            if (text.front() != ':')
+            if (text.front() != ':') {
                 return std::nullopt;
+            }
             text.remove_prefix(1);
-            if (!number(second, 2, '\0') || !text.empty())
+            if (!number(second, 2, '\0') || !text.empty()) {
                 return std::nullopt;
+            }
         }
     }
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
         return std::nullopt;
+    }
     utc.tm_year = year - 1900;
     utc.tm_mon = month - 1;
     utc.tm_mday = day;

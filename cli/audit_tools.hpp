@@ -32,15 +32,17 @@ public:
     Progress& operator=(const Progress&) = delete;
 
     void row() {
-        if (++m_rows % m_every == 0 && m_enabled)
+        if (++m_rows % m_every == 0 && m_enabled) {
             print();
+        }
     }
     // Sets the count (from a pass that counts in steps), printing at each 100,000.
     void update(std::uint64_t rows) {
         const bool crossed = rows / m_every != m_rows / m_every;
         m_rows = rows;
-        if (crossed && m_enabled)
+        if (crossed && m_enabled) {
             print();
+        }
     }
     std::uint64_t rows() const { return m_rows; }
 

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages flowgate builds and tests with. Idempotent.
 set -euo pipefail
 packages=(
-  cmake ninja-build g++ pkg-config clang-format
+  cmake ninja-build g++ pkg-config clang-format clang-tidy
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev
   sqlite3 socat python3 clang libclang-rt-14-dev

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, then checks the formatting, fuzzes the parser and the
 # request path for a short while, and builds and runs every test: once optimised with
-# warnings as errors, once under AddressSanitizer + UndefinedBehaviorSanitizer. This is
+# warnings as errors (then checks the house style clang-format cannot: braces on every
+# if, with clang-tidy), once under AddressSanitizer + UndefinedBehaviorSanitizer. This is
 # what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +45,9 @@ for preset in ci asan; do
   cmake --preset "$preset"
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
+  if [ "$preset" = ci ]; then
+    echo "== house style: clang-tidy (.clang-tidy) over our own sources"
+    run-clang-tidy -p build/ci -quiet -j "$jobs" "$(pwd)/(dsl|audit|daemon|client|cli|tests)/" \
+      >build/ci/clang-tidy.log 2>&1 || { grep -A3 'error:' build/ci/clang-tidy.log; exit 1; }
+  fi
 done
