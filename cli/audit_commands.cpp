@@ -30,6 +30,16 @@ std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
     return std::move(reader).value();
 }
 
+// The log's last seq, the total of a pass's progress; none (reported) when unreadable.
+std::optional<std::uint64_t> last_seq_or_report(audit::AuditReader& reader) {
+    auto last = reader.last_seq();
+    if (!last) {
+        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
+        return std::nullopt;
+    }
+    return last.value();
+}
+
 std::string csv_field(std::string_view text) {
     if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
         return std::string(text);
@@ -122,16 +132,15 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
     if (!reader) {
         return exit_error;
     }
-    auto last = reader->last_seq();
+    const auto last = last_seq_or_report(*reader);
     if (!last) {
-        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
         return exit_error;
     }
     audit::VerifyOptions options;
     options.checkpoint = checkpoint;
     std::optional<Progress> progress;
     if (stderr_is_terminal()) {
-        progress.emplace("verify", last.value(), true);
+        progress.emplace("verify", *last, true);
         options.pass.progress = [&progress](std::uint64_t rows) {
             progress->update(rows);
         };
@@ -343,12 +352,11 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     if (!reader) {
         return exit_error;
     }
-    auto last = reader->last_seq();
+    const auto last = last_seq_or_report(*reader);
     if (!last) {
-        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
         return exit_error;
     }
-    Progress progress("export", last.value());
+    Progress progress("export", *last);
     audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;

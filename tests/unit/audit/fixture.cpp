@@ -100,6 +100,12 @@ VerifyResult verified(const fs::path& db, const VerifyOptions& options) {
     return std::move(result).value();
 }
 
+void check_intact(const fs::path& db, std::uint64_t rows) {
+    const auto result = verified(db);
+    CHECK_FALSE(result.fault);
+    CHECK(result.rows == rows);
+}
+
 std::string fault_of(const fs::path& db, const VerifyOptions& options) {
     const auto result = verified(db, options);
     return result.fault ? describe(*result.fault) : std::string();

@@ -35,6 +35,9 @@ PolicyFiles policy_files_of(const fs::path& db, const std::string& policy_hash);
 // The whole chain verified, as `flowgate audit verify` verifies it.
 VerifyResult verified(const fs::path& db, const VerifyOptions& options = {});
 
+// The whole chain verifies, with exactly `rows` rows.
+void check_intact(const fs::path& db, std::uint64_t rows);
+
 // The first fault verify finds ("" when none), in the words the store and the auditor
 // both use.
 std::string fault_of(const fs::path& db, const VerifyOptions& options = {});

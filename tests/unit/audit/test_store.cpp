@@ -160,9 +160,8 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
             CHECK(rows[i].prev_hash == rows[i - 1].hash);
         }
     }
+    check_intact(db, 4);
     const auto report = verified(db);
-    CHECK_FALSE(report.fault);
-    CHECK(report.rows == 4);
     CHECK(report.tail.seq == 4);
     CHECK(report.tail.hash == rows[3].hash);
 }
@@ -185,9 +184,7 @@ TEST_CASE("audit store: the chain continues across a reopen", "[audit]") {
     const auto rows = rows_of(db);
     REQUIRE(rows.size() == 5);
     CHECK(rows[3].prev_hash == rows[2].hash);
-    const auto report = verified(db);
-    CHECK_FALSE(report.fault);
-    CHECK(report.rows == 5);
+    check_intact(db, 5);
 }
 
 TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit]") {
@@ -409,9 +406,7 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
     CHECK(stats.records == total);
     CHECK(stats.transactions < total / 10);
     CHECK(stats.failed_batches == 0);
-    const auto report = verified(db);
-    CHECK_FALSE(report.fault);
-    CHECK(report.rows == total);
+    check_intact(db, total);
 }
 
 TEST_CASE("audit store: no transaction takes more than max_batch records", "[audit]") {
@@ -580,9 +575,7 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
     CHECK(next.value() == 2);
     CHECK(store->available());
     store->close();
-    const auto report = verified(db);
-    CHECK_FALSE(report.fault);
-    CHECK(report.rows == 2);
+    check_intact(db, 2);
 }
 
 TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[audit]") {
@@ -694,9 +687,7 @@ TEST_CASE("audit store: a long WAL starts over, copied into the database file", 
     CHECK(longest_wal < 4 * 1024 * 1024);
     CHECK(fs::file_size(db) >= 3 * 1024 * 1024);
     store->close();
-    const auto report = verified(db);
-    CHECK_FALSE(report.fault);
-    CHECK(report.rows == batches * per_batch);
+    check_intact(db, batches * per_batch);
 }
 
 TEST_CASE("audit store: delivered completions run, a batch at a time, where deliver puts them",
