@@ -89,14 +89,6 @@ ChainHash chain_hash(const ChainHash& prev, std::string_view canonical) {
     return hasher.hash(prev, canonical);
 }
 
-void to_hex(const ChainHash& hash, char (&out)[64]) {
-    static constexpr char digits[] = "0123456789abcdef";
-    for (std::size_t i = 0; i < hash.size(); ++i) {
-        out[2 * i] = digits[hash[i] >> 4U];
-        out[2 * i + 1] = digits[hash[i] & 0xfU];
-    }
-}
-
 void to_hex(const ChainHash& hash, std::string& out) {
     char digits[64];
     to_hex(hash, digits);

@@ -49,8 +49,14 @@ ChainHash chain_hash(const ChainHash& prev, std::string_view canonical);
 
 // Lowercase hex, 64 digits.
 std::string to_hex(const ChainHash& hash);
-// As to_hex, into a fixed buffer (no allocation).
-void to_hex(const ChainHash& hash, char (&out)[64]);
+// As to_hex, into a fixed buffer (no allocation; inline: a verify does it per row).
+inline void to_hex(const ChainHash& hash, char (&out)[64]) {
+    constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < hash.size(); ++i) {
+        out[2 * i] = digits[hash[i] >> 4U];
+        out[2 * i + 1] = digits[hash[i] & 0xfU];
+    }
+}
 // As to_hex, replacing `out` and reusing its capacity.
 void to_hex(const ChainHash& hash, std::string& out);
 std::optional<ChainHash> hash_from_hex(std::string_view hex);

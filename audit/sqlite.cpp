@@ -96,15 +96,6 @@ bool step_once(sqlite3_stmt* stmt) {
     return done;
 }
 
-std::string_view column_view(sqlite3_stmt* stmt, int column) {
-    const auto* text = sqlite3_column_text(stmt, column);
-    if (text == nullptr) {
-        return {};
-    }
-    return {reinterpret_cast<const char*>(text),
-            static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
-}
-
 void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) {
     // A null pointer would bind SQL NULL; an empty field is the empty string.
     sqlite3_bind_text64(stmt, index, text.data() != nullptr ? text.data() : "", text.size(),

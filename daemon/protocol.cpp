@@ -1,5 +1,5 @@
 // The v1 protocol: dispatch, checks through the audit store, status, describe and
-// reload; see protocol.hpp and README.md ("The daemon").
+// reload; see protocol.hpp and docs/protocol.md.
 #include "daemon/protocol.hpp"
 
 #include "daemon/audit_records.hpp"

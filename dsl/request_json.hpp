@@ -1,4 +1,4 @@
-// The JSON side of the wire protocol (README.md, "The daemon"): which operation a
+// The JSON side of the wire protocol (docs/protocol.md): which operation a
 // request line asks for or which refusal it gets, a `check`/`explain` object into a
 // Request, a Decision (and its trace) into the answer object, and the loaded vocabulary
 // into the `describe` answer. Field names here are the contract with every client;

@@ -1,5 +1,5 @@
 // The request and decision JSON of the wire protocol: which refusal a line gets, field
-// errors, defaults, and the exact shape of answers (README.md, "The daemon").
+// errors, defaults, and the exact shape of answers (docs/protocol.md).
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
 
