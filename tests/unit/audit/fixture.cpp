@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sys/wait.h>
+#include <type_traits>
 
 namespace flowgate::audit::testing {
 
@@ -109,6 +110,28 @@ void check_intact(const fs::path& db, std::uint64_t rows) {
 std::string fault_of(const fs::path& db, const VerifyOptions& options) {
     const auto result = verified(db, options);
     return result.fault ? describe(*result.fault) : std::string();
+}
+
+std::string columns_with(const std::map<std::string, std::string>& replaced,
+                         const std::string& integer, const std::string& text) {
+    std::string out;
+    for_each_field(
+        [&](const AuditField& field, const auto& value) {
+            using Value = std::decay_t<decltype(value)>;
+            out += out.empty() ? "" : ", ";
+            const std::string name(field.name);
+            if (const auto found = replaced.find(name); found != replaced.end()) {
+                out += found->second;
+            } else if (std::is_integral_v<Value> && !integer.empty()) {
+                out += integer;
+            } else if (!std::is_integral_v<Value> && !text.empty()) {
+                out += text;
+            } else {
+                out += name;
+            }
+        },
+        AuditRowView{});
+    return out;
 }
 
 ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {

@@ -9,6 +9,7 @@
 #include "tests/unit/temp_dir.hpp"
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ struct ShellResult {
     int status = -1;
     std::string output; // stdout and stderr
 };
+
+// The audit_log columns (the field table's) for a SELECT that copies or makes a row,
+// with some of them replaced by SQL expressions: {{"seq", "seq + 1"}, …}. Given
+// `integer` and `text`, every other column is that literal instead of itself.
+std::string columns_with(const std::map<std::string, std::string>& replaced,
+                         const std::string& integer = {}, const std::string& text = {});
 
 // The sqlite3 shell as a second connection, the way someone editing the file would.
 ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql);
