@@ -7,8 +7,14 @@
 #include <boost/outcome/policy/terminate.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace flowgate::audit {
+
+// What an error about a missing or empty store tells the operator to do: stores are
+// made only on purpose (AuditStore::create), never as a side effect of opening one.
+inline constexpr std::string_view create_store_hint =
+    "create one with `flowgated --init-store` (as the user flowgated runs as)";
 
 enum class AuditErrc {
     unavailable,  // the store cannot be read or written now (disk full, I/O error, locked)

@@ -3,8 +3,11 @@
 
 #include "audit/sqlite.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <type_traits>
+#include <vector>
 
 namespace flowgate::audit {
 
@@ -100,6 +103,75 @@ AuditResult<int> user_version(sqlite3* db) {
     return sqlite3_column_int(stmt.value().get(), 0);
 }
 
+// What sqlite_schema holds for one table, index, trigger or view, by name.
+struct SchemaObject {
+    std::string type;
+    std::string table;
+    std::string sql; // NULL (an index SQLite makes for a key) reads as ""
+    bool operator==(const SchemaObject&) const = default;
+};
+using SchemaObjects = std::map<std::string, SchemaObject>;
+
+AuditResult<SchemaObjects> schema_objects(sqlite3* db) {
+    auto stmt =
+        prepare(db, "SELECT name, type, tbl_name, sql FROM sqlite_schema", AuditErrc::bad_schema);
+    if (!stmt) {
+        return stmt.error();
+    }
+    SchemaObjects objects;
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(stmt.value().get())) == SQLITE_ROW) {
+        sqlite3_stmt* row = stmt.value().get();
+        objects[std::string(column_view(row, 0))] =
+            SchemaObject{std::string(column_view(row, 1)), std::string(column_view(row, 2)),
+                         std::string(column_view(row, 3))};
+    }
+    if (step != SQLITE_DONE) {
+        return outcome::failure(sqlite_error(db, AuditErrc::cannot_open, "reading the schema"));
+    }
+    return objects;
+}
+
+// The objects create_schema() makes, as SQLite records them: made once, in memory, so
+// that the check compares against exactly what a new store holds.
+const AuditResult<SchemaObjects>& created_schema_objects() {
+    static const AuditResult<SchemaObjects> objects = []() -> AuditResult<SchemaObjects> {
+        auto db = open_db(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                          std::chrono::milliseconds(0));
+        if (!db) {
+            return db.error();
+        }
+        if (auto created = create_schema(db.value().get()); !created) {
+            return created.error();
+        }
+        return schema_objects(db.value().get());
+    }();
+    return objects;
+}
+
+// "missing trigger X, trigger Y changed, unexpected trigger Z", or "" when alike.
+std::string schema_differences(const SchemaObjects& expected, const SchemaObjects& found) {
+    std::vector<std::string> differences;
+    for (const auto& [name, object] : expected) {
+        const auto there = found.find(name);
+        if (there == found.end()) {
+            differences.push_back("missing " + object.type + " " + name);
+        } else if (there->second != object) {
+            differences.push_back(object.type + " " + name + " changed");
+        }
+    }
+    for (const auto& [name, object] : found) {
+        if (!expected.contains(name)) {
+            differences.push_back("unexpected " + object.type + " " + name);
+        }
+    }
+    std::string out;
+    for (const std::string& difference : differences) {
+        out += (out.empty() ? "" : ", ") + difference;
+    }
+    return out;
+}
+
 } // namespace
 
 const std::string& schema_sql() {
@@ -163,19 +235,7 @@ AuditResult<void> check_schema_version(sqlite3* db, const std::filesystem::path&
     return outcome::success();
 }
 
-AuditResult<void> ensure_schema(sqlite3* db) {
-    auto version = user_version(db);
-    if (!version) {
-        return version.error();
-    }
-    if (version.value() == schema_version) {
-        return outcome::success();
-    }
-    if (version.value() != 0) {
-        return outcome::failure(AuditError{
-            AuditErrc::bad_schema, "audit store schema version " + std::to_string(version.value()) +
-                                       ", expected " + std::to_string(schema_version)});
-    }
+AuditResult<void> create_schema(sqlite3* db) {
     if (auto begun = exec(db, "BEGIN IMMEDIATE", AuditErrc::cannot_open, "creating the schema");
         !begun) {
         return begun;
@@ -184,16 +244,11 @@ AuditResult<void> ensure_schema(sqlite3* db) {
         sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
         return outcome::failure(std::move(error));
     };
-    auto tables = prepare(db, "SELECT COUNT(*) FROM sqlite_schema", AuditErrc::bad_schema);
-    if (!tables) {
-        return rollback_with(tables.error());
+    auto existing = schema_objects(db);
+    if (!existing) {
+        return rollback_with(existing.error());
     }
-    if (sqlite3_step(tables.value().get()) != SQLITE_ROW) {
-        return rollback_with(sqlite_error(db, AuditErrc::cannot_open, "reading the schema"));
-    }
-    const auto existing = sqlite3_column_int64(tables.value().get(), 0);
-    tables.value().reset();
-    if (existing != 0) {
+    if (!existing.value().empty()) {
         return rollback_with(AuditError{AuditErrc::bad_schema,
                                         "the file holds tables but is not a flowgate audit store"});
     }
@@ -208,6 +263,46 @@ AuditResult<void> ensure_schema(sqlite3* db) {
         return rollback_with(set.error());
     }
     return exec(db, "COMMIT", AuditErrc::cannot_open, "creating the schema");
+}
+
+AuditResult<void> check_schema(sqlite3* db, const std::filesystem::path& path) {
+    auto version = user_version(db);
+    if (!version) {
+        return version.error();
+    }
+    auto found = schema_objects(db);
+    if (!found) {
+        return found.error();
+    }
+    if (version.value() == 0 && found.value().empty()) {
+        return outcome::failure(
+            AuditError{AuditErrc::bad_schema, path.string() + " is empty, not an audit store; " +
+                                                  std::string(create_store_hint)});
+    }
+    if (version.value() == 0) {
+        return outcome::failure(AuditError{
+            AuditErrc::bad_schema,
+            path.string() + ": the file holds tables but is not a flowgate audit store"});
+    }
+    if (version.value() != schema_version) {
+        return outcome::failure(AuditError{
+            AuditErrc::bad_schema, "audit store schema version " + std::to_string(version.value()) +
+                                       ", expected " + std::to_string(schema_version)});
+    }
+    const auto& expected = created_schema_objects();
+    if (!expected) {
+        return expected.error();
+    }
+    const std::string differences = schema_differences(expected.value(), found.value());
+    if (!differences.empty()) {
+        return outcome::failure(
+            AuditError{AuditErrc::bad_schema,
+                       path.string() +
+                           " is not the schema flowgate creates (its append-only protection may "
+                           "have been removed or changed): " +
+                           differences});
+    }
+    return outcome::success();
 }
 
 } // namespace flowgate::audit

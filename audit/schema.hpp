@@ -1,7 +1,8 @@
 // The audit file's tables in SQL: the schema (the audit_log columns derived from the
 // field table in record.hpp, the append-only triggers, the policy texts), its version,
-// and a row's columns bound into an INSERT or read out of a SELECT. docs/audit-store.md
-// documents the same schema; a unit test checks a created store against the field table.
+// the check that a file holds exactly that schema, and a row's columns bound into an
+// INSERT or read out of a SELECT. docs/audit-store.md documents the same schema; a unit
+// test checks a created store against the field table.
 #pragma once
 
 #include "audit/error.hpp"
@@ -35,9 +36,16 @@ void bind_row(sqlite3_stmt* stmt, const AuditRowView& row);
 // as views into SQLite's buffers, valid until the statement steps again.
 AuditRowView read_row(sqlite3_stmt* stmt);
 
-// Creates the schema in a new (empty) file; accepts a file holding this schema version;
-// refuses anything else.
-AuditResult<void> ensure_schema(sqlite3* db);
+// Creates the schema (and sets its version) in an empty database, in one transaction;
+// refuses a database that holds anything.
+AuditResult<void> create_schema(sqlite3* db);
+
+// Fails with bad_schema unless the file holds exactly what create_schema() makes: this
+// schema version, and every table, trigger and index with the same SQL, none missing,
+// none added. The message names each difference ("missing trigger audit_log_no_update",
+// "trigger audit_log_in_sequence changed", "unexpected trigger ignore_inserts"), so that
+// a store whose append-only protection was removed or changed is refused, not served.
+AuditResult<void> check_schema(sqlite3* db, const std::filesystem::path& path);
 
 // Fails with bad_schema unless the file is an audit store of this schema version.
 AuditResult<void> check_schema_version(sqlite3* db, const std::filesystem::path& path);

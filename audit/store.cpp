@@ -13,11 +13,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 #include <vector>
 
@@ -94,6 +97,50 @@ AuditResult<ChainHead> verify_head_and_tail(sqlite3* db, std::uint64_t window) {
         return checked.error();
     }
     return ChainHead{tail.last_seq(), tail.last_hash()};
+}
+
+// A new store's file, made whole beside PATH and then linked to it: link() refuses an
+// existing PATH, so a store is never replaced, and no half-made file is ever at PATH.
+// A WAL or journal left at PATH's name is refused too: SQLite would replay it into
+// the new file.
+AuditResult<void> create_store_file(const std::filesystem::path& path) {
+    namespace fs = std::filesystem;
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+        const fs::path existing = path.string() + suffix;
+        std::error_code ignored;
+        if (fs::symlink_status(existing, ignored).type() != fs::file_type::not_found) {
+            return outcome::failure(AuditError{
+                AuditErrc::cannot_open,
+                existing.string() + " exists: a new store is never made over an existing one "
+                                    "(move it away first to start a new chain)"});
+        }
+    }
+    const fs::path made = path.string() + ".new-" + std::to_string(::getpid());
+    std::error_code left_over; // by an earlier attempt of a process with this pid
+    fs::remove(made, left_over);
+    auto db = open_db(made, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      std::chrono::milliseconds(0));
+    auto fail = [&](AuditError error) {
+        std::error_code ignored;
+        fs::remove(made, ignored);
+        return outcome::failure(std::move(error));
+    };
+    if (!db) {
+        return fail(db.error());
+    }
+    if (auto created = create_schema(db.value().get()); !created) {
+        db.value().reset();
+        return fail(created.error());
+    }
+    db.value().reset();
+    if (::link(made.c_str(), path.c_str()) != 0) {
+        const int error = errno;
+        return fail(AuditError{AuditErrc::cannot_open,
+                               "creating " + path.string() + ": " + std::strerror(error)});
+    }
+    std::error_code ignored;
+    fs::remove(made, ignored);
+    return outcome::success();
 }
 
 } // namespace
@@ -198,12 +245,23 @@ private:
     AuditResult<void> connect() {
         m_statements = {};
         m_db.reset();
-        auto db = open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                          m_options.busy_timeout);
+        // Never created here: a store that went missing is an error, not a new chain.
+        std::error_code ignored;
+        if (!std::filesystem::exists(m_path, ignored)) {
+            return outcome::failure(
+                AuditError{AuditErrc::cannot_open, "there is no audit store at " + m_path.string() +
+                                                       "; " + std::string(create_store_hint)});
+        }
+        auto db =
+            open_db(m_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, m_options.busy_timeout);
         if (!db) {
             return db.error();
         }
         sqlite3* raw = db.value().get();
+        // Before anything is written to the file, and again at every reconnect.
+        if (auto schema = check_schema(raw, m_path); !schema) {
+            return schema;
+        }
         auto mode = prepare(raw, "PRAGMA journal_mode = WAL", AuditErrc::cannot_open);
         if (!mode) {
             return mode.error();
@@ -228,9 +286,6 @@ private:
             return set;
         }
         sqlite3_wal_hook(raw, &Writer::on_wal_commit, this);
-        if (auto schema = ensure_schema(raw); !schema) {
-            return schema;
-        }
 
         auto head = verify_head_and_tail(raw, m_options.tail_rows_to_verify);
         if (!head) {
@@ -552,6 +607,14 @@ AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem:
         return started.error();
     }
     return std::unique_ptr<AuditStore>(new AuditStore(std::move(writer)));
+}
+
+AuditResult<std::unique_ptr<AuditStore>> AuditStore::create(const std::filesystem::path& path,
+                                                            const AuditOptions& options) {
+    if (auto made = create_store_file(path); !made) {
+        return made.error();
+    }
+    return open(path, options);
 }
 
 AuditStore::AuditStore(std::unique_ptr<Writer> writer) : m_writer(std::move(writer)) {}

@@ -86,13 +86,22 @@ struct ViewedRecord {
 
 class AuditStore {
 public:
-    // Opens or creates the store, sets WAL and the durability, and verifies the head and
-    // the tail of the chain through the chain verifier (audit/verifier.hpp): the first
-    // row is seq 1 chained from 32 zero bytes, and the last tail_rows_to_verify rows are
-    // recomputed and linked. A broken chain (broken_chain, the fault's seq and words) is
-    // an error the daemon must refuse to start on.
+    // Opens an existing store (never creates one: a missing file is cannot_open, with
+    // create_store_hint), checks that its schema is exactly the one create() makes
+    // (check_schema(): bad_schema naming each missing, changed or unexpected table,
+    // trigger or index), sets WAL and the durability, and verifies the head and the tail
+    // of the chain through the chain verifier (audit/verifier.hpp): the first row is
+    // seq 1 chained from 32 zero bytes, and the last tail_rows_to_verify rows are
+    // recomputed and linked. Each of these errors is one the daemon must refuse to
+    // start on.
     static AuditResult<std::unique_ptr<AuditStore>> open(const std::filesystem::path& path,
                                                          const AuditOptions& options = {});
+
+    // Makes a new, empty store at PATH, then opens it as open() does. Refuses (with
+    // cannot_open) when PATH, or a WAL or journal of that name, exists: a store is
+    // never made over another one.
+    static AuditResult<std::unique_ptr<AuditStore>> create(const std::filesystem::path& path,
+                                                           const AuditOptions& options = {});
 
     // Drains what was submitted, then stops the writer.
     ~AuditStore();

@@ -1,6 +1,7 @@
 // flowgated: the command line, the log and the configuration; start-up, serving and
-// stopping are run_daemon's (daemon/startup.hpp). SIGHUP reloads the policy, SIGTERM
-// stops. Only start-up may fail; a request never does.
+// stopping are run_daemon's (daemon/startup.hpp), making a new store init_store's
+// (--init-store). SIGHUP reloads the policy, SIGTERM stops. Only start-up may fail; a
+// request never does.
 #include "daemon/config.hpp"
 #include "daemon/startup.hpp"
 
@@ -20,11 +21,15 @@ int main(int argc, char** argv) {
     std::string policy;
     std::string audit_db;
     std::string log_level;
+    bool init = false;
     app.add_option("--config", config_path, "The configuration file (TOML)");
     app.add_option("--socket", socket, "The Unix socket to listen on");
     app.add_option("--policy", policy, "The policy directory or file");
     app.add_option("--audit-db", audit_db, "The audit store (SQLite file)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error or critical");
+    app.add_flag("--init-store", init,
+                 "Create a new, empty audit store at the configured path and exit (refuses an "
+                 "existing one); run once, as the daemon's user, before the first start");
     CLI11_PARSE(app, argc, argv);
 
     auto logger = spdlog::stderr_color_mt("flowgated");
@@ -55,5 +60,5 @@ int main(int argc, char** argv) {
         return 1;
     }
     spdlog::set_level(level);
-    return run_daemon(std::move(config));
+    return init ? init_store(config) : run_daemon(std::move(config));
 }

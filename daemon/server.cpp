@@ -268,23 +268,15 @@ void Answer::operator()(std::string answer) const {
 Server::Server(asio::io_context& io, Limits limits, LineHandler& handler)
     : m_io(io), m_limits(limits), m_handler(handler), m_acceptor(io) {}
 
-Server::~Server() {
-    if (!m_bound_path.empty()) {
-        ::unlink(m_bound_path.c_str());
-    }
-}
+Server::~Server() = default;
 
 std::optional<std::string> Server::listen(const std::string& path,
                                           std::optional<std::uint32_t> mode,
                                           const std::string& group) {
-    boost::system::error_code error;
-    struct stat existing {};
-    if (::lstat(path.c_str(), &existing) == 0) {
-        if (!S_ISSOCK(existing.st_mode)) {
-            return path + " exists and is not a socket";
-        }
-        ::unlink(path.c_str());
+    if (auto refused = m_socket_file.claim(path)) {
+        return refused;
     }
+    boost::system::error_code error;
     m_acceptor.open(stream_protocol(), error);
     if (!error) {
         m_acceptor.bind(stream_protocol::endpoint(path), error);
@@ -295,7 +287,7 @@ std::optional<std::string> Server::listen(const std::string& path,
     if (error) {
         return "cannot listen on " + path + ": " + error.message();
     }
-    m_bound_path = path;
+    m_socket_file.bound();
     if (!group.empty()) {
         struct group* entry = ::getgrnam(group.c_str());
         if (entry == nullptr) {

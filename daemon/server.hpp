@@ -5,6 +5,7 @@
 #pragma once
 
 #include "daemon/config.hpp"
+#include "daemon/socket_file.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -61,7 +62,9 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds PATH (replacing a stale socket file), then applies mode and group.
+    // Binds PATH, then applies mode and group. Refuses a PATH that is not a socket or on
+    // which another process listens; replaces only a stale socket (SocketFile). At the
+    // end the file is removed if it is still the one bound.
     std::optional<std::string> listen(const std::string& path, std::optional<std::uint32_t> mode,
                                       const std::string& group);
     // Takes over a listening socket passed by systemd (socket activation).
@@ -84,7 +87,7 @@ private:
     Limits m_limits;
     LineHandler& m_handler;
     boost::asio::local::stream_protocol::acceptor m_acceptor;
-    std::string m_bound_path;
+    SocketFile m_socket_file;
     std::unordered_set<Session*> m_sessions;
     std::function<void()> m_on_drained;
     bool m_stopping = false;

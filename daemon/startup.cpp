@@ -1,10 +1,14 @@
-// Start-up, serving and stop; see startup.hpp. The order is the audit log's: the
-// policy's texts are stored before the start and load events, and those are committed
-// before the socket takes a request.
+// Start-up, serving and stop; see startup.hpp. Everything that can refuse a start comes
+// first, and nothing is recorded until it all succeeded: the policy loads, the store's
+// lock is taken, the store opens (its schema and chain checked), the socket is taken;
+// only then are the policy's texts stored and the start and load events committed, and
+// only then does the socket take a request. A start that does not serve records
+// nothing.
 #include "daemon/startup.hpp"
 
 #include "audit/store.hpp"
 #include "daemon/audit_records.hpp"
+#include "daemon/path_lock.hpp"
 #include "daemon/protocol.hpp"
 #include "daemon/server.hpp"
 #include "dsl/diagnostic.hpp"
@@ -20,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <systemd/sd-daemon.h>
 
 namespace flowgate::daemon {
@@ -44,9 +49,9 @@ std::shared_ptr<const dsl::CompiledPolicy> load_first_policy(const Config& confi
     return loaded.policy;
 }
 
-// The store, handing committed batches back to the serving thread; null if it cannot
-// be opened (or its chain's tail is broken).
-std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io) {
+// How the store hands committed batches back to the serving thread, and how durably it
+// writes.
+AuditOptions store_options(const Config& config, asio::io_context& io) {
     AuditOptions options;
     // Answers are written on the serving thread: committed batches go back to it whole.
     options.deliver = [&io](audit::UniqueFunction<void()> work) {
@@ -54,7 +59,25 @@ std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& i
     };
     options.durability =
         config.durability == Durability::full ? AuditDurability::full : AuditDurability::relaxed;
-    auto opened = AuditStore::open(config.audit_db_path, options);
+    return options;
+}
+
+// The lock that makes this daemon the store's only one, or nullopt (logged) if another
+// holds it.
+std::optional<PathLock> lock_store(const Config& config, std::string_view failed_event) {
+    PathLock lock;
+    if (auto refused = lock.acquire(config.audit_db_path)) {
+        spdlog::critical("event={} reason=store_in_use path={} error=\"{}\"", failed_event,
+                         config.audit_db_path, *refused);
+        return std::nullopt;
+    }
+    return lock;
+}
+
+// The store; null if it is missing or cannot be opened, or its schema or its chain's
+// tail is not what flowgate writes.
+std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io) {
+    auto opened = AuditStore::open(config.audit_db_path, store_options(config, io));
     if (!opened) {
         spdlog::critical("event=start_failed reason=audit_store path={} error=\"{}\"",
                          config.audit_db_path, opened.error().message);
@@ -161,9 +184,13 @@ int run_daemon(Config config) {
     if (!policy) {
         return 1;
     }
+    std::optional<PathLock> store_lock = lock_store(config, "start_failed");
+    if (!store_lock) {
+        return 1;
+    }
     asio::io_context io(1);
     std::unique_ptr<AuditStore> audit = open_store(config, io);
-    if (!audit || !record_start(*audit, *policy, config)) {
+    if (!audit) {
         return 1;
     }
 
@@ -171,7 +198,7 @@ int run_daemon(Config config) {
     Server server(io, config.limits, protocol);
     protocol.set_server(&server);
     std::optional<std::string> socket = take_socket(server, config);
-    if (!socket) {
+    if (!socket || !record_start(*audit, *policy, config)) {
         return 1;
     }
     Signals signals(io, protocol, server);
@@ -185,6 +212,25 @@ int run_daemon(Config config) {
 
     record_stop(*audit, *protocol.policy());
     spdlog::info("event=stopped");
+    return 0;
+}
+
+int init_store(const Config& config) {
+    std::optional<PathLock> store_lock = lock_store(config, "init_failed");
+    if (!store_lock) {
+        return 1;
+    }
+    asio::io_context io(1);
+    auto created = AuditStore::create(config.audit_db_path, store_options(config, io));
+    if (!created) {
+        spdlog::critical("event=init_failed reason=audit_store path={} error=\"{}\"",
+                         config.audit_db_path, created.error().message);
+        return 1;
+    }
+    created.value()->close();
+    spdlog::info("event=store_created path={} durability={}", config.audit_db_path,
+                 to_string(config.durability == Durability::full ? AuditDurability::full
+                                                                 : AuditDurability::relaxed));
     return 0;
 }
 

@@ -1,7 +1,9 @@
 // flowgated's life once its configuration is read: start-up in named steps (the
-// policy, the audit store and its start events, the socket, the signals), serving
-// until SIGTERM or SIGINT, and the stop event. Only start-up may fail; each failing
-// step says why in the log (a policy's diagnostics also on stderr).
+// policy, the store's lock, the audit store, the socket, then the start events and the
+// signals), serving until SIGTERM or SIGINT, and the stop event; or, with
+// --init-store, a new audit store made. Only start-up may fail; each failing step says
+// why in the log (a policy's diagnostics also on stderr), and a start that fails
+// records nothing in the store.
 #pragma once
 
 #include "daemon/config.hpp"
@@ -12,5 +14,11 @@ namespace flowgate::daemon {
 // stop accepting, answer what is in flight, record the stop and return 0. Returns 1
 // when start-up fails.
 int run_daemon(Config config);
+
+// flowgated --init-store: makes a new, empty audit store at the configured path (under
+// the store's lock, so not beside a running daemon) and returns 0 without serving;
+// returns 1, changing nothing, if a store (or its WAL) is there already or the file
+// cannot be made.
+int init_store(const Config& config);
 
 } // namespace flowgate::daemon

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and starts flowgated in the foreground on the
-# bundled policy, with its socket and audit database in ./run (no root needed).
+# bundled policy, with its socket and audit database in ./run (no root needed); the
+# first run makes the audit database (flowgated --init-store).
 # Stop it with Ctrl-C (SIGTERM/SIGINT); reload with `kill -HUP` or `flowgate reload`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,11 @@ uid = $(id -u)
 name = "local-admin"
 admin = true
 TOML
+fi
+# flowgated never makes a store by starting (a lost store is refused, not replaced):
+# the first run, with no store in ./run yet, makes it; later runs serve that one.
+if [ ! -e run/audit.db ]; then
+  build/release/daemon/flowgated --config run/flowgated.toml --init-store
 fi
 echo "flowgated: socket $root/run/flowgate.sock, audit store $root/run/audit.db"
 exec build/release/daemon/flowgated --config run/flowgated.toml

@@ -100,9 +100,9 @@ bool write_log(const fs::path& db, const dsl::CompiledPolicy& policy,
                const std::vector<Template>& templates, std::size_t rows) {
     audit::AuditOptions options;
     options.durability = audit::AuditDurability::relaxed;
-    auto store = audit::AuditStore::open(db, options);
+    auto store = audit::AuditStore::create(db, options);
     if (!store) {
-        std::fprintf(stderr, "cannot open %s: %s\n", db.c_str(), store.error().message.c_str());
+        std::fprintf(stderr, "cannot create %s: %s\n", db.c_str(), store.error().message.c_str());
         return false;
     }
     audit::PolicyFiles files;

@@ -307,6 +307,19 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
+// Runs `flowgated --config CONFIG --init-store`: true once it made the store.
+bool init_store(const fs::path& config) {
+    pid_t initialiser = ::fork();
+    if (initialiser == 0) {
+        ::execl(FLOWGATED_PATH, FLOWGATED_PATH, "--config", config.c_str(), "--init-store",
+                nullptr);
+        ::_exit(127);
+    }
+    int status = 0;
+    return initialiser > 0 && ::waitpid(initialiser, &status, 0) == initialiser &&
+           WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -332,6 +345,11 @@ int main(int argc, char** argv) {
         out << "socket = \"" << socket.string() << "\"\npolicy = \"" << FLOWGATE_SOURCE_DIR
             << "/policies\"\naudit_db = \"" << db.string() << "\"\ndurability = \""
             << (options.relaxed ? "relaxed" : "full") << "\"\nlog_level = \"warn\"\n";
+    }
+    // A new store, made as an admin makes one, then the daemon that serves it.
+    if (!init_store(config)) {
+        std::fprintf(stderr, "flowgated --init-store failed\n");
+        return 1;
     }
     pid_t daemon = ::fork();
     if (daemon == 0) {

@@ -154,8 +154,28 @@ pid_t Daemon::spawn(const Launch& launch) {
     return pid;
 }
 
+int Daemon::init_store(const Launch& launch) {
+    REQUIRE(m_pid < 0);
+    Launch init = launch;
+    init.extra_arguments.emplace_back("--init-store");
+    init.listening_fd = -1;
+    m_pid = spawn(init);
+    const int status = wait_exit(10s);
+    m_store_made = m_store_made || status == 0;
+    return status;
+}
+
+void Daemon::init_store_once(const Launch& launch) {
+    if (launch.init_store && !m_store_made) {
+        const int status = init_store(launch);
+        INFO(log());
+        REQUIRE(status == 0);
+    }
+}
+
 bool Daemon::start(const Launch& launch) {
     REQUIRE(m_pid < 0);
+    init_store_once(launch);
     m_pid = spawn(launch);
     const auto deadline = Clock::now() + 15s;
     while (Clock::now() < deadline) {
@@ -180,6 +200,7 @@ bool Daemon::start(const Launch& launch) {
 
 void Daemon::launch(const Launch& launch) {
     REQUIRE(m_pid < 0);
+    init_store_once(launch);
     m_pid = spawn(launch);
 }
 

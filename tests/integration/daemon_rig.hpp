@@ -1,5 +1,6 @@
 // What the integration tests need to treat flowgated as its users do: a temporary
-// directory with a configuration, a copy of the bundled policy and an audit database;
+// directory with a configuration, a copy of the bundled policy and an audit database
+// (made with --init-store before the first start, as an admin makes it);
 // the real daemon binary started in it (fork/exec) and always killed at the end; raw
 // connections for the bytes a well-behaved client never sends; a datagram socket
 // standing in for systemd's notify socket; and the audit rows read back with the
@@ -56,6 +57,9 @@ struct Launch {
     std::vector<std::pair<std::string, std::string>> env; // set in the child
     int listening_fd = -1; // passed as fd 3 with LISTEN_FDS=1 (socket activation)
     uid_t run_as = 0;      // 0: as the test's user
+    // start() and launch() run `flowgated --init-store` first (with the same
+    // arguments), as an admin does once, unless this rig made its store already.
+    bool init_store = true;
 };
 
 class Daemon {
@@ -71,8 +75,11 @@ public:
     bool start(const Launch& launch = {});
     // Starts flowgated without waiting for it (a socket passed by systemd, say).
     void launch(const Launch& launch);
-    // Starts flowgated and waits for it to exit (a start-up that must fail): its status.
+    // Starts flowgated on the store as it is (never --init-store) and waits for it to
+    // exit (a start-up that must fail): its status.
     int run_to_exit(const Launch& launch = {}, std::chrono::milliseconds deadline = 10s);
+    // Runs `flowgated --init-store` with the launch's arguments: its exit status.
+    int init_store(const Launch& launch = {});
 
     void signal(int number) const;
     // Waits for the process to end: its exit code, or 128+signal, or -1 on timeout.
@@ -95,6 +102,8 @@ public:
 
 private:
     pid_t spawn(const Launch& launch);
+    // Makes the store first if the launch asks for it and this rig has not yet.
+    void init_store_once(const Launch& launch);
 
     TempDir m_dir;
     fs::path m_socket;
@@ -103,6 +112,7 @@ private:
     fs::path m_config_file;
     fs::path m_log;
     pid_t m_pid = -1;
+    bool m_store_made = false;
     std::string m_failure;
 };
 

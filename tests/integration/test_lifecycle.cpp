@@ -100,17 +100,29 @@ TEST_CASE("flowgated: a store whose chain's tail was altered is refused at start
     daemon.signal(SIGTERM);
     REQUIRE(daemon.wait_exit() == 0);
 
-    // Someone with the file drops the guard and turns the logged allow into a deny.
-    CommandResult tampered = run_command(
-        daemon.dir(), "sqlite3 " + shell_quoted(daemon.db().string()) +
-                          " \"DROP TRIGGER audit_log_no_update; UPDATE audit_log SET decision = "
-                          "'deny' WHERE seq = (SELECT MAX(seq) FROM audit_log WHERE kind = "
-                          "'check');\"");
+    // Someone with the file drops the guard, turns the logged allow into a deny, and puts
+    // the guard back as it was, so that only the chain shows the change.
+    json::array guard = sqlite_rows(
+        daemon.db(), "SELECT sql FROM sqlite_schema WHERE name = 'audit_log_no_update'");
+    REQUIRE(guard.size() == 1);
+    const fs::path script = daemon.dir() / "tamper.sql";
+    {
+        std::ofstream out(script);
+        out << "DROP TRIGGER audit_log_no_update;\n"
+               "UPDATE audit_log SET decision = 'deny' WHERE seq = (SELECT MAX(seq) FROM "
+               "audit_log WHERE kind = 'check');\n"
+            << guard[0].at("sql").as_string().c_str() << ";\n";
+    }
+    CommandResult tampered =
+        run_command(daemon.dir(), "sqlite3 -bail " + shell_quoted(daemon.db().string()) + " " +
+                                      shell_quoted(".read " + script.string()));
     INFO(tampered.err);
     REQUIRE(tampered.status == 0);
 
     CHECK(daemon.run_to_exit() == 1);
-    CHECK_THAT(daemon.log(), Catch::Contains("start_failed") && Catch::Contains("audit_store"));
+    CHECK_THAT(daemon.log(), Catch::Contains("start_failed") && Catch::Contains("audit_store") &&
+                                 Catch::Contains("seq"));
+    CHECK_THAT(daemon.log(), !Catch::Contains("missing trigger"));
     CHECK_FALSE(fs::exists(daemon.socket()));
 }
 

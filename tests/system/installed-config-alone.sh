@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # `flowgated --config` with nothing else: the installed configuration alone names a
-# socket, a policy and an audit store that exist in the installed tree. In a private
+# socket, a policy and an audit store (made once with --init-store, as the install
+# guide says) that exist in the installed tree. In a private
 # prefix like this one they are all under the prefix, so no root is needed.
 # Usage: installed-config-alone.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh"
 install_into_temp_prefix "$1"
+
+# Without a store the daemon refuses to start and says how to make one.
+status=0
+"$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" 2>"$work/missing.log" ||
+  status=$?
+[ "$status" -eq 1 ] || fail "flowgated without a store exited $status, not 1"
+grep -q -- "--init-store" "$work/missing.log" ||
+  { cat "$work/missing.log" >&2; fail "the refusal does not name --init-store"; }
+"$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" --init-store \
+  2>"$work/init.log" || { cat "$work/init.log" >&2; fail "--init-store failed"; }
 
 "$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" 2>"$work/flowgated.log" &
 daemon=$!

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The installed daemon runs with the installed configuration and policy, without root:
-# it starts on a temporary socket and store, tells a notify socket READY=1, answers
+# its store made with --init-store, it starts on a temporary socket and store, tells a notify socket READY=1, answers
 # the installed client, records the check, and exits 0 on SIGTERM after STOPPING=1.
 # Usage: installed-daemon.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh"
@@ -12,6 +12,11 @@ notify="$work/notify.sock"
 socat -u UNIX-RECV:"$notify" OPEN:"$work/notify.log",creat,append &
 started_pids+=($!)
 wait_for_socket "$notify"
+
+# The store is made once, as the install guide says, before the first start.
+"$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" --audit-db "$db" \
+  --init-store 2>"$work/init.log" || { cat "$work/init.log" >&2; fail "--init-store failed"; }
+[ ! -e "$socket" ] || fail "--init-store bound a socket"
 
 NOTIFY_SOCKET="$notify" "$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" \
   --socket "$socket" --audit-db "$db" 2>"$work/flowgated.log" &

@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 install_into_temp_prefix "$1"
 
 socket="$work/activated.sock"
+"$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" --audit-db "$work/a.db" \
+  --init-store 2>"$work/init.log" || { cat "$work/init.log" >&2; fail "--init-store failed"; }
 systemd-socket-activate --listen="$socket" \
   "$prefix/sbin/flowgated" --config "$prefix/etc/flowgate/flowgated.toml" \
   --audit-db "$work/a.db" 2>"$work/flowgated.log" &

@@ -53,6 +53,14 @@ AuditRecord check_record(int n, AuditDecision decision) {
     return record;
 }
 
+std::unique_ptr<AuditStore> new_store(const fs::path& db, AuditOptions options) {
+    auto store = AuditStore::create(db, options);
+    if (!store) {
+        FAIL("create failed: " << store.error().message);
+    }
+    return std::move(store).value();
+}
+
 std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options) {
     auto store = AuditStore::open(db, options);
     if (!store) {
@@ -152,6 +160,16 @@ ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
 
 int sqlite3_shell(const fs::path& db, const std::string& sql) {
     return sqlite3_shell_run(db, sql).status;
+}
+
+int sqlite3_shell_past_trigger(const fs::path& db, const std::string& trigger,
+                               const std::string& sql) {
+    ShellResult guard =
+        sqlite3_shell_run(db, "SELECT sql FROM sqlite_schema WHERE name = '" + trigger + "'");
+    REQUIRE(guard.status == 0);
+    REQUIRE(guard.output.ends_with("END\n"));
+    guard.output.pop_back();
+    return sqlite3_shell(db, "DROP TRIGGER " + trigger + "; " + sql + "; " + guard.output + ";");
 }
 
 } // namespace flowgate::audit::testing

@@ -1,5 +1,5 @@
 // What the audit library's unit tests share: a typical decision
-// row, a store opened or failed as a test failure, the rows and the verdict read back as
+// row, a store made or opened or failed as a test failure, the rows and the verdict read back as
 // an auditor reads them, and the sqlite3 shell as someone editing the file would use it.
 #pragma once
 
@@ -23,6 +23,9 @@ using flowgate::testing::TempDir;
 // A check row of caller 1000 + n about subject p-n, allowed or denied.
 AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow);
 
+// A new store made at DB (AuditStore::create), or an existing one opened; a failure fails
+// the test.
+std::unique_ptr<AuditStore> new_store(const fs::path& db, AuditOptions options = {});
 std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {});
 
 // The seq of a committed row; a failure fails the test instead of terminating it, so
@@ -58,5 +61,10 @@ std::string columns_with(const std::map<std::string, std::string>& replaced,
 ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql);
 // Its exit status.
 int sqlite3_shell(const fs::path& db, const std::string& sql);
+// SQL run past one append-only trigger, which is dropped first and put back after, as
+// it was: the schema is then intact, and only the chain shows the change. Its exit
+// status.
+int sqlite3_shell_past_trigger(const fs::path& db, const std::string& trigger,
+                               const std::string& sql);
 
 } // namespace flowgate::audit::testing

@@ -1,11 +1,15 @@
 // The schema is derived from the field table: a created store's audit_log has exactly
 // the table's columns, and every field goes into its own column and comes back from it.
+// A store is made only by create(), and open() refuses one whose schema is not exactly
+// what create() makes.
 #include "audit/schema.hpp"
 #include "audit/sqlite.hpp"
 #include "tests/unit/audit/fixture.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <fstream>
 #include <type_traits>
 #include <vector>
 
@@ -59,7 +63,7 @@ std::vector<Column> columns_in_file(sqlite3* db) {
 TEST_CASE("schema: a created store's audit_log has exactly the field table's columns", "[audit]") {
     TempDir dir;
     const auto path = dir.path() / "audit.db";
-    open_store(path)->close();
+    new_store(path)->close();
     auto db = open_read_only(path);
     REQUIRE(db);
     const auto expected = columns_of_field_table();
@@ -73,7 +77,7 @@ TEST_CASE("schema: every field is written to its own column and read back from i
                           std::chrono::milliseconds(100));
     REQUIRE(opened);
     sqlite3* db = opened.value().get();
-    REQUIRE(ensure_schema(db));
+    REQUIRE(create_schema(db));
 
     // A distinct value in every field, so that two fields swapped anywhere show.
     AuditRecord record;
@@ -121,7 +125,7 @@ TEST_CASE("schema: a store of another schema version is refused by the writer an
           "[audit]") {
     TempDir dir;
     const auto path = dir.path() / "audit.db";
-    open_store(path)->close();
+    new_store(path)->close();
     REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 2") == 0);
 
     const auto writer = AuditStore::open(path);
@@ -132,4 +136,112 @@ TEST_CASE("schema: a store of another schema version is refused by the writer an
     REQUIRE_FALSE(reader);
     CHECK(reader.error().code == AuditErrc::bad_schema);
     CHECK_THAT(reader.error().message, Catch::Contains("is not a flowgate audit store"));
+}
+
+TEST_CASE("schema: a missing store is not created by open, and create never replaces one",
+          "[audit]") {
+    TempDir dir;
+    const auto path = dir.path() / "audit.db";
+    SECTION("open of a missing file fails, naming --init-store, and makes no file") {
+        const auto opened = AuditStore::open(path);
+        REQUIRE_FALSE(opened);
+        CHECK(opened.error().code == AuditErrc::cannot_open);
+        CHECK_THAT(opened.error().message,
+                   Catch::Contains(path.string()) && Catch::Contains("--init-store"));
+        CHECK_FALSE(fs::exists(path));
+    }
+    SECTION("an empty file is refused, naming --init-store") {
+        { std::ofstream touch(path); }
+        const auto opened = AuditStore::open(path);
+        REQUIRE_FALSE(opened);
+        CHECK(opened.error().code == AuditErrc::bad_schema);
+        CHECK_THAT(opened.error().message,
+                   Catch::Contains("is empty") && Catch::Contains("--init-store"));
+    }
+    SECTION("create refuses an existing store, and its rows stay") {
+        {
+            auto store = new_store(path);
+            appended(*store, check_record(1));
+        }
+        const auto again = AuditStore::create(path);
+        REQUIRE_FALSE(again);
+        CHECK(again.error().code == AuditErrc::cannot_open);
+        CHECK_THAT(again.error().message, Catch::Contains("exists"));
+        check_intact(path, 1);
+    }
+    SECTION("create refuses a WAL left behind under the store's name") {
+        { std::ofstream wal(path.string() + "-wal"); }
+        const auto made = AuditStore::create(path);
+        REQUIRE_FALSE(made);
+        CHECK_THAT(made.error().message, Catch::Contains("-wal exists"));
+        CHECK_FALSE(fs::exists(path));
+    }
+    SECTION("create leaves only the store behind") {
+        new_store(path)->close();
+        std::vector<std::string> names;
+        for (const auto& entry : fs::directory_iterator(dir.path())) {
+            names.push_back(entry.path().filename().string());
+        }
+        std::sort(names.begin(), names.end());
+        // The WAL and its index stay once a connection made them; no temporary file does.
+        for (const std::string& name : names) {
+            CHECK(name.starts_with("audit.db"));
+            CHECK(name.find(".new-") == std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new one's is refused "
+          "by name",
+          "[audit]") {
+    TempDir dir;
+    const auto path = dir.path() / "audit.db";
+    {
+        auto store = new_store(path);
+        appended(*store, check_record(1));
+    }
+    auto refused_with = [&](const std::string& sql) {
+        INFO(sql);
+        const ShellResult edited = sqlite3_shell_run(path, sql);
+        INFO(edited.output);
+        REQUIRE(edited.status == 0);
+        const auto opened = AuditStore::open(path);
+        REQUIRE_FALSE(opened);
+        CHECK(opened.error().code == AuditErrc::bad_schema);
+        return opened.error().message;
+    };
+    for (const char* trigger :
+         {"audit_log_no_update", "audit_log_no_delete", "audit_log_in_sequence",
+          "policy_files_no_update", "policy_files_no_delete", "policy_files_once"}) {
+        DYNAMIC_SECTION("trigger " << trigger << " dropped") {
+            CHECK_THAT(refused_with(std::string("DROP TRIGGER ") + trigger),
+                       Catch::Contains(std::string("missing trigger ") + trigger));
+        }
+    }
+    SECTION("a trigger replaced by one that does nothing") {
+        CHECK_THAT(refused_with("DROP TRIGGER audit_log_no_delete; CREATE TRIGGER "
+                                "audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT 1; "
+                                "END;"),
+                   Catch::EndsWith(": trigger audit_log_no_delete changed"));
+    }
+    SECTION("an extra trigger that silently ignores inserts") {
+        CHECK_THAT(refused_with("CREATE TRIGGER swallow BEFORE INSERT ON audit_log BEGIN SELECT "
+                                "RAISE(IGNORE); END;"),
+                   Catch::EndsWith(": unexpected trigger swallow"));
+    }
+    SECTION("a table changed (a column added) and an index added") {
+        const std::string message = refused_with("ALTER TABLE policy_files ADD COLUMN note TEXT; "
+                                                 "CREATE INDEX by_kind ON audit_log(kind)");
+        CHECK_THAT(message, Catch::Contains("table policy_files changed"));
+        CHECK_THAT(message, Catch::Contains("unexpected index by_kind"));
+    }
+    SECTION("a view put in a table's place") {
+        const std::string message = refused_with("ALTER TABLE audit_log RENAME TO old_log; CREATE "
+                                                 "VIEW audit_log AS SELECT * FROM old_log");
+        CHECK_THAT(message, Catch::Contains("table audit_log changed"));
+        CHECK_THAT(message, Catch::Contains("unexpected table old_log"));
+    }
+    SECTION("an unchanged store still opens") {
+        CHECK(AuditStore::open(path));
+    }
 }

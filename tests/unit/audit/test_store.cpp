@@ -103,7 +103,7 @@ struct SqliteConnection {
 TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
 
     AuditRecord start;
     start.kind = to_string(AuditKind::start);
@@ -170,7 +170,7 @@ TEST_CASE("audit store: the chain continues across a reopen", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
-        auto store = open_store(db);
+        auto store = new_store(db);
         for (int i = 0; i < 3; ++i) {
             REQUIRE(store->append(check_record(i)));
         }
@@ -191,7 +191,7 @@ TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
-        auto store = open_store(db);
+        auto store = new_store(db);
         for (int i = 0; i < 5; ++i) {
             REQUIRE(store->append(check_record(i, AuditDecision::deny)));
         }
@@ -200,23 +200,25 @@ TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit
 
     std::string expected_message;
     SECTION("the last row's decision altered") {
-        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
-                                  "UPDATE audit_log SET decision = 'allow' WHERE seq = 5;") == 0);
+        REQUIRE(sqlite3_shell_past_trigger(
+                    db, "audit_log_no_update",
+                    "UPDATE audit_log SET decision = 'allow' WHERE seq = 5") == 0);
         expected_message = "seq 5: altered: its hash does not match its contents";
     }
     SECTION("the last row altered with its hash recomputed by someone without the chain") {
-        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
-                                  "UPDATE audit_log SET prev_hash = hash WHERE seq = 5;") == 0);
+        REQUIRE(sqlite3_shell_past_trigger(db, "audit_log_no_update",
+                                           "UPDATE audit_log SET prev_hash = hash WHERE seq = 5") ==
+                0);
         expected_message = "seq 5: does not link to the row before it";
     }
     SECTION("a row removed before the last one") {
-        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
-                                  "DELETE FROM audit_log WHERE seq = 4;") == 0);
+        REQUIRE(sqlite3_shell_past_trigger(db, "audit_log_no_delete",
+                                           "DELETE FROM audit_log WHERE seq = 4") == 0);
         expected_message = "seq 4: missing: no row has seq 4";
     }
     SECTION("the first rows removed") {
-        REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_delete; "
-                                  "DELETE FROM audit_log WHERE seq = 1;") == 0);
+        REQUIRE(sqlite3_shell_past_trigger(db, "audit_log_no_delete",
+                                           "DELETE FROM audit_log WHERE seq = 1") == 0);
         expected_message = "seq 1: missing: no row has seq 1";
     }
 
@@ -235,13 +237,14 @@ TEST_CASE("audit store: full verification finds an altered row the tail check do
     AuditOptions options;
     options.tail_rows_to_verify = 2;
     {
-        auto store = open_store(db, options);
+        auto store = new_store(db, options);
         for (int i = 0; i < 8; ++i) {
             REQUIRE(store->append(check_record(i)));
         }
     }
-    REQUIRE(sqlite3_shell(db, "DROP TRIGGER audit_log_no_update; "
-                              "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 2;") == 0);
+    REQUIRE(sqlite3_shell_past_trigger(
+                db, "audit_log_no_update",
+                "UPDATE audit_log SET subject = 'someone-else' WHERE seq = 2") == 0);
     CHECK(AuditStore::open(db, options));
     CHECK(fault_of(db) == "seq 2: altered: its hash does not match its contents");
 }
@@ -251,7 +254,7 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
           "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
     for (int i = 0; i < 3; ++i) {
         REQUIRE(store->append(check_record(i, AuditDecision::deny)));
     }
@@ -306,7 +309,7 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
 TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    open_store(db)->close(); // the schema, no row
+    new_store(db)->close(); // the schema, no row
     const std::string genesis(64, '0');
     auto insert = [&](const std::string& seq, const std::string& prev_hash) {
         return "INSERT INTO audit_log SELECT " +
@@ -331,7 +334,7 @@ TEST_CASE("audit store: a row of an unknown kind is refused at open and by verif
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
-        auto store = open_store(db);
+        auto store = new_store(db);
         REQUIRE(store->append(check_record(1)));
     }
     const auto result = sqlite3_shell_run(
@@ -352,7 +355,7 @@ TEST_CASE("audit store: a correct append through another connection is allowed a
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     {
-        auto store = open_store(db);
+        auto store = new_store(db);
         REQUIRE(store->append(check_record(1)));
     }
     CHECK(sqlite3_shell(db, "INSERT INTO audit_log SELECT " +
@@ -367,7 +370,7 @@ TEST_CASE("audit store: concurrent submissions share transactions and each is an
           "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
     constexpr int threads = 8;
     constexpr int per_thread = 400;
     constexpr std::size_t total = threads * per_thread;
@@ -407,7 +410,7 @@ TEST_CASE("audit store: no transaction takes more than max_batch records", "[aud
     TempDir dir;
     AuditOptions options;
     options.max_batch = 2;
-    auto store = open_store(dir.path() / "audit.db", options);
+    auto store = new_store(dir.path() / "audit.db", options);
     Completions completions;
     for (int i = 0; i < 10; ++i) {
         store->submit(check_record(i), completions.handler());
@@ -423,7 +426,7 @@ TEST_CASE("audit store: a completion runs only once its row is visible to other 
           "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
     std::mutex mutex;
     std::vector<std::pair<std::uint64_t, std::int64_t>> seen; // seq, rows with that seq
     Completions completions;
@@ -452,7 +455,7 @@ TEST_CASE("audit store: a completion runs only once its row is visible to other 
 TEST_CASE("audit store: policy texts are stored once per hash", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
     const PolicyFiles files{{"base.policy", "forbid a;"}, {"kenpo.policy", "permit b;"}};
     auto first = store->store_policy("sha256:one", files);
     REQUIRE(first);
@@ -489,7 +492,7 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
     options.busy_timeout = std::chrono::milliseconds(100);
-    auto store = open_store(db, options);
+    auto store = new_store(db, options);
     REQUIRE(appended(*store, check_record(1)) == 1);
 
     SqliteConnection other(db);
@@ -535,7 +538,7 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
     } unmount{mount_point};
 
     const auto db = mount_point / "audit.db";
-    auto store = open_store(db);
+    auto store = new_store(db);
     REQUIRE(appended(*store, check_record(1)) == 1);
 
     const auto filler = mount_point / "filler";
@@ -577,7 +580,7 @@ TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[a
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
     options.durability = AuditDurability::relaxed;
-    auto store = open_store(db, options);
+    auto store = new_store(db, options);
     CHECK(store->durability() == AuditDurability::relaxed);
     CHECK(to_string(store->durability()) == "relaxed");
     REQUIRE(store->append(check_record(1)));
@@ -602,7 +605,7 @@ TEST_CASE("audit store: a file that is not an audit store is refused", "[audit]"
 
 TEST_CASE("audit store: submissions after close fail at once with closed", "[audit]") {
     TempDir dir;
-    auto store = open_store(dir.path() / "audit.db");
+    auto store = new_store(dir.path() / "audit.db");
     store->close();
     const auto result = store->append(check_record(1));
     REQUIRE_FALSE(result);
@@ -615,7 +618,7 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
     const auto db = dir.path() / "audit.db";
     AuditOptions options;
     options.wal_restart_frames = std::size_t{1} << 30; // the writer never copies
-    auto store = open_store(db, options);
+    auto store = new_store(db, options);
     Completions completions;
     for (int i = 0; i < 2000; ++i) {
         store->submit(check_record(i), completions.handler());
@@ -643,7 +646,7 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[a
     };
     const int before = idle_threads();
     TempDir dir;
-    auto store = open_store(dir.path() / "audit.db");
+    auto store = new_store(dir.path() / "audit.db");
     // The thread sets its class as it starts.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (idle_threads() == before && std::chrono::steady_clock::now() < deadline) {
@@ -660,7 +663,7 @@ TEST_CASE("audit store: a long WAL starts over, copied into the database file", 
     const auto wal = dir.path() / "audit.db-wal";
     AuditOptions options;
     options.wal_restart_frames = 64; // 256 KiB of 4 KiB pages
-    auto store = open_store(db, options);
+    auto store = new_store(db, options);
     constexpr int batches = 60;
     constexpr int per_batch = 100;
     std::uintmax_t longest_wal = 0;
@@ -696,7 +699,7 @@ TEST_CASE("audit store: delivered completions run, a batch at a time, where deli
         handed.push_back(std::move(work));
         ready.notify_all();
     };
-    auto store = open_store(dir.path() / "audit.db", options);
+    auto store = new_store(dir.path() / "audit.db", options);
     std::atomic<int> called{0};
     // Another connection holds the write lock while the 50 are submitted: the writer
     // takes the first alone, waits for the lock, then the other 49 together.

@@ -34,7 +34,7 @@ VerifyOptions in_one_pass(std::optional<Checkpoint> checkpoint = std::nullopt) {
 void write_log(const fs::path& db) {
     AuditOptions options;
     options.durability = AuditDurability::relaxed;
-    auto store = open_store(db, options);
+    auto store = new_store(db, options);
     for (int i = 1; i <= log_rows; ++i) {
         REQUIRE(appended(*store, check_record(i)) == static_cast<std::uint64_t>(i));
     }
