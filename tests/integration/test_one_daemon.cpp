@@ -51,19 +51,27 @@ void check_allowed_through(const fs::path& socket) {
     CHECK(text_of(*answer.value, "decision") == "allow");
 }
 
-// Two daemons started at once: waits until one of them has exited (the loser of the
-// race), and returns the one still running and the exit status of the other.
-std::pair<Daemon*, int> race(Daemon& a, Daemon& b) {
+// Two daemons started at once: one of them must exit 1 (refused) while the other keeps
+// running; which one, the race decides.
+struct RaceOutcome {
+    Daemon& serving;
+    Daemon& refused;
+};
+
+RaceOutcome race(Daemon& a, Daemon& b) {
     const auto until = std::chrono::steady_clock::now() + 15s;
     while (std::chrono::steady_clock::now() < until) {
-        if (int status = a.wait_exit(50ms); status != -1) {
-            return {&b, status};
-        }
-        if (int status = b.wait_exit(50ms); status != -1) {
-            return {&a, status};
+        for (auto [exited, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+            if (int status = exited->wait_exit(50ms); status != -1) {
+                INFO(a.log() << b.log());
+                CHECK(status == 1);
+                REQUIRE(other->running());
+                return {*other, *exited};
+            }
         }
     }
-    return {nullptr, -1};
+    FAIL("neither daemon exited:\n" << a.log() << b.log());
+    return {a, b};
 }
 
 // Waits until a status request through the socket at PATH is answered.
@@ -114,13 +122,7 @@ TEST_CASE("flowgated: two daemons started at once on one store: one serves, one 
     launch.init_store = false;
     a.launch(launch);
     b.launch(launch);
-    auto [winner, loser_status] = race(a, b);
-    INFO(a.log() << b.log());
-    REQUIRE(winner != nullptr);
-    Daemon& serving = *winner;
-    Daemon& refused = winner == &a ? b : a;
-    REQUIRE(serving.running());
-    CHECK(loser_status == 1);
+    auto [serving, refused] = race(a, b);
     CHECK_THAT(refused.log(), Catch::Contains("store_in_use"));
     REQUIRE(answers_on(serving.socket()));
     check_allowed_through(serving.socket());
@@ -159,13 +161,7 @@ TEST_CASE("flowgated: two daemons started at once on one socket: one serves, one
     REQUIRE(b.init_store() == 0);
     a.launch({});
     b.launch({});
-    auto [winner, loser_status] = race(a, b);
-    INFO(a.log() << b.log());
-    REQUIRE(winner != nullptr);
-    Daemon& serving = *winner;
-    Daemon& refused = winner == &a ? b : a;
-    REQUIRE(serving.running());
-    CHECK(loser_status == 1);
+    auto [serving, refused] = race(a, b);
     CHECK_THAT(refused.log(), Catch::Contains("reason=socket"));
     REQUIRE(answers_on(a.socket()));
     check_allowed_through(a.socket());

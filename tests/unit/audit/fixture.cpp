@@ -69,6 +69,13 @@ std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options)
     return std::move(store).value();
 }
 
+void write_store(const fs::path& db, int rows) {
+    auto store = new_store(db);
+    for (int n = 1; n <= rows; ++n) {
+        appended(*store, check_record(n));
+    }
+}
+
 std::uint64_t appended(AuditStore& store, AuditRecord record) {
     auto result = store.append(std::move(record));
     if (!result) {

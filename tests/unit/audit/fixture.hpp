@@ -27,6 +27,8 @@ AuditRecord check_record(int n, AuditDecision decision = AuditDecision::allow);
 // the test.
 std::unique_ptr<AuditStore> new_store(const fs::path& db, AuditOptions options = {});
 std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {});
+// A new store at DB holding `rows` check rows, closed.
+void write_store(const fs::path& db, int rows);
 
 // The seq of a committed row; a failure fails the test instead of terminating it, so
 // that guards (the tmpfs mount) still run.

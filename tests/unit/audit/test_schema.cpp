@@ -159,10 +159,7 @@ TEST_CASE("schema: a missing store is not created by open, and create never repl
                    Catch::Contains("is empty") && Catch::Contains("--init-store"));
     }
     SECTION("create refuses an existing store, and its rows stay") {
-        {
-            auto store = new_store(path);
-            appended(*store, check_record(1));
-        }
+        write_store(path, 1);
         const auto again = AuditStore::create(path);
         REQUIRE_FALSE(again);
         CHECK(again.error().code == AuditErrc::cannot_open);
@@ -196,10 +193,7 @@ TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new o
           "[audit]") {
     TempDir dir;
     const auto path = dir.path() / "audit.db";
-    {
-        auto store = new_store(path);
-        appended(*store, check_record(1));
-    }
+    write_store(path, 1);
     auto refused_with = [&](const std::string& sql) {
         INFO(sql);
         const ShellResult edited = sqlite3_shell_run(path, sql);
