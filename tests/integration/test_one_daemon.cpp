@@ -88,6 +88,14 @@ bool answers_on(const fs::path& socket) {
     return false;
 }
 
+// A run that served: started, one allowed check, stopped with SIGTERM (exit 0).
+void serve_one_check(Daemon& daemon) {
+    REQUIRE(daemon.start());
+    check_allowed_through(daemon.socket());
+    daemon.signal(SIGTERM);
+    REQUIRE(daemon.wait_exit() == 0);
+}
+
 ino_t inode_of(const fs::path& path) {
     struct stat info {};
     REQUIRE(::lstat(path.c_str(), &info) == 0);
@@ -244,10 +252,7 @@ TEST_CASE("flowgated: a missing store is refused with how to make one; nothing i
         CHECK(daemon.run_to_exit() == 1);
     }
     SECTION("deleted between two starts") {
-        REQUIRE(daemon.start());
-        check_allowed_through(daemon.socket());
-        daemon.signal(SIGTERM);
-        REQUIRE(daemon.wait_exit() == 0);
+        serve_one_check(daemon);
         for (const char* suffix : {"", "-wal", "-shm"}) {
             fs::remove(daemon.db().string() + suffix);
         }
@@ -293,10 +298,7 @@ TEST_CASE("flowgated: --init-store makes an empty store and exits; it never repl
 TEST_CASE("flowgated: a store whose protection was changed is refused at start, by name",
           "[integration]") {
     Daemon daemon;
-    REQUIRE(daemon.start());
-    check_allowed_through(daemon.socket());
-    daemon.signal(SIGTERM);
-    REQUIRE(daemon.wait_exit() == 0);
+    serve_one_check(daemon);
     const std::int64_t rows = rows_in(daemon.db());
 
     auto refused_after = [&](const std::string& sql, const std::string& named) {
@@ -336,10 +338,7 @@ TEST_CASE("flowgated: a store whose protection was changed is refused at start, 
 
 TEST_CASE("flowgated: a start that does not serve records nothing", "[integration]") {
     Daemon daemon;
-    REQUIRE(daemon.start());
-    check_allowed_through(daemon.socket());
-    daemon.signal(SIGTERM);
-    REQUIRE(daemon.wait_exit() == 0);
+    serve_one_check(daemon);
     const std::int64_t rows = rows_in(daemon.db());
     const std::int64_t files = rows_in(daemon.db(), "policy_files");
 
