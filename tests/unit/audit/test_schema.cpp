@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <type_traits>
 #include <vector>
 
@@ -238,4 +239,25 @@ TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new o
     SECTION("an unchanged store still opens") {
         CHECK(AuditStore::open(path));
     }
+}
+
+TEST_CASE("schema: a store made by the first release (its schema text as that release wrote "
+          "it) is opened and written",
+          "[audit]") {
+    // Stores made before the schema was generated from the field table: the generated
+    // text must stay byte for byte what they hold, or the check at open refuses them.
+    std::ifstream in(FLOWGATE_SOURCE_DIR "/tests/unit/audit/data/schema-v1.sql");
+    REQUIRE(in);
+    const std::string first_release((std::istreambuf_iterator<char>(in)),
+                                    std::istreambuf_iterator<char>());
+    CHECK(first_release == schema_sql());
+    TempDir dir;
+    const auto path = dir.path() / "audit.db";
+    REQUIRE(sqlite3_shell(path, first_release + "PRAGMA user_version = 1;") == 0);
+    auto store = AuditStore::open(path);
+    INFO((store ? std::string() : store.error().message));
+    REQUIRE(store);
+    CHECK(appended(*store.value(), check_record(1)) == 1);
+    store.value()->close();
+    check_intact(path, 1);
 }
