@@ -103,7 +103,8 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
             !reader.read_ms(*limits, "idle_timeout_ms", config.limits.idle_timeout) ||
             !reader.read_size(*limits, "max_connections", config.limits.max_connections) ||
             !reader.read_size(*limits, "max_pending_answers", config.limits.max_pending_answers) ||
-            !reader.read_ms(*limits, "write_timeout_ms", config.limits.write_timeout)) {
+            !reader.read_ms(*limits, "write_timeout_ms", config.limits.write_timeout) ||
+            !reader.read_ms(*limits, "reload_timeout_ms", config.limits.reload_timeout)) {
             return false;
         }
     }

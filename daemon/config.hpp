@@ -24,6 +24,10 @@ struct Limits {
     std::size_t max_pending_answers = 4096;
     // How long an answer may wait for a client that does not read before it is cut off.
     std::chrono::milliseconds write_timeout{10'000};
+    // How long a reload may take to read, parse, check and compile the policy before it
+    // fails and the old policy keeps serving (a policy of the largest size loads in a
+    // few seconds).
+    std::chrono::milliseconds reload_timeout{30'000};
 };
 
 struct Service {
