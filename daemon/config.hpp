@@ -47,6 +47,13 @@ struct Config {
     std::map<uid_t, Service> services; // by uid
 };
 
+// The ranges the configuration's numbers must be in; a number outside is refused at
+// start with its key's name, before it can overflow a conversion or a deadline.
+inline constexpr std::int64_t max_timeout_ms = 86'400'000; // one day
+inline constexpr std::int64_t max_line_bytes_limit = 16 * 1024 * 1024;
+inline constexpr std::int64_t max_count_limit = 1'048'576; // connections, pending answers
+inline constexpr std::int64_t max_uid = 4'294'967'294;     // 2^32-2: 2^32-1 is "no uid"
+
 struct ConfigResult {
     std::optional<Config> config;
     std::string error; // "FILE:LINE:COL: error: message" when config is empty
