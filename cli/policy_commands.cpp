@@ -23,16 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<std::string> read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // Loads a policy, printing its diagnostics; null when it has errors.
 std::shared_ptr<const dsl::CompiledPolicy> load_or_report(const std::string& path) {
     dsl::LoadResult result = dsl::load_policy(path);
@@ -76,9 +66,10 @@ int run_fmt(const std::string& path, bool write, bool check_only) {
     }
     int status = exit_allow;
     for (const fs::path& file : *files) {
-        auto text = read_file(file);
+        dsl::Diagnostics unreadable;
+        auto text = dsl::read_policy_file(file, unreadable);
         if (!text) {
-            std::cerr << file.string() << ": error: cannot read the file\n";
+            std::cerr << dsl::format(unreadable);
             return exit_error;
         }
         dsl::SourceSet sources;
@@ -174,7 +165,14 @@ int run_policy_tests(const std::string& path, bool verbose) {
     std::size_t passed = 0;
     std::size_t failed = 0;
     for (const fs::path& file : files) {
-        std::ifstream in(file);
+        // Read as a policy file is: a FIFO or a device named *.jsonl is an error, not a hang.
+        dsl::Diagnostics unreadable;
+        std::optional<std::string> text = dsl::read_policy_file(file, unreadable);
+        if (!text) {
+            std::cerr << dsl::format(unreadable);
+            return exit_error;
+        }
+        std::istringstream in(*text);
         std::string line;
         for (std::uint32_t line_number = 1; std::getline(in, line); ++line_number) {
             if (line.find_first_not_of(" \t\r") == std::string::npos) {

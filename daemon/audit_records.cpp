@@ -78,13 +78,10 @@ AuditRecord caller_record(const Peer& peer, std::string service, std::string_vie
 }
 
 // A reload's row: who asked, and the policy that serves after it.
-AuditRecord reload_event(std::string trigger, AuditKind kind, const std::string& policy_hash,
-                         std::string detail) {
-    AuditRecord record;
-    record.time_us = now_us();
-    record.service = std::move(trigger);
+AuditRecord reload_event(const ReloadTrigger& trigger, AuditKind kind,
+                         const std::string& policy_hash, std::string detail) {
+    AuditRecord record = caller_record(trigger.peer, trigger.service, trigger.request, policy_hash);
     record.kind = to_string(kind);
-    record.policy_hash = policy_hash;
     record.detail = std::move(detail);
     return record;
 }
@@ -180,15 +177,18 @@ AuditRecord admin_refused_record(const Peer& peer, std::string service, std::str
     return record;
 }
 
-AuditRecord reload_record(std::string trigger, const std::string& policy_hash,
-                          const std::string& previous) {
-    return reload_event(std::move(trigger), AuditKind::reload, policy_hash, "previous " + previous);
+ReloadTrigger signal_trigger(std::string name) {
+    return ReloadTrigger{Peer{getuid(), getgid(), getpid()}, std::move(name), {}};
 }
 
-AuditRecord reload_failed_record(std::string trigger, const std::string& policy_hash,
+AuditRecord reload_record(const ReloadTrigger& trigger, const std::string& policy_hash,
+                          const std::string& previous) {
+    return reload_event(trigger, AuditKind::reload, policy_hash, "previous " + previous);
+}
+
+AuditRecord reload_failed_record(const ReloadTrigger& trigger, const std::string& policy_hash,
                                  std::string message) {
-    return reload_event(std::move(trigger), AuditKind::reload_failed, policy_hash,
-                        std::move(message));
+    return reload_event(trigger, AuditKind::reload_failed, policy_hash, std::move(message));
 }
 
 AuditRecord event_record(AuditKind kind, const std::string& policy_hash, std::string detail) {

@@ -41,12 +41,22 @@ audit::AuditRecord refusal_record(const Peer& peer, std::string service, std::st
 audit::AuditRecord admin_refused_record(const Peer& peer, std::string service,
                                         std::string_view line, const std::string& policy_hash);
 
-// The row of a reload that `trigger` ("signal" or "uid:N") asked for: it swapped in
-// `policy_hash` for `previous`, or it failed with `message` and `policy_hash` serves on.
-audit::AuditRecord reload_record(std::string trigger, const std::string& policy_hash,
+// Who asked for a reload: an admin over the socket (their credentials, their service
+// and the line as received) or a signal (the daemon's own credentials, the service
+// "signal", no line: SIGHUP does not say who sent it).
+struct ReloadTrigger {
+    Peer peer;
+    std::string service;
+    std::string request;
+};
+ReloadTrigger signal_trigger(std::string name = "signal");
+
+// The row of a reload that `trigger` asked for: it swapped in `policy_hash` for
+// `previous`, or it failed with `message` and `policy_hash` serves on.
+audit::AuditRecord reload_record(const ReloadTrigger& trigger, const std::string& policy_hash,
                                  const std::string& previous);
-audit::AuditRecord reload_failed_record(std::string trigger, const std::string& policy_hash,
-                                        std::string message);
+audit::AuditRecord reload_failed_record(const ReloadTrigger& trigger,
+                                        const std::string& policy_hash, std::string message);
 
 // The row of the daemon's own start, load or stop, under its own credentials.
 audit::AuditRecord event_record(audit::AuditKind kind, const std::string& policy_hash,

@@ -3,6 +3,10 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
 namespace flowgate::daemon {
 namespace {
 
@@ -29,14 +33,17 @@ struct Reader {
         return false;
     }
 
-    // A positive integer, kept as it was when the key is absent.
-    bool read_positive(const toml::table& table, std::string_view key, std::int64_t& value) {
+    // An integer in [low, high], kept as it was when the key is absent. The range is
+    // checked on the 64-bit value TOML gives, before any narrowing conversion.
+    bool read_in_range(const toml::table& table, std::string_view key, std::int64_t& value,
+                       std::int64_t low, std::int64_t high, std::string_view note = {}) {
         if (!read(table, key, value)) {
             return false;
         }
-        if (value <= 0) {
+        if (value < low || value > high) {
             error = where(path, table.get(key)->source()) + ": error: '" + std::string(key) +
-                    "' must be positive";
+                    "' must be between " + std::to_string(low) + " and " + std::to_string(high) +
+                    std::string(note);
             return false;
         }
         return true;
@@ -44,22 +51,43 @@ struct Reader {
 
     bool read_ms(const toml::table& table, std::string_view key, std::chrono::milliseconds& out) {
         std::int64_t value = out.count();
-        if (!read_positive(table, key, value)) {
+        if (!read_in_range(table, key, value, 1, max_timeout_ms, " (one day)")) {
             return false;
         }
         out = std::chrono::milliseconds(value);
         return true;
     }
 
-    bool read_size(const toml::table& table, std::string_view key, std::size_t& out) {
+    bool read_size(const toml::table& table, std::string_view key, std::size_t& out,
+                   std::int64_t high) {
         auto value = static_cast<std::int64_t>(out);
-        if (!read_positive(table, key, value)) {
+        if (!read_in_range(table, key, value, 1, high)) {
             return false;
         }
         out = static_cast<std::size_t>(value);
         return true;
     }
 };
+
+// The bare key a TOML line assigns ("write_timeout_ms" in "write_timeout_ms = 1e99"),
+// or "" when the line is not such an assignment.
+std::string key_on_line(const std::string& path, std::uint32_t line) {
+    std::ifstream in(path);
+    std::string text;
+    for (std::uint32_t i = 0; i < line && std::getline(in, text); ++i) {
+    }
+    const std::size_t equals = text.find('=');
+    if (!in || equals == std::string::npos) {
+        return {};
+    }
+    std::string key = text.substr(0, equals);
+    key.erase(0, key.find_first_not_of(" \t"));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+    });
+    return bare ? key : std::string();
+}
 
 bool read_config(const toml::table& root, Reader& reader, Config& config) {
     if (!reader.read(root, "socket", config.socket_path) ||
@@ -99,11 +127,15 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
         return false;
     }
     if (const toml::table* limits = root["limits"].as_table()) {
-        if (!reader.read_size(*limits, "max_line_bytes", config.limits.max_line_bytes) ||
-            !reader.read_ms(*limits, "idle_timeout_ms", config.limits.idle_timeout) ||
-            !reader.read_size(*limits, "max_connections", config.limits.max_connections) ||
-            !reader.read_size(*limits, "max_pending_answers", config.limits.max_pending_answers) ||
-            !reader.read_ms(*limits, "write_timeout_ms", config.limits.write_timeout)) {
+        Limits& into = config.limits;
+        if (!reader.read_size(*limits, "max_line_bytes", into.max_line_bytes,
+                              max_line_bytes_limit) ||
+            !reader.read_ms(*limits, "idle_timeout_ms", into.idle_timeout) ||
+            !reader.read_size(*limits, "max_connections", into.max_connections, max_count_limit) ||
+            !reader.read_size(*limits, "max_pending_answers", into.max_pending_answers,
+                              max_count_limit) ||
+            !reader.read_ms(*limits, "write_timeout_ms", into.write_timeout) ||
+            !reader.read_ms(*limits, "reload_timeout_ms", into.reload_timeout)) {
             return false;
         }
     }
@@ -121,9 +153,12 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
                 }
                 return false;
             }
-            if (uid < 0 || service.name.empty()) {
+            if (!entry->contains("uid") || service.name.empty()) {
                 reader.error = where(reader.path, node.source()) +
                                ": error: each [[service]] needs 'uid' and 'name'";
+                return false;
+            }
+            if (!reader.read_in_range(*entry, "uid", uid, 0, max_uid, " (4294967295 is no uid)")) {
                 return false;
             }
             config.services[static_cast<uid_t>(uid)] = service;
@@ -143,8 +178,12 @@ ConfigResult load_config(const std::string& path) {
     try {
         parsed = toml::parse_file(path);
     } catch (const toml::parse_error& error) {
-        return {std::nullopt,
-                where(path, error.source()) + ": error: " + std::string(error.description())};
+        // A number TOML cannot hold (a timeout of 10^19, say) is a parse error: name the
+        // key it was meant for, as a range error does.
+        std::string key = key_on_line(path, error.source().begin.line);
+        return {std::nullopt, where(path, error.source()) +
+                                  ": error: " + (key.empty() ? std::string() : "'" + key + "': ") +
+                                  std::string(error.description())};
     }
     Reader reader{path, {}};
     if (!read_config(parsed, reader, config)) {

@@ -24,6 +24,10 @@ struct Limits {
     std::size_t max_pending_answers = 4096;
     // How long an answer may wait for a client that does not read before it is cut off.
     std::chrono::milliseconds write_timeout{10'000};
+    // How long a reload may take to read, parse, check and compile the policy before it
+    // fails and the old policy keeps serving (a policy of the largest size loads in a
+    // few seconds).
+    std::chrono::milliseconds reload_timeout{30'000};
 };
 
 struct Service {
@@ -42,6 +46,13 @@ struct Config {
     Limits limits;
     std::map<uid_t, Service> services; // by uid
 };
+
+// The ranges the configuration's numbers must be in; a number outside is refused at
+// start with its key's name, before it can overflow a conversion or a deadline.
+inline constexpr std::int64_t max_timeout_ms = 86'400'000; // one day
+inline constexpr std::int64_t max_line_bytes_limit = 16 * 1024 * 1024;
+inline constexpr std::int64_t max_count_limit = 1'048'576; // connections, pending answers
+inline constexpr std::int64_t max_uid = 4'294'967'294;     // 2^32-2: 2^32-1 is "no uid"
 
 struct ConfigResult {
     std::optional<Config> config;

@@ -14,6 +14,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <mutex>
+#include <thread>
+
 namespace flowgate::daemon {
 namespace json = boost::json;
 namespace asio = boost::asio;
@@ -53,7 +56,23 @@ std::string monotonic_usec_line() {
     return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
 }
 
+// Loads given up on that may still run before a reload is refused outright: each holds a
+// thread (stuck, say, on a file system that does not answer).
+constexpr unsigned max_loads_running = 4;
+
 } // namespace
+
+// One reload's load of the policy, shared by the serving thread and the thread that runs
+// it. That thread touches nothing else of the daemon: once the reload gives up on it
+// (its deadline passed, or the daemon stops), it ends on its own and its result is
+// dropped.
+struct Protocol::LoadJob {
+    ReloadTrigger trigger;
+    std::string description; // who asked, for the log
+    std::mutex mutex;
+    bool abandoned = false; // guarded by mutex
+    bool loading = true;    // the serving thread's: the load has not been handed over yet
+};
 
 std::string_view daemon_version() {
     return "0.1.0";
@@ -61,10 +80,15 @@ std::string_view daemon_version() {
 
 Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
                    std::shared_ptr<const dsl::CompiledPolicy> policy)
-    : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)) {}
+    : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)),
+      m_reload_deadline(io) {}
 
 Protocol::~Protocol() {
-    m_worker.join();
+    // A load still running is not waited for: it may never end.
+    if (m_reload) {
+        std::lock_guard lock(m_reload->mutex);
+        m_reload->abandoned = true;
+    }
 }
 
 void Protocol::refuse(const json::value& id, std::string_view code, std::string message,
@@ -216,11 +240,12 @@ void Protocol::handle_reload(const json::value& id, std::string_view line, const
                                  });
         return;
     }
-    reload("uid:" + std::to_string(peer.uid),
-           [id, answer = std::move(answer)](json::object body) mutable {
-               body["id"] = id;
-               answer(json::serialize(body));
-           });
+    start_reload(ReloadTrigger{peer, service_name(m_config, peer.uid), std::string(line)},
+                 "uid:" + std::to_string(peer.uid),
+                 [id, answer = std::move(answer)](json::object body) mutable {
+                     body["id"] = id;
+                     answer(json::serialize(body));
+                 });
 }
 
 json::object Protocol::status(const json::value& id) const {
@@ -256,67 +281,168 @@ json::object Protocol::status(const json::value& id) const {
 }
 
 void Protocol::reload(std::string trigger, std::function<void(json::object)> done) {
+    std::string description = trigger;
+    start_reload(signal_trigger(std::move(trigger)), std::move(description), std::move(done));
+}
+
+void Protocol::start_reload(ReloadTrigger trigger, std::string description,
+                            std::function<void(json::object)> done) {
     m_reload_waiters.push_back(std::move(done));
-    if (m_reloading) {
+    if (m_reload) {
         return; // the reload in progress answers this caller too
     }
-    m_reloading = true;
+    auto job = std::make_shared<LoadJob>();
+    job->trigger = std::move(trigger);
+    job->description = std::move(description);
+    m_reload = job;
     notify(monotonic_usec_line().c_str());
-    spdlog::info("event=reload_started trigger={} policy={}", trigger, m_config.policy_path);
-    asio::post(m_worker, [this, trigger = std::move(trigger)] {
-        dsl::LoadResult loaded = dsl::load_policy(m_config.policy_path);
-        std::string stored_error;
-        if (loaded) {
-            auto stored = m_audit.store_policy(loaded.policy->hash(), policy_files(*loaded.policy));
-            if (!stored) {
-                stored_error = stored.error().message;
-            }
-        }
-        asio::post(m_io, [this, trigger, loaded = std::move(loaded), stored_error] {
-            m_reloading = false;
-            json::object body;
-            AuditRecord record;
-            if (loaded && stored_error.empty()) {
-                std::string previous = m_policy->hash();
-                m_policy = loaded.policy;
-                ++m_counters.reloads;
-                record = reload_record(trigger, m_policy->hash(), previous);
-                body = json::object{{"reloaded", true}, {"policy", m_policy->hash()}};
-                spdlog::info("event=reload_ok trigger={} policy={} previous={}", trigger,
-                             m_policy->hash(), previous);
-            } else {
-                ++m_counters.failed_reloads;
-                std::string message =
-                    loaded ? "the audit store cannot record the new policy: " + stored_error
-                           : dsl::format(loaded.diagnostics);
-                record = reload_failed_record(trigger, m_policy->hash(), message);
-                body = error_answer(nullptr, "reload_failed", message);
-                body["error"].as_object()["diagnostics"] = diagnostics_json(loaded.diagnostics);
-                body["policy"] = m_policy->hash();
-                spdlog::error("event=reload_failed trigger={} errors={} keeping={}", trigger,
-                              loaded.diagnostics.size(), m_policy->hash());
-                for (const dsl::Diagnostic& d : loaded.diagnostics) {
-                    spdlog::error("event=policy_diagnostic at={}:{}:{} message=\"{}\"", d.file,
-                                  d.line, d.column, d.message);
+    spdlog::info("event=reload_started trigger={} policy={}", job->description,
+                 m_config.policy_path);
+    if (*m_loads_running >= max_loads_running) {
+        fail_reload(*job, {},
+                    std::to_string(m_loads_running->load()) +
+                        " earlier loads of the policy have not ended (a file system that does "
+                        "not answer?); no new one is started until one does");
+        return;
+    }
+    ++*m_loads_running;
+    try {
+        std::thread([job, path = m_config.policy_path, io = &m_io, running = m_loads_running,
+                     this] {
+            dsl::LoadResult loaded = dsl::load_policy(path);
+            {
+                std::lock_guard lock(job->mutex);
+                if (!job->abandoned) {
+                    asio::post(*io, [this, job, loaded = std::move(loaded)]() mutable {
+                        on_loaded(job, std::move(loaded));
+                    });
                 }
             }
-            // The reload is answered (and systemd told) once its row is committed, as a
-            // decision is: whoever asked can then find it in the store.
-            auto waiters = std::exchange(m_reload_waiters, {});
-            m_audit.submit_delivered(
-                std::move(record), [waiters = std::move(waiters), body = std::move(body)](
-                                       AuditResult<std::uint64_t> result) mutable {
-                    if (!result) {
-                        spdlog::error("event=audit_event_lost kind=reload error=\"{}\"",
-                                      result.error().message);
-                    }
-                    notify("READY=1");
-                    for (const auto& waiter : waiters) {
-                        waiter(body);
-                    }
-                });
-        });
+            --*running;
+        }).detach();
+    } catch (const std::system_error& error) {
+        --*m_loads_running;
+        fail_reload(*job, {},
+                    std::string("cannot start a thread to load the policy: ") + error.what());
+        return;
+    }
+    m_reload_deadline.expires_after(m_config.limits.reload_timeout);
+    m_reload_deadline.async_wait([this, job](const boost::system::error_code& error) {
+        if (!error) {
+            on_reload_deadline(job);
+        }
     });
+}
+
+void Protocol::on_reload_deadline(const std::shared_ptr<LoadJob>& job) {
+    if (m_reload != job || !job->loading) {
+        return; // loaded just in time: its completion was already on its way
+    }
+    job->loading = false;
+    {
+        std::lock_guard lock(job->mutex);
+        job->abandoned = true;
+    }
+    dsl::Diagnostic late;
+    late.file = m_config.policy_path;
+    late.message = "the policy did not load within reload_timeout_ms (" +
+                   std::to_string(m_config.limits.reload_timeout.count()) +
+                   " ms); the load is abandoned and the old policy keeps serving";
+    fail_reload(*job, {late}, dsl::format(late));
+}
+
+void Protocol::on_loaded(const std::shared_ptr<LoadJob>& job, dsl::LoadResult loaded) {
+    if (m_reload != job || !job->loading) {
+        return; // past its deadline: the reload has failed already
+    }
+    job->loading = false;
+    m_reload_deadline.cancel();
+    if (!loaded) {
+        fail_reload(*job, loaded.diagnostics, dsl::format(loaded.diagnostics));
+        return;
+    }
+    // The texts are stored before the row that names their hash, as at start.
+    std::shared_ptr<const dsl::CompiledPolicy> policy = loaded.policy;
+    m_audit.submit_policy(policy->hash(), policy_files(*policy),
+                          [this, job, policy](AuditResult<std::uint64_t> stored) mutable {
+                              // On the writer thread: the rest is the serving thread's.
+                              asio::post(m_io, [this, job, policy = std::move(policy),
+                                                stored = std::move(stored)]() mutable {
+                                  record_reload(job, std::move(policy), stored);
+                              });
+                          });
+}
+
+void Protocol::record_reload(const std::shared_ptr<LoadJob>& job,
+                             std::shared_ptr<const dsl::CompiledPolicy> policy,
+                             const AuditResult<std::uint64_t>& stored) {
+    if (!stored) {
+        fail_reload(*job, {},
+                    "the audit store cannot record the new policy: " + stored.error().message);
+        return;
+    }
+    // The new policy serves only once the row that names it is committed: no decision is
+    // taken under a policy the log does not show loaded.
+    std::string previous = m_policy->hash();
+    AuditRecord record = reload_record(job->trigger, policy->hash(), previous);
+    m_audit.submit_delivered(
+        std::move(record), [this, job, policy = std::move(policy), previous = std::move(previous)](
+                               AuditResult<std::uint64_t> committed) mutable {
+            if (!committed) {
+                ++m_counters.failed_reloads;
+                std::string message =
+                    "the audit store cannot record the reload: " + committed.error().message;
+                spdlog::error("event=reload_failed trigger={} error=\"{}\" keeping={}",
+                              job->description, message, m_policy->hash());
+                json::object body = error_answer(nullptr, "reload_failed", message);
+                body["error"].as_object()["diagnostics"] = json::array();
+                body["policy"] = m_policy->hash();
+                finish_reload(body);
+                return;
+            }
+            m_policy = std::move(policy);
+            ++m_counters.reloads;
+            spdlog::info("event=reload_ok trigger={} policy={} previous={}", job->description,
+                         m_policy->hash(), previous);
+            finish_reload(json::object{{"reloaded", true}, {"policy", m_policy->hash()}});
+        });
+}
+
+void Protocol::fail_reload(const LoadJob& job, const dsl::Diagnostics& diagnostics,
+                           const std::string& message) {
+    ++m_counters.failed_reloads;
+    json::object body = error_answer(nullptr, "reload_failed", message);
+    body["error"].as_object()["diagnostics"] = diagnostics_json(diagnostics);
+    body["policy"] = m_policy->hash();
+    spdlog::error("event=reload_failed trigger={} errors={} keeping={}", job.description,
+                  std::max<std::size_t>(diagnostics.size(), 1), m_policy->hash());
+    for (const dsl::Diagnostic& d : diagnostics) {
+        spdlog::error("event=policy_diagnostic at={}:{}:{} message=\"{}\"", d.file, d.line,
+                      d.column, d.message);
+    }
+    if (diagnostics.empty()) {
+        spdlog::error("event=reload_error message=\"{}\"", message);
+    }
+    // Answered once its row is committed, as a decision is: whoever asked can then find
+    // it in the store.
+    m_audit.submit_delivered(reload_failed_record(job.trigger, m_policy->hash(), message),
+                             [this, body = std::move(body)](AuditResult<std::uint64_t> result) {
+                                 if (!result) {
+                                     spdlog::error("event=audit_event_lost kind=reload_failed "
+                                                   "error=\"{}\"",
+                                                   result.error().message);
+                                 }
+                                 finish_reload(body);
+                             });
+}
+
+void Protocol::finish_reload(const json::object& body) {
+    m_reload = nullptr;
+    notify("READY=1");
+    auto waiters = std::exchange(m_reload_waiters, {});
+    for (const auto& waiter : waiters) {
+        waiter(body);
+    }
 }
 
 } // namespace flowgate::daemon

@@ -2,18 +2,21 @@
 // line in, one per line out. Checks and explains are evaluated on the policy snapshot
 // current when they arrive, written to the audit store, and answered only once their
 // row is committed; a store that cannot be written turns every check into a deny with
-// reason `audit_unavailable`. Reloads are parsed, checked and compiled on a worker
-// thread and swapped in on the serving thread.
+// reason `audit_unavailable`. Reloads are read, parsed, checked and compiled on a
+// thread of their own within a deadline, and swapped in on the serving thread once
+// their row is committed.
 #pragma once
 
 #include "audit/store.hpp"
+#include "daemon/audit_records.hpp"
 #include "daemon/config.hpp"
 #include "daemon/server.hpp"
 #include "dsl/compiler.hpp"
 #include "dsl/evaluator.hpp"
+#include "dsl/policy_loader.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
 #include <atomic>
@@ -48,8 +51,12 @@ public:
     std::string too_many_connections_answer() override;
 
     // Re-reads the policy off the serving thread; `done` gets the answer body (the new
-    // hash, or an error with the diagnostics) on the serving thread. `trigger` says who
-    // asked ("signal" or "uid:N") for the log and the audit row.
+    // hash, or an error with the diagnostics) on the serving thread. `trigger` ("signal")
+    // names who asked, in the log and as the row's service; the row carries the daemon's
+    // own credentials. The new policy serves once its `reload` row is committed; a load
+    // that does not finish within reload_timeout_ms fails the reload, and is left to end
+    // on its own thread with its result ignored. A reload asked while one is in progress
+    // is answered by that one.
     void reload(std::string trigger, std::function<void(boost::json::object)> done);
 
     void set_server(const Server* server) { m_server = server; }
@@ -66,6 +73,20 @@ private:
     // A reload asked over the socket: an admin's is done, anyone else's refused and recorded.
     void handle_reload(const boost::json::value& id, std::string_view line, const Peer& peer,
                        Answer answer);
+    // The steps of a reload, on the serving thread: the load started with its deadline;
+    // loaded (or past the deadline); the new texts stored, then its row submitted, then
+    // (committed) swapped in; or a failure recorded; and every waiter answered.
+    struct LoadJob;
+    void start_reload(ReloadTrigger trigger, std::string description,
+                      std::function<void(boost::json::object)> done);
+    void on_loaded(const std::shared_ptr<LoadJob>& job, dsl::LoadResult loaded);
+    void on_reload_deadline(const std::shared_ptr<LoadJob>& job);
+    void record_reload(const std::shared_ptr<LoadJob>& job,
+                       std::shared_ptr<const dsl::CompiledPolicy> policy,
+                       const audit::AuditResult<std::uint64_t>& stored);
+    void fail_reload(const LoadJob& job, const dsl::Diagnostics& diagnostics,
+                     const std::string& message);
+    void finish_reload(const boost::json::object& body);
     void refuse(const boost::json::value& id, std::string_view code, std::string message,
                 std::string_view line, const Peer& peer, Answer answer);
     boost::json::object status(const boost::json::value& id) const;
@@ -75,12 +96,15 @@ private:
     audit::AuditStore& m_audit;
     std::shared_ptr<const dsl::CompiledPolicy> m_policy;
     const Server* m_server = nullptr;
-    boost::asio::thread_pool m_worker{1};
     static constexpr std::size_t parse_buffer_size = 16 * 1024;
     std::unique_ptr<unsigned char[]> m_parse_buffer =
         std::make_unique<unsigned char[]>(parse_buffer_size);
-    bool m_reloading = false;
+    std::shared_ptr<LoadJob> m_reload; // the reload in progress, or null
     std::vector<std::function<void(boost::json::object)>> m_reload_waiters;
+    boost::asio::steady_timer m_reload_deadline;
+    // Loads still running on their threads, those given up on included.
+    std::shared_ptr<std::atomic<unsigned>> m_loads_running =
+        std::make_shared<std::atomic<unsigned>>(0);
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
     Counters m_counters;
     dsl::DecisionCache m_decisions; // checks of the current policy, by resolved request

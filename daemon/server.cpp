@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <grp.h>
@@ -31,16 +32,30 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-Peer peer_of(stream_protocol::socket& socket) {
+// The caller as the kernel reports it; nullopt when it does not, for then nothing can
+// be known of the caller (least of all that it is not root) and it is not served.
+std::optional<Peer> peer_of(stream_protocol::socket& socket, std::string& error) {
     ucred credentials{};
     socklen_t size = sizeof credentials;
-    Peer peer;
-    if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
-        peer.uid = credentials.uid;
-        peer.gid = credentials.gid;
-        peer.pid = credentials.pid;
+    if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
+        error = std::strerror(errno);
+        return std::nullopt;
     }
-    return peer;
+    if (size != sizeof credentials) {
+        error = "short answer";
+        return std::nullopt;
+    }
+    return Peer{credentials.uid, credentials.gid, credentials.pid};
+}
+
+// Whether a line (without its newline) is longer than `limit`. The "\r" of a "\r\n"
+// line end is not the request's: it does not count. A line still incomplete may end in
+// the "\r" whose "\n" has not arrived yet.
+bool exceeds(std::string_view line, std::size_t limit) {
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    return line.size() > limit;
 }
 
 } // namespace
@@ -48,10 +63,9 @@ Peer peer_of(stream_protocol::socket& socket) {
 class Session : public std::enable_shared_from_this<Session> {
 public:
     friend class Answer;
-    Session(Server& server, stream_protocol::socket socket)
+    Session(Server& server, stream_protocol::socket socket, const Peer& peer)
         : m_server(server), m_socket(std::move(socket)), m_wake(m_socket.get_executor()),
-          m_idle(m_socket.get_executor()), m_watch(m_socket.get_executor()),
-          m_peer(peer_of(m_socket)) {
+          m_idle(m_socket.get_executor()), m_watch(m_socket.get_executor()), m_peer(peer) {
         m_wake.expires_at(asio::steady_timer::time_point::max());
     }
     ~Session() { m_server.session_ended(this); }
@@ -116,7 +130,7 @@ private:
                 }
                 std::string_view line(buffer.data() + consumed, newline - consumed);
                 consumed = newline + 1;
-                if (line.size() > limits.max_line_bytes) {
+                if (exceeds(line, limits.max_line_bytes)) {
                     oversized = true;
                     refuse_oversized(line);
                     break;
@@ -128,7 +142,7 @@ private:
             }
             buffer.erase(0, consumed);
             scanned = partial_line_left ? buffer.size() : 0;
-            if (partial_line_left && buffer.size() > limits.max_line_bytes) {
+            if (partial_line_left && exceeds(buffer, limits.max_line_bytes)) {
                 refuse_oversized(buffer);
                 break;
             }
@@ -338,8 +352,18 @@ void Server::start() {
                     socket.close(ignored);
                     continue;
                 }
+                std::string why;
+                std::optional<Peer> peer = peer_of(socket, why);
+                if (!peer) {
+                    ++m_refused;
+                    spdlog::error("event=peer_credentials_failed error=\"{}\" action=disconnect",
+                                  why);
+                    boost::system::error_code ignored;
+                    socket.close(ignored);
+                    continue;
+                }
                 ++m_accepted;
-                std::make_shared<Session>(*this, std::move(socket))->start();
+                std::make_shared<Session>(*this, std::move(socket), *peer)->start();
             }
         },
         asio::detached);

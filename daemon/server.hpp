@@ -20,11 +20,12 @@
 
 namespace flowgate::daemon {
 
-// The caller, as the kernel reports it (SO_PEERCRED), never as the request claims.
+// The caller, as the kernel reports it (SO_PEERCRED), never as the request claims. A
+// connection whose credentials cannot be read is not served; the defaults are no one.
 struct Peer {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    pid_t pid = 0;
+    uid_t uid = static_cast<uid_t>(-1);
+    gid_t gid = static_cast<gid_t>(-1);
+    pid_t pid = -1;
 };
 
 class Session;

@@ -4,6 +4,7 @@
 #include "request_json.hpp"
 
 #include <algorithm>
+#include <span>
 
 namespace flowgate::dsl {
 
@@ -98,22 +99,25 @@ std::size_t RuleKeyHash::operator()(const RuleKey& key) const noexcept {
 }
 
 void RuleIndex::add(const Rule& rule) {
-    static const std::vector<Id> wildcard{no_id};
+    // Constant data, not a static object: a load that a timed-out reload left running
+    // may still be here while the process exits and runs the static destructors.
+    static constexpr Id wildcard[] = {no_id};
     const Matcher* dimensions[4] = {&rule.purpose, &rule.activity, &rule.recipient, &rule.data};
-    const std::vector<Id>* values[4];
+    std::span<const Id> values[4];
     std::uint8_t pattern = 0;
     for (int d = 0; d < 4; ++d) {
         bool pinned = concrete(*dimensions[d]);
-        values[d] = pinned ? &dimensions[d]->ids : &wildcard;
+        values[d] =
+            pinned ? std::span<const Id>(dimensions[d]->ids) : std::span<const Id>(wildcard);
         if (pinned) {
             pattern |= static_cast<std::uint8_t>(1u << d);
         }
     }
     m_used[pattern] = true;
-    for (Id p : *values[0]) {
-        for (Id a : *values[1]) {
-            for (Id r : *values[2]) {
-                for (Id c : *values[3]) {
+    for (Id p : values[0]) {
+        for (Id a : values[1]) {
+            for (Id r : values[2]) {
+                for (Id c : values[3]) {
                     m_building[RuleKey{p, a, r, c}].push_back(rule.index);
                 }
             }

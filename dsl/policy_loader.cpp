@@ -7,9 +7,11 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace flowgate::dsl {
 
@@ -24,15 +26,47 @@ Diagnostic file_error(std::string file, std::string message) {
     return diagnostic;
 }
 
-bool read_file(const fs::path& path, std::string& out) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return false;
+// An open descriptor, closed when it goes.
+class Descriptor {
+public:
+    explicit Descriptor(int fd) : m_fd(fd) {}
+    ~Descriptor() {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
     }
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    out = std::move(buffer).str();
-    return !in.bad();
+    Descriptor(const Descriptor&) = delete;
+    Descriptor& operator=(const Descriptor&) = delete;
+    int get() const { return m_fd; }
+
+private:
+    int m_fd;
+};
+
+// What a file that is not a regular one is, for the diagnostic.
+const char* file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    if (S_ISCHR(mode)) {
+        return "a character device";
+    }
+    if (S_ISBLK(mode)) {
+        return "a block device";
+    }
+    return "not a regular file";
+}
+
+std::string too_big(std::size_t limit) {
+    return "this file is larger than " + std::to_string(limit) +
+           " bytes, the room the policy has left (a policy may hold at most " +
+           std::to_string(max_policy_bytes) + " bytes, all its files together)";
 }
 
 // Whether an entry of a policy directory is one of its files; see policy_files().
@@ -68,6 +102,57 @@ std::optional<std::vector<fs::path>> policy_files(const fs::path& path) {
         return a.filename().string() < b.filename().string();
     });
     return files;
+}
+
+std::optional<std::string> read_policy_file(const fs::path& path, Diagnostics& diagnostics,
+                                            std::size_t limit) {
+    auto fail = [&](std::string message) {
+        diagnostics.push_back(file_error(path.string(), std::move(message)));
+        return std::nullopt;
+    };
+    Descriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (fd.get() < 0) {
+        return fail(std::string("cannot open this file: ") + std::strerror(errno));
+    }
+    struct stat status {};
+    if (::fstat(fd.get(), &status) != 0) {
+        return fail(std::string("cannot examine this file: ") + std::strerror(errno));
+    }
+    if (!S_ISREG(status.st_mode)) {
+        return fail(std::string("this is ") + file_kind(status.st_mode) +
+                    ", not a regular file; only regular files are read as policy files");
+    }
+    if (static_cast<std::uintmax_t>(status.st_size) > limit) {
+        return fail(too_big(limit));
+    }
+    // The size is read as it was at fstat; a file that grows meanwhile is read up to the
+    // limit and one byte more, to tell.
+    std::string text(static_cast<std::size_t>(status.st_size), '\0');
+    std::size_t used = 0;
+    for (;;) {
+        if (used == text.size()) {
+            if (text.size() > limit) {
+                return fail(too_big(limit));
+            }
+            text.resize(std::min(limit + 1, std::max<std::size_t>(text.size() * 2, 4096)));
+        }
+        ssize_t n = ::read(fd.get(), text.data() + used, text.size() - used);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return fail(std::string("cannot read this file: ") + std::strerror(errno));
+        }
+        if (n == 0) {
+            break;
+        }
+        used += static_cast<std::size_t>(n);
+    }
+    if (used > limit) {
+        return fail(too_big(limit));
+    }
+    text.resize(used);
+    return text;
 }
 
 std::string policy_hash(const std::vector<PolicyText>& files) {
@@ -136,12 +221,14 @@ LoadResult load_policy(const fs::path& path) {
     }
     std::vector<PolicyText> files;
     LoadResult failures;
+    std::size_t left = max_policy_bytes;
     for (const fs::path& file : paths) {
-        PolicyText text{file.string(), {}};
-        if (!read_file(file, text.text)) {
-            failures.diagnostics.push_back(file_error(file.string(), "cannot read this file"));
+        std::optional<std::string> text = read_policy_file(file, failures.diagnostics, left);
+        if (!text) {
+            continue;
         }
-        files.push_back(std::move(text));
+        left -= text->size();
+        files.push_back(PolicyText{file.string(), std::move(*text)});
     }
     if (!failures.diagnostics.empty()) {
         return failures;

@@ -442,6 +442,41 @@ json::object denied_check() {
     return check_request("health_services", "employer", {"checkup_result"});
 }
 
+RigConfig me_as_admin() {
+    RigConfig config;
+    config.services.push_back({::getuid(), "privacy-office", true});
+    return config;
+}
+
+std::string current_hash(client::Client& client) {
+    auto status = client.request(json::object{{"op", "status"}});
+    REQUIRE(status);
+    return text_of(*status.value, "policy");
+}
+
+json::object reload_answer(client::Client& client) {
+    client.set_timeout(60s);
+    auto answer = client.request(json::object{{"op", "reload"}});
+    INFO(answer.error.message);
+    REQUIRE(answer);
+    return *answer.value;
+}
+
+void check_reload_failed_keeps(const Daemon& daemon, client::Client& client,
+                               const json::object& refused, const std::string& original,
+                               const std::string& why) {
+    INFO(json::serialize(refused));
+    CHECK(error_code(refused) == "reload_failed");
+    CHECK(text_of(refused, "policy") == original);
+    auto checked = client.request(allowed_check());
+    REQUIRE(checked);
+    CHECK(text_of(*checked.value, "decision") == "allow");
+    CHECK(text_of(*checked.value, "policy") == original);
+    json::array failures = audit_rows(daemon.db(), "reload_failed");
+    REQUIRE(failures.size() == 1);
+    CHECK_THAT(text_of(failures[0].as_object(), "detail"), Catch::Contains(why));
+}
+
 std::string text_of(const json::object& object, std::string_view key) {
     const json::value* value = object.if_contains(key);
     return value != nullptr && value->is_string() ? std::string(value->as_string()) : "";

@@ -189,6 +189,18 @@ boost::json::object check_request(std::string purpose, std::string recipient,
 boost::json::object allowed_check();
 boost::json::object denied_check();
 
+// A configuration under which the test's own uid is an admin ("privacy-office").
+RigConfig me_as_admin();
+// The hash of the policy serving, as `status` answers it.
+std::string current_hash(client::Client& client);
+// The answer to a `reload` asked over `client`, waited for up to a minute.
+boost::json::object reload_answer(client::Client& client);
+// `refused` is a failed reload's answer: the policy `original` still decides checks, and
+// the store's one `reload_failed` row says `why` in its detail.
+void check_reload_failed_keeps(const Daemon& daemon, client::Client& client,
+                               const boost::json::object& refused, const std::string& original,
+                               const std::string& why);
+
 // The value of a string field, or "" when absent or not a string.
 std::string text_of(const boost::json::object& object, std::string_view key);
 // answer["error"]["code"], or "".

@@ -73,7 +73,8 @@ TEST_CASE("flowgated: a bad configuration or policy stops start-up with a precis
         config.limits["idle_timeout_ms"] = -5;
         Daemon daemon(config);
         CHECK(daemon.run_to_exit() == 1);
-        CHECK_THAT(daemon.log(), Catch::Contains("idle_timeout_ms") && Catch::Contains("positive"));
+        CHECK_THAT(daemon.log(),
+                   Catch::Contains("idle_timeout_ms") && Catch::Contains("must be between 1 and"));
     }
     SECTION("a policy that does not check") {
         Daemon daemon;

@@ -20,12 +20,6 @@ namespace json = boost::json;
 
 namespace {
 
-RigConfig me_as_admin() {
-    RigConfig config;
-    config.services.push_back({::getuid(), "privacy-office", true});
-    return config;
-}
-
 void append_to(const fs::path& file, const std::string& text) {
     std::ofstream out(file, std::ios::app);
     out << text;
@@ -40,12 +34,6 @@ void touch_policy(const Daemon& daemon, const std::string& note) {
 void break_policy(const Daemon& daemon) {
     std::ofstream out(daemon.policy_dir() / "zz-broken.policy");
     out << "# broken on purpose\ncategory oops \"x\" sensitivity;\n";
-}
-
-std::string current_hash(flowgate::client::Client& client) {
-    auto status = client.request(json::object{{"op", "status"}});
-    REQUIRE(status);
-    return text_of(*status.value, "policy");
 }
 
 json::object counters(flowgate::client::Client& client) {
@@ -95,8 +83,7 @@ TEST_CASE("flowgated: an admin's reload swaps in the new policy; a bad one keeps
         break_policy(daemon);
         auto refused = client.request(json::object{{"op", "reload"}, {"id", "r"}});
         REQUIRE(refused);
-        CHECK(error_code(*refused.value) == "reload_failed");
-        CHECK(text_of(*refused.value, "policy") == original);
+        check_reload_failed_keeps(daemon, client, *refused.value, original, "zz-broken.policy");
         const json::object& error = refused.value->at("error").as_object();
         CHECK_THAT(text_of(error, "message"), Catch::Contains("zz-broken.policy:2:"));
         const json::array& diagnostics = error.at("diagnostics").as_array();
@@ -104,14 +91,6 @@ TEST_CASE("flowgated: an admin's reload swaps in the new policy; a bad one keeps
         CHECK_THAT(text_of(diagnostics[0].as_object(), "file"),
                    Catch::Contains("zz-broken.policy"));
         CHECK(diagnostics[0].at("line") == 2);
-
-        auto checked = client.request(allowed_check());
-        REQUIRE(checked);
-        CHECK(text_of(*checked.value, "decision") == "allow");
-        CHECK(text_of(*checked.value, "policy") == original);
-        json::array failures = audit_rows(daemon.db(), "reload_failed");
-        REQUIRE(failures.size() == 1);
-        CHECK_THAT(text_of(failures[0].as_object(), "detail"), Catch::Contains("zz-broken.policy"));
         CHECK(counters(client).at("failed_reloads") == 1);
         CHECK_THAT(daemon.log(), Catch::Contains("event=reload_failed"));
     }
@@ -291,4 +270,84 @@ TEST_CASE("flowgated: checks in flight during a reload keep the snapshot they st
     auto after = client.request(allowed_check());
     REQUIRE(after);
     CHECK(text_of(*after.value, "policy") == fresh);
+}
+
+TEST_CASE("flowgated: a reload row carries who asked: the admin's credentials and service, or "
+          "the daemon's for SIGHUP",
+          "[integration]") {
+    Daemon daemon(me_as_admin());
+    REQUIRE(daemon.start());
+    auto client = daemon.connect();
+
+    touch_policy(daemon, "reloaded by the privacy office");
+    auto reloaded = client.request(json::object{{"op", "reload"}, {"id", 1}});
+    REQUIRE(reloaded);
+    REQUIRE(reloaded.value->at("reloaded") == true);
+    json::array reloads = audit_rows(daemon.db(), "reload");
+    REQUIRE(reloads.size() == 1);
+    const json::object& by_admin = reloads[0].as_object();
+    CHECK(by_admin.at("uid") == static_cast<std::int64_t>(::getuid()));
+    CHECK(by_admin.at("gid") == static_cast<std::int64_t>(::getgid()));
+    CHECK(by_admin.at("pid") == static_cast<std::int64_t>(::getpid()));
+    CHECK(text_of(by_admin, "service") == "privacy-office");
+    CHECK_THAT(text_of(by_admin, "request"), Catch::Contains("\"op\":\"reload\""));
+
+    touch_policy(daemon, "reloaded by SIGHUP");
+    daemon.signal(SIGHUP);
+    for (int i = 0; i < 500 && audit_rows(daemon.db(), "reload").size() < 2; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    reloads = audit_rows(daemon.db(), "reload");
+    REQUIRE(reloads.size() == 2);
+    const json::object& by_signal = reloads[1].as_object();
+    CHECK(by_signal.at("pid") == static_cast<std::int64_t>(daemon.pid()));
+    CHECK(by_signal.at("uid") == static_cast<std::int64_t>(::getuid()));
+    CHECK(text_of(by_signal, "service") == "signal");
+    CHECK(text_of(by_signal, "request").empty());
+}
+
+TEST_CASE("flowgated: a new policy serves only once its reload row is committed", "[integration]") {
+    Daemon daemon(me_as_admin());
+    REQUIRE(daemon.start());
+    auto client = daemon.connect();
+    const std::string original = current_hash(client);
+    const std::string members = read_text(daemon.policy_dir() / "members.policy");
+
+    // A policy whose texts are in the store already (so storing them writes nothing),
+    // while the store refuses reload rows: as an auditor's trigger, or a disk that has
+    // room for nothing more, would.
+    touch_policy(daemon, "a second policy");
+    REQUIRE(client.request(json::object{{"op", "reload"}}).value->at("reloaded") == true);
+    {
+        std::ofstream out(daemon.policy_dir() / "members.policy", std::ios::trunc);
+        out << members;
+    }
+    const std::string second = current_hash(client);
+    CommandResult added = run_command(
+        daemon.dir(), "sqlite3 " + shell_quoted(daemon.db().string()) + " " +
+                          shell_quoted("CREATE TRIGGER refuse_reloads BEFORE INSERT ON audit_log "
+                                       "WHEN NEW.kind = 'reload' BEGIN "
+                                       "SELECT RAISE(ABORT, 'reload rows refused'); END;"));
+    INFO(added.err);
+    REQUIRE(added.status == 0);
+
+    auto refused = client.request(json::object{{"op", "reload"}, {"id", 2}});
+    REQUIRE(refused);
+    INFO(json::serialize(*refused.value));
+    CHECK(error_code(*refused.value) == "reload_failed");
+    CHECK_THAT(text_of(refused.value->at("error").as_object(), "message"),
+               Catch::Contains("cannot record the reload"));
+    CHECK(text_of(*refused.value, "policy") == second);
+    auto checked = client.request(allowed_check());
+    REQUIRE(checked);
+    CHECK(text_of(*checked.value, "policy") == second);
+    CHECK(current_hash(client) == second);
+
+    // Every decision's policy is one the log shows loaded before it.
+    json::array unlogged = sqlite_rows(
+        daemon.db(), "SELECT seq, policy_hash FROM audit_log AS d WHERE kind = 'check' AND NOT "
+                     "EXISTS (SELECT 1 FROM audit_log AS l WHERE l.kind IN ('load', 'reload') "
+                     "AND l.policy_hash = d.policy_hash AND l.seq < d.seq)");
+    CHECK(unlogged.empty());
+    CHECK(original != second);
 }
