@@ -30,14 +30,24 @@ std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
     return std::move(reader).value();
 }
 
-// The log's last seq, the total of a pass's progress; none (reported) when unreadable.
-std::optional<std::uint64_t> last_seq_or_report(audit::AuditReader& reader) {
-    auto last = reader.last_seq();
+// A log opened for a pass with a progress count: the reader and its last seq (the
+// total). None, reported, when the file cannot be opened or read.
+struct OpenedLog {
+    std::unique_ptr<audit::AuditReader> reader;
+    std::uint64_t last_seq = 0;
+};
+
+std::optional<OpenedLog> open_log_or_report(const std::string& path) {
+    auto reader = open_or_report(path);
+    if (!reader) {
+        return std::nullopt;
+    }
+    auto last = reader->last_seq();
     if (!last) {
         std::cerr << "flowgate audit: error: " << last.error().message << "\n";
         return std::nullopt;
     }
-    return last.value();
+    return OpenedLog{std::move(reader), last.value()};
 }
 
 std::string csv_field(std::string_view text) {
@@ -128,24 +138,21 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
             return exit_error;
         }
     }
-    auto reader = open_or_report(path);
-    if (!reader) {
+    auto log = open_log_or_report(path);
+    if (!log) {
         return exit_error;
     }
-    const auto last = last_seq_or_report(*reader);
-    if (!last) {
-        return exit_error;
-    }
+    audit::AuditReader& reader = *log->reader;
     audit::VerifyOptions options;
     options.checkpoint = checkpoint;
     std::optional<Progress> progress;
     if (stderr_is_terminal()) {
-        progress.emplace("verify", *last, true);
+        progress.emplace("verify", log->last_seq, true);
         options.pass.progress = [&progress](std::uint64_t rows) {
             progress->update(rows);
         };
     }
-    auto verified = audit::verify_log(*reader, options);
+    auto verified = audit::verify_log(reader, options);
     if (!verified) {
         std::cerr << "flowgate audit: error: " << verified.error().message << "\n";
         return exit_error;
@@ -348,15 +355,12 @@ int run_records(const std::string& path, RecordFilter filter, const std::string&
 }
 
 int run_export_all(const std::string& path, const RecordFilter& filter, const std::string& format) {
-    auto reader = open_or_report(path);
-    if (!reader) {
+    auto log = open_log_or_report(path);
+    if (!log) {
         return exit_error;
     }
-    const auto last = last_seq_or_report(*reader);
-    if (!last) {
-        return exit_error;
-    }
-    Progress progress("export", *last);
+    audit::AuditReader& reader = *log->reader;
+    Progress progress("export", log->last_seq);
     audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
@@ -374,7 +378,7 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
             audit::AuditRowView{});
         csv_line(std::cout, cells);
     }
-    auto walked = reader->for_each_row(range, [&](const audit::AuditRowView& row) {
+    auto walked = reader.for_each_row(range, [&](const audit::AuditRowView& row) {
         progress.row();
         if (csv) {
             cells.clear();
