@@ -135,7 +135,18 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
             !reader.read_size(*limits, "max_pending_answers", into.max_pending_answers,
                               max_count_limit) ||
             !reader.read_ms(*limits, "write_timeout_ms", into.write_timeout) ||
-            !reader.read_ms(*limits, "reload_timeout_ms", into.reload_timeout)) {
+            !reader.read_ms(*limits, "reload_timeout_ms", into.reload_timeout) ||
+            !reader.read_ms(*limits, "line_timeout_ms", into.line_timeout) ||
+            !reader.read_size(*limits, "max_requests_in_flight", into.max_requests_in_flight,
+                              max_count_limit) ||
+            !reader.read_size(*limits, "max_pending_answer_bytes", into.max_pending_answer_bytes,
+                              max_bytes_limit) ||
+            !reader.read_size(*limits, "max_connections_per_uid", into.max_connections_per_uid,
+                              max_count_limit) ||
+            !reader.read_size(*limits, "max_refused_lines", into.max_refused_lines,
+                              max_count_limit) ||
+            !reader.read_size(*limits, "refused_rows_per_second", into.refused_rows_per_second,
+                              max_count_limit)) {
             return false;
         }
     }

@@ -28,6 +28,23 @@ struct Limits {
     // fails and the old policy keeps serving (a policy of the largest size loads in a
     // few seconds).
     std::chrono::milliseconds reload_timeout{30'000};
+    // How long a connection may take to send the rest of a line once its first byte came,
+    // so that a client trickling bytes holds its connection no longer than this.
+    std::chrono::milliseconds line_timeout{5'000};
+    // Requests of one connection being decided at once (their rows not yet committed):
+    // past it, the connection's next lines wait in the socket, so a connection pipelining
+    // as fast as it can takes this many places in the audit writer's queue and no more.
+    std::size_t max_requests_in_flight = 64;
+    // Bytes of answers a client has not read yet before the daemon stops reading its
+    // requests (with max_pending_answers, their count).
+    std::size_t max_pending_answer_bytes = 4 * 1024 * 1024;
+    // Connections one uid may hold open at once (of max_connections in all).
+    std::size_t max_connections_per_uid = 128;
+    // Lines a connection may send that cannot be understood before it is closed.
+    std::size_t max_refused_lines = 16;
+    // Refused lines recorded one row each, per uid and second; past it, a second's further
+    // refusals of that uid are answered all the same and recorded as one row with their count.
+    std::size_t refused_rows_per_second = 32;
 };
 
 struct Service {
@@ -52,7 +69,8 @@ struct Config {
 inline constexpr std::int64_t max_timeout_ms = 86'400'000; // one day
 inline constexpr std::int64_t max_line_bytes_limit = 16 * 1024 * 1024;
 inline constexpr std::int64_t max_count_limit = 1'048'576; // connections, pending answers
-inline constexpr std::int64_t max_uid = 4'294'967'294;     // 2^32-2: 2^32-1 is "no uid"
+inline constexpr std::int64_t max_bytes_limit = std::int64_t{1} << 32; // bytes held per client
+inline constexpr std::int64_t max_uid = 4'294'967'294;                 // 2^32-2: 2^32-1 is "no uid"
 
 struct ConfigResult {
     std::optional<Config> config;

@@ -81,7 +81,7 @@ std::string_view daemon_version() {
 Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
                    std::shared_ptr<const dsl::CompiledPolicy> policy)
     : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)),
-      m_reload_deadline(io) {}
+      m_reload_deadline(io), m_refusal_summary(io) {}
 
 Protocol::~Protocol() {
     // A load still running is not waited for: it may never end.
@@ -94,9 +94,27 @@ Protocol::~Protocol() {
 void Protocol::refuse(const json::value& id, std::string_view code, std::string message,
                       std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.malformed;
+    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now().time_since_epoch())
+                                    .count();
+    RefusalBudget& budget = m_refusals[peer.uid];
+    if (budget.second != second) {
+        budget.second = second;
+        budget.recorded = 0;
+    }
+    arm_refusal_summary();
+    json::object body = error_answer(id, code, message);
+    if (budget.recorded >= m_config.limits.refused_rows_per_second) {
+        // Answered now; counted into the row that sums up this uid's second.
+        ++budget.unrecorded;
+        budget.unrecorded_bytes += line.size();
+        budget.peer = peer;
+        answer(json::serialize(body));
+        return;
+    }
+    ++budget.recorded;
     AuditRecord record = refusal_record(peer, service_name(m_config, peer.uid), line,
                                         m_policy->hash(), code, message);
-    json::object body = error_answer(id, code, message);
     m_audit.submit_delivered(
         std::move(record),
         [body = std::move(body), answer = std::move(answer)](AuditResult<std::uint64_t>) mutable {
@@ -105,23 +123,106 @@ void Protocol::refuse(const json::value& id, std::string_view code, std::string 
         });
 }
 
+void Protocol::arm_refusal_summary() {
+    if (m_refusal_summary_armed) {
+        return;
+    }
+    m_refusal_summary_armed = true;
+    m_refusal_summary.expires_after(std::chrono::seconds(1));
+    m_refusal_summary.async_wait([this](const boost::system::error_code& error) {
+        m_refusal_summary_armed = false;
+        if (!error) {
+            record_unrecorded_refusals();
+        }
+    });
+}
+
+void Protocol::record_unrecorded_refusals() {
+    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::steady_clock::now().time_since_epoch())
+                                    .count();
+    for (auto it = m_refusals.begin(); it != m_refusals.end();) {
+        RefusalBudget& budget = it->second;
+        if (budget.unrecorded > 0) {
+            const std::string message =
+                std::to_string(budget.unrecorded) + " more lines (" +
+                std::to_string(budget.unrecorded_bytes) +
+                " bytes) from this uid could not be understood within one second; past "
+                "refused_rows_per_second (" +
+                std::to_string(m_config.limits.refused_rows_per_second) +
+                ") they were answered but not recorded one by one";
+            if (auto suppressed = m_refusal_log.admit()) {
+                spdlog::warn("event=refusals_summed uid={} lines={} bytes={} suppressed={}",
+                             budget.peer.uid, budget.unrecorded, budget.unrecorded_bytes,
+                             *suppressed);
+            }
+            m_audit.submit_delivered(
+                refusal_record(budget.peer, service_name(m_config, budget.peer.uid), {},
+                               m_policy->hash(), "refusals_not_recorded", message),
+                [](AuditResult<std::uint64_t> result) {
+                    if (!result) {
+                        spdlog::error("event=audit_event_lost kind=refused error=\"{}\"",
+                                      result.error().message);
+                    }
+                });
+            budget.unrecorded = 0;
+            budget.unrecorded_bytes = 0;
+        }
+        it = budget.second < second ? m_refusals.erase(it) : std::next(it);
+    }
+    if (!m_refusals.empty()) {
+        arm_refusal_summary();
+    }
+}
+
 void Protocol::on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) {
     ++m_counters.requests;
-    spdlog::warn("event=line_too_long uid={} pid={} limit={}", peer.uid, peer.pid,
-                 m_config.limits.max_line_bytes);
+    if (auto suppressed = m_refusal_log.admit()) {
+        spdlog::warn("event=line_too_long uid={} pid={} limit={} suppressed={}", peer.uid, peer.pid,
+                     m_config.limits.max_line_bytes, *suppressed);
+    }
     refuse(nullptr, "line_too_long",
            "a request line may be at most " + std::to_string(m_config.limits.max_line_bytes) +
                " bytes; the connection is closed",
            prefix, peer, std::move(answer));
 }
 
-std::string Protocol::too_many_connections_answer() {
+void Protocol::on_late_line(std::string_view received, const Peer& peer, Answer answer) {
+    ++m_counters.requests;
+    refuse(nullptr, "line_timeout",
+           "a request line must be complete within " +
+               std::to_string(m_config.limits.line_timeout.count()) +
+               " ms of its first byte; the connection is closed",
+           received, peer, std::move(answer));
+}
+
+void Protocol::on_too_many_refused(std::size_t refused, const Peer& peer, Answer answer) {
+    if (auto suppressed = m_refusal_log.admit()) {
+        spdlog::warn("event=too_many_refused uid={} pid={} refused={} action=disconnect "
+                     "suppressed={}",
+                     peer.uid, peer.pid, refused, *suppressed);
+    }
+    refuse(nullptr, "too_many_refused",
+           std::to_string(refused) +
+               " lines on this connection could not be understood (max_refused_lines); the "
+               "connection is closed",
+           {}, peer, std::move(answer));
+}
+
+std::string Protocol::too_many_connections_answer(const Peer* per_uid) {
+    if (per_uid != nullptr) {
+        return json::serialize(error_answer(
+            nullptr, "too_many_connections",
+            "this caller (uid " + std::to_string(per_uid->uid) + ") holds its maximum of " +
+                std::to_string(m_config.limits.max_connections_per_uid) +
+                " connections (max_connections_per_uid); close one or try again later"));
+    }
     return json::serialize(error_answer(nullptr, "too_many_connections",
                                         "flowgated is serving its maximum number of clients; "
                                         "try again later"));
 }
 
-void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
+bool Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     boost::system::error_code error;
     // The request's tree lives in a reused buffer for the length of this call: nothing
@@ -136,29 +237,30 @@ void Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     if (request.refusal) {
         refuse(id, request.refusal->code, std::move(request.refusal->message), line, peer,
                std::move(answer));
-        return;
+        return true;
     }
     switch (request.op) {
     case dsl::Operation::check:
     case dsl::Operation::explain:
         handle_check(request.fields, std::move(id), line, peer,
                      request.op == dsl::Operation::explain, std::move(answer));
-        return;
+        return false;
     case dsl::Operation::describe: {
         json::object body{{"id", id}};
         for (auto& [key, value] : dsl::describe_to_json(*m_policy)) {
             body[key] = value;
         }
         answer(json::serialize(body));
-        return;
+        return false;
     }
     case dsl::Operation::status:
         answer(json::serialize(status(id)));
-        return;
+        return false;
     case dsl::Operation::reload:
         handle_reload(id, line, peer, std::move(answer));
-        return;
+        return false;
     }
+    return false;
 }
 
 void Protocol::handle_check(const dsl::Request& request, json::value id, std::string_view line,

@@ -10,6 +10,7 @@
 #include "audit/store.hpp"
 #include "daemon/audit_records.hpp"
 #include "daemon/config.hpp"
+#include "daemon/log_throttle.hpp"
 #include "daemon/server.hpp"
 #include "dsl/compiler.hpp"
 #include "dsl/evaluator.hpp"
@@ -24,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace flowgate::daemon {
@@ -46,9 +48,11 @@ public:
              std::shared_ptr<const dsl::CompiledPolicy> policy);
     ~Protocol() override;
 
-    void on_line(std::string_view line, const Peer& peer, Answer answer) override;
+    bool on_line(std::string_view line, const Peer& peer, Answer answer) override;
     void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) override;
-    std::string too_many_connections_answer() override;
+    void on_late_line(std::string_view received, const Peer& peer, Answer answer) override;
+    void on_too_many_refused(std::size_t refused, const Peer& peer, Answer answer) override;
+    std::string too_many_connections_answer(const Peer* per_uid) override;
 
     // Re-reads the policy off the serving thread; `done` gets the answer body (the new
     // hash, or an error with the diagnostics) on the serving thread. `trigger` ("signal")
@@ -87,8 +91,15 @@ private:
     void fail_reload(const LoadJob& job, const dsl::Diagnostics& diagnostics,
                      const std::string& message);
     void finish_reload(const boost::json::object& body);
+    // Answers a line that could not be understood with `code` and records it: a row of
+    // its own, or, past refused_rows_per_second for the caller's uid, a count in the one
+    // row that sums up that uid's second (see RefusalBudget).
     void refuse(const boost::json::value& id, std::string_view code, std::string message,
                 std::string_view line, const Peer& peer, Answer answer);
+    void arm_refusal_summary();
+    // Writes the row summing up each uid's refusals past the limit, and forgets the
+    // uids whose second is over.
+    void record_unrecorded_refusals();
     boost::json::object status(const boost::json::value& id) const;
 
     boost::asio::io_context& m_io;
@@ -107,6 +118,20 @@ private:
         std::make_shared<std::atomic<unsigned>>(0);
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
     Counters m_counters;
+    // Refusals recorded this second for one uid, and those past the limit, which one row
+    // sums up when the second is over: a client sending junk as fast as it can grows the
+    // store by a bounded number of rows a second, not by the bytes it sends.
+    struct RefusalBudget {
+        std::int64_t second = 0; // of the steady clock
+        std::size_t recorded = 0;
+        std::uint64_t unrecorded = 0;
+        std::uint64_t unrecorded_bytes = 0;
+        Peer peer; // the last refused caller of that uid
+    };
+    std::unordered_map<uid_t, RefusalBudget> m_refusals;
+    boost::asio::steady_timer m_refusal_summary;
+    bool m_refusal_summary_armed = false;
+    LogThrottle m_refusal_log;
     dsl::DecisionCache m_decisions; // checks of the current policy, by resolved request
 };
 

@@ -5,8 +5,10 @@
 #pragma once
 
 #include "daemon/config.hpp"
+#include "daemon/log_throttle.hpp"
 #include "daemon/socket_file.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -16,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace flowgate::daemon {
@@ -49,11 +52,20 @@ private:
 class LineHandler {
 public:
     virtual ~LineHandler() = default;
-    virtual void on_line(std::string_view line, const Peer& peer, Answer answer) = 0;
+    // A complete line; true when it is refused as not understood (the connection is
+    // closed once it has sent max_refused_lines of those).
+    virtual bool on_line(std::string_view line, const Peer& peer, Answer answer) = 0;
     // A line longer than the limit: the connection is closed after this answer.
     virtual void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) = 0;
-    // A client refused because too many are connected (not answered through a session).
-    virtual std::string too_many_connections_answer() = 0;
+    // A line not completed within line_timeout (`received`: what came of it): the
+    // connection is closed after this answer.
+    virtual void on_late_line(std::string_view received, const Peer& peer, Answer answer) = 0;
+    // The connection sent `refused` lines that could not be understood: it is closed
+    // after this answer.
+    virtual void on_too_many_refused(std::size_t refused, const Peer& peer, Answer answer) = 0;
+    // A client refused because too many are connected, in all or (`per_uid`) of its uid;
+    // not answered through a session.
+    virtual std::string too_many_connections_answer(const Peer* per_uid) = 0;
 };
 
 class Server {
@@ -77,12 +89,19 @@ public:
     void stop(std::function<void()> on_drained);
 
     std::size_t connections() const { return m_sessions.size(); }
+    // Connections refused: too many in all or for their uid, no credentials, or no
+    // descriptor left to serve them.
     std::uint64_t accepted() const { return m_accepted; }
     std::uint64_t refused() const { return m_refused; }
 
 private:
     friend class Session;
     void session_ended(Session* session);
+    boost::asio::awaitable<void> accept_loop();
+    // Accepts and turns away the connection that found no descriptor left (EMFILE),
+    // with the descriptor held in reserve for that; false if none could be accepted.
+    bool refuse_without_descriptor();
+    void refuse(boost::asio::local::stream_protocol::socket& socket, const std::string& answer);
 
     boost::asio::io_context& m_io;
     Limits m_limits;
@@ -90,6 +109,12 @@ private:
     boost::asio::local::stream_protocol::acceptor m_acceptor;
     SocketFile m_socket_file;
     std::unordered_set<Session*> m_sessions;
+    std::unordered_map<uid_t, std::size_t> m_per_uid; // open connections by uid
+    int m_spare_fd = -1;       // /dev/null, closed to accept one connection when out of descriptors
+    LogThrottle m_refused_log; // connections refused
+    LogThrottle m_accept_log;  // accept() failing
+    LogThrottle m_not_reading_log; // clients cut off for not reading their answers
+    LogThrottle m_late_line_log;   // clients cut off for not finishing a line
     std::function<void()> m_on_drained;
     bool m_stopping = false;
     std::uint64_t m_accepted = 0;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <poll.h>
 #include <sstream>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -144,6 +145,13 @@ pid_t Daemon::spawn(const Launch& launch) {
             }
             ::setenv("LISTEN_FDS", "1", 1);
             ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+        }
+        if (launch.max_open_files > 0) {
+            const rlimit files{static_cast<rlim_t>(launch.max_open_files),
+                               static_cast<rlim_t>(launch.max_open_files)};
+            if (::setrlimit(RLIMIT_NOFILE, &files) != 0) {
+                ::_exit(125);
+            }
         }
         if (launch.run_as != 0 && (::setgid(launch.run_as) != 0 || ::setuid(launch.run_as) != 0)) {
             ::_exit(126);

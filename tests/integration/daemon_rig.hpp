@@ -55,8 +55,9 @@ struct RigConfig {
 struct Launch {
     std::vector<std::string> extra_arguments;             // after --config FILE
     std::vector<std::pair<std::string, std::string>> env; // set in the child
-    int listening_fd = -1; // passed as fd 3 with LISTEN_FDS=1 (socket activation)
-    uid_t run_as = 0;      // 0: as the test's user
+    int listening_fd = -1;  // passed as fd 3 with LISTEN_FDS=1 (socket activation)
+    uid_t run_as = 0;       // 0: as the test's user
+    int max_open_files = 0; // RLIMIT_NOFILE in the child; 0: inherited
     // start() and launch() run `flowgated --init-store` first (with the same
     // arguments), as an admin does once, unless this rig made its store already.
     bool init_store = true;
