@@ -86,6 +86,17 @@ TEST_CASE("flowgated: a configured number out of its range stops the start, nami
         {"a line limit of 2^62 bytes", "\n[limits]\nmax_line_bytes = 4611686018427387904\n",
          "'max_line_bytes'"},
         {"2^40 connections", "\n[limits]\nmax_connections = 1099511627776\n", "'max_connections'"},
+        {"no request in flight", "\n[limits]\nmax_requests_in_flight = 0\n",
+         "'max_requests_in_flight'"},
+        {"2^40 connections per uid", "\n[limits]\nmax_connections_per_uid = 1099511627776\n",
+         "'max_connections_per_uid'"},
+        {"2^40 answer bytes", "\n[limits]\nmax_pending_answer_bytes = 1099511627776\n",
+         "'max_pending_answer_bytes'"},
+        {"a line timeout of 2^62 ms", "\n[limits]\nline_timeout_ms = 4611686018427387904\n",
+         "'line_timeout_ms'"},
+        {"no refused line", "\n[limits]\nmax_refused_lines = 0\n", "'max_refused_lines'"},
+        {"a negative row rate", "\n[limits]\nrefused_rows_per_second = -1\n",
+         "'refused_rows_per_second'"},
     };
     for (const Case& c : cases) {
         SECTION(c.name) {
