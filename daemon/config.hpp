@@ -28,6 +28,11 @@ struct Limits {
     // fails and the old policy keeps serving (a policy of the largest size loads in a
     // few seconds).
     std::chrono::milliseconds reload_timeout{30'000};
+    // The most data categories one check or explain may name.
+    std::size_t max_categories = 64;
+    // The longest answer an explain makes the daemon write: its trace is cut to fit
+    // (describe and status are not bounded by it: the policy sizes them).
+    std::size_t max_answer_bytes = 1024 * 1024;
 };
 
 struct Service {
@@ -53,6 +58,9 @@ inline constexpr std::int64_t max_timeout_ms = 86'400'000; // one day
 inline constexpr std::int64_t max_line_bytes_limit = 16 * 1024 * 1024;
 inline constexpr std::int64_t max_count_limit = 1'048'576; // connections, pending answers
 inline constexpr std::int64_t max_uid = 4'294'967'294;     // 2^32-2: 2^32-1 is "no uid"
+inline constexpr std::int64_t max_categories_limit = 65'536;
+inline constexpr std::int64_t min_answer_bytes = 4096; // room for any decision and some trace
+inline constexpr std::int64_t max_answer_bytes_limit = 16 * 1024 * 1024;
 
 struct ConfigResult {
     std::optional<Config> config;
