@@ -120,6 +120,13 @@ void print_decision(const json::object& answer, bool with_trace) {
                       << text_of(s.if_contains("at")) << ": " << text_of(s.if_contains("why"))
                       << "\n";
         }
+        const json::value* truncated = answer.if_contains("trace_truncated");
+        if (truncated != nullptr && truncated->is_bool() && truncated->as_bool()) {
+            std::cout << "    (trace truncated: "
+                      << text_of(answer.if_contains("trace_steps_omitted"))
+                      << " more steps not shown; the answer reached the daemon's "
+                         "max_answer_bytes)\n";
+        }
     }
 }
 

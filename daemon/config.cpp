@@ -59,9 +59,9 @@ struct Reader {
     }
 
     bool read_size(const toml::table& table, std::string_view key, std::size_t& out,
-                   std::int64_t high) {
+                   std::int64_t high, std::int64_t low = 1) {
         auto value = static_cast<std::int64_t>(out);
-        if (!read_in_range(table, key, value, 1, high)) {
+        if (!read_in_range(table, key, value, low, high)) {
             return false;
         }
         out = static_cast<std::size_t>(value);
@@ -146,7 +146,11 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
             !reader.read_size(*limits, "max_refused_lines", into.max_refused_lines,
                               max_count_limit) ||
             !reader.read_size(*limits, "refused_rows_per_second", into.refused_rows_per_second,
-                              max_count_limit)) {
+                              max_count_limit) ||
+            !reader.read_size(*limits, "max_categories", into.max_categories,
+                              max_categories_limit) ||
+            !reader.read_size(*limits, "max_answer_bytes", into.max_answer_bytes,
+                              max_answer_bytes_limit, min_answer_bytes)) {
             return false;
         }
     }

@@ -45,6 +45,11 @@ struct Limits {
     // Refused lines recorded one row each, per uid and second; past it, a second's further
     // refusals of that uid are answered all the same and recorded as one row with their count.
     std::size_t refused_rows_per_second = 32;
+    // The most data categories one check or explain may name.
+    std::size_t max_categories = 64;
+    // The longest answer an explain makes the daemon write: its trace is cut to fit
+    // (describe and status are not bounded by it: the policy sizes them).
+    std::size_t max_answer_bytes = 1024 * 1024;
 };
 
 struct Service {
@@ -71,6 +76,9 @@ inline constexpr std::int64_t max_line_bytes_limit = 16 * 1024 * 1024;
 inline constexpr std::int64_t max_count_limit = 1'048'576; // connections, pending answers
 inline constexpr std::int64_t max_bytes_limit = std::int64_t{1} << 32; // bytes held per client
 inline constexpr std::int64_t max_uid = 4'294'967'294;                 // 2^32-2: 2^32-1 is "no uid"
+inline constexpr std::int64_t max_categories_limit = 65'536;
+inline constexpr std::int64_t min_answer_bytes = 4096; // room for any decision and some trace
+inline constexpr std::int64_t max_answer_bytes_limit = 16 * 1024 * 1024;
 
 struct ConfigResult {
     std::optional<Config> config;

@@ -60,6 +60,9 @@ std::string monotonic_usec_line() {
 // thread (stuck, say, on a file system that does not answer).
 constexpr unsigned max_loads_running = 4;
 
+// What answer_decision splices into a decision's answer: ,"audit_seq": and up to 20 digits.
+constexpr std::size_t audit_seq_bytes = sizeof(",\"audit_seq\":") - 1 + 20;
+
 } // namespace
 
 // One reload's load of the policy, shared by the serving thread and the thread that runs
@@ -229,7 +232,8 @@ bool Protocol::on_line(std::string_view line, const Peer& peer, Answer answer) {
     // of it may outlive it (the id is copied by assignment, into default storage).
     json::monotonic_resource scratch(m_parse_buffer.get(), parse_buffer_size);
     json::value parsed = json::parse(line, error, &scratch);
-    dsl::RequestLine request = dsl::request_line_from_json(error ? nullptr : &parsed, error);
+    dsl::RequestLine request = dsl::request_line_from_json(
+        error ? nullptr : &parsed, error, dsl::RequestLimits{m_config.limits.max_categories});
     json::value id = nullptr;
     if (request.id != nullptr) {
         id = *request.id;
@@ -272,10 +276,14 @@ void Protocol::handle_check(const dsl::Request& request, json::value id, std::st
     dsl::Decision unresolved;
     const std::optional<dsl::ResolvedRequest> resolved =
         dsl::resolve(*snapshot, request, unresolved);
+    // An explain's answer, audit_seq included, stays within max_answer_bytes: its trace
+    // records no more steps than could fit, and is cut to what does.
+    const std::size_t answer_budget = m_config.limits.max_answer_bytes - audit_seq_bytes;
     dsl::Trace trace;
     dsl::Decision traced;
     const dsl::Decision* chosen = &unresolved;
     if (resolved && explain) {
+        trace.max_steps = dsl::trace_steps_within(answer_budget);
         traced = dsl::decide(*snapshot, *resolved, &trace);
         chosen = &traced;
     } else if (resolved) {
@@ -289,7 +297,8 @@ void Protocol::handle_check(const dsl::Request& request, json::value id, std::st
     bool allowed = decision.allowed;
     // Serialized here, on the serving thread, so that the audit writer only splices the
     // row's seq in: the writer's time is the daemon's throughput.
-    std::string answer_text = dsl::decision_to_text(decision, id, explain ? &trace : nullptr);
+    std::string answer_text =
+        dsl::decision_to_text(decision, id, explain ? &trace : nullptr, answer_budget);
     answer_text.reserve(answer_text.size() + 32); // room for the audit_seq
 
     m_audit.submit_delivered(

@@ -1,7 +1,8 @@
 // The decision semantics of docs/policy-language.md ("Decisions") over the compiled
 // index. Without a trace it reads only the index buckets the request's keys select;
 // with a trace it walks every rule of the request's purpose so the trace can say why
-// each did not apply. Both pick the same rule: the first in declaration order.
+// each did not apply, until the trace is full, then reads the index again. Both pick
+// the same rule: the first in declaration order.
 #include "evaluator.hpp"
 
 #include <algorithm>
@@ -87,12 +88,23 @@ struct CategoryOutcome {
 
 class Evaluation {
 public:
-    Evaluation(const CompiledPolicy& policy, Trace* trace)
-        : m_policy(policy), m_rules(policy.model().rules), m_trace(trace) {}
+    // A trace, when given, is of rules of `purpose` only.
+    Evaluation(const CompiledPolicy& policy, Trace* trace, Id purpose)
+        : m_policy(policy), m_rules(policy.model().rules), m_trace(trace) {
+        if (trace != nullptr) {
+            m_steps_per_point = static_cast<std::size_t>(
+                std::count_if(m_rules.begin(), m_rules.end(),
+                              [purpose](const Rule& rule) { return in_trace(rule, purpose); }));
+        }
+    }
 
     CategoryOutcome decide(const Point& point) const {
         if (m_trace != nullptr) {
-            return decide_by_scan(point);
+            if (m_trace->steps.size() < m_trace->max_steps) {
+                return decide_by_scan(point);
+            }
+            // The trace is full: the steps a scan would add are only counted.
+            m_trace->omitted += m_steps_per_point;
         }
         Id forbid = first_match(m_policy.forbids(), point, true);
         if (forbid != no_id) {
@@ -110,6 +122,9 @@ public:
     }
 
 private:
+    // Rules of other purposes are not worth a line of a trace.
+    static bool in_trace(const Rule& rule, Id purpose) { return rule.purpose.matches(purpose, 0); }
+
     // The lowest-numbered rule of `index` that matches `point` and whose condition
     // holds; `unmet` receives the lowest that matches but whose condition fails.
     Id first_match(const RuleIndex& index, const Point& point, bool need_condition,
@@ -142,6 +157,20 @@ private:
         return condition_holds(rule.condition, point.consent, point.objection, point.ground);
     }
 
+    static std::string why(const Rule& rule, const char* failed_clause, bool matched) {
+        if (failed_clause != nullptr) {
+            return std::string("'") + failed_clause + "' does not match";
+        }
+        if (!matched) {
+            return "condition not met: " + rule.condition.text;
+        }
+        return rule.condition.nodes.empty()
+                   ? "all clauses match"
+                   : "all clauses match and " + rule.condition.text + " holds";
+    }
+
+    // Every rule of the purpose, each a step while the trace has room. Once it is full
+    // the scan goes on (it decides this point) and only counts the steps.
     CategoryOutcome decide_by_scan(const Point& point) const {
         const CheckedPolicy& model = m_policy.model();
         std::string_view activity =
@@ -151,22 +180,17 @@ private:
         CategoryOutcome permitted;
         CategoryOutcome unmet;
         for (const Rule& rule : m_rules) {
-            if (!rule.purpose.matches(point.purpose, 0)) {
-                continue; // rules of other purposes are not worth a line
+            if (!in_trace(rule, point.purpose)) {
+                continue;
             }
-            TraceStep step{&rule, activity, category, false, {}};
-            if (const char* clause = failing_clause(rule, point)) {
-                step.why = std::string("'") + clause + "' does not match";
-            } else if (!holds(rule, point)) {
-                step.why = "condition not met: " + rule.condition.text;
+            const char* clause = failing_clause(rule, point);
+            bool matched = false;
+            if (clause == nullptr && !holds(rule, point)) {
                 if (rule.effect == ast::Effect::permit && unmet.rule == nullptr) {
                     unmet = {Verdict::unmet, &rule};
                 }
-            } else {
-                step.matched = true;
-                step.why = rule.condition.nodes.empty()
-                               ? "all clauses match"
-                               : "all clauses match and " + rule.condition.text + " holds";
+            } else if (clause == nullptr) {
+                matched = true;
                 CategoryOutcome& slot = rule.effect == ast::Effect::forbid ? forbidden : permitted;
                 if (slot.rule == nullptr) {
                     slot = {rule.effect == ast::Effect::forbid ? Verdict::forbidden
@@ -174,7 +198,12 @@ private:
                             &rule};
                 }
             }
-            m_trace->steps.push_back(std::move(step));
+            if (m_trace->steps.size() < m_trace->max_steps) {
+                m_trace->steps.push_back(
+                    TraceStep{&rule, activity, category, matched, why(rule, clause, matched)});
+            } else {
+                ++m_trace->omitted;
+            }
         }
         if (forbidden.rule != nullptr) {
             return forbidden;
@@ -188,6 +217,7 @@ private:
     const CompiledPolicy& m_policy;
     const std::vector<Rule>& m_rules;
     Trace* m_trace;
+    std::size_t m_steps_per_point = 0; // the steps a scan records for one point
 };
 
 std::string quoted(std::string_view text) {
@@ -305,7 +335,7 @@ Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Tr
     point.objection = request.objection;
 
     const Purpose& purpose = model.purposes[point.purpose];
-    Evaluation evaluation(policy, trace);
+    Evaluation evaluation(policy, trace, point.purpose);
     bool inbound = request.direction == Direction::receive;
 
     // Every category of one activity: stops at the first that is not permitted. An

@@ -8,6 +8,8 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include <cstddef>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,8 +47,13 @@ struct TraceStep {
     std::string why;
 };
 
+// The rules an evaluation looked at, in order. Past `max_steps` the evaluation records
+// no step and decides by the index (the same rule a scan picks), counting in `omitted`
+// the steps it would have recorded: the work and memory of a trace are bounded.
 struct Trace {
     std::vector<TraceStep> steps;
+    std::size_t max_steps = std::numeric_limits<std::size_t>::max();
+    std::size_t omitted = 0;
 };
 
 struct Decision {

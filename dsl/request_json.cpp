@@ -1,7 +1,11 @@
 // Requests from JSON and decisions to JSON; see request_json.hpp.
 #include "request_json.hpp"
 
+#include <boost/container/small_vector.hpp>
+
+#include <algorithm>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 namespace flowgate::dsl {
@@ -88,8 +92,67 @@ RequestError not_an_object() {
     return {"bad_request", "a request must be a JSON object"};
 }
 
+// A name `names` gives twice (the same string), if any. The names are compared as
+// views, sorted: no name is copied, and nothing is allocated for up to 64 of them.
+std::optional<std::string_view> repeated_name(const std::vector<std::string>& names) {
+    if (names.size() < 2) {
+        return std::nullopt;
+    }
+    boost::container::small_vector<std::string_view, 64> sorted(names.begin(), names.end());
+    std::sort(sorted.begin(), sorted.end());
+    auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
+    if (repeated == sorted.end()) {
+        return std::nullopt;
+    }
+    return *repeated;
+}
+
+// Reads `data` (a string or an array of strings) into `out`. A request naming more
+// categories than the limit is refused before its items are read, so its length costs
+// nothing past the count.
+std::optional<RequestError> read_data(const json::value& data, const RequestLimits& limits,
+                                      std::vector<std::string>& out) {
+    if (data.is_string()) {
+        if (limits.max_categories < 1) {
+            return RequestError{"too_many_categories", "field 'data' names 1 category; at most " +
+                                                           std::to_string(limits.max_categories) +
+                                                           " are allowed"};
+        }
+        out.emplace_back(data.get_string());
+        return std::nullopt;
+    }
+    if (!data.is_array()) {
+        return mistyped("data", "an array of strings");
+    }
+    const json::array& items = data.get_array();
+    if (items.empty()) {
+        return RequestError{"bad_field_value", "field 'data' must name at least one category"};
+    }
+    if (items.size() > limits.max_categories) {
+        return RequestError{"too_many_categories",
+                            "field 'data' names " + std::to_string(items.size()) +
+                                " categories; at most " + std::to_string(limits.max_categories) +
+                                " are allowed"};
+    }
+    out.reserve(items.size());
+    for (const json::value& item : items) {
+        if (!item.is_string()) {
+            return mistyped("data", "an array of strings");
+        }
+        out.emplace_back(item.get_string());
+    }
+    if (std::optional<std::string_view> name = repeated_name(out)) {
+        std::string message = "field 'data' names '";
+        message += *name;
+        message += "' twice";
+        return RequestError{"bad_field_value", std::move(message)};
+    }
+    return std::nullopt;
+}
+
 // Reads the check fields of `object` into `request`, or says why they cannot be read.
-std::optional<RequestError> read_check_fields(const json::object& object, Request& request) {
+std::optional<RequestError> read_check_fields(const json::object& object,
+                                              const RequestLimits& limits, Request& request) {
     bool present = false;
     if (auto error = read_string(object, "purpose", true, request.purpose, present)) {
         return error;
@@ -109,20 +172,8 @@ std::optional<RequestError> read_check_fields(const json::object& object, Reques
     if (data == nullptr) {
         return missing("data");
     }
-    if (data->is_string()) {
-        request.data.emplace_back(data->get_string());
-    } else if (data->is_array()) {
-        for (const json::value& item : data->get_array()) {
-            if (!item.is_string()) {
-                return mistyped("data", "an array of strings");
-            }
-            request.data.emplace_back(item.get_string());
-        }
-        if (request.data.empty()) {
-            return RequestError{"bad_field_value", "field 'data' must name at least one category"};
-        }
-    } else {
-        return mistyped("data", "an array of strings");
+    if (auto error = read_data(*data, limits, request.data)) {
+        return error;
     }
 
     std::string direction;
@@ -180,23 +231,24 @@ std::optional<Operation> operation_named(std::string_view name) {
 
 } // namespace
 
-RequestParse request_from_json(const json::value& value) {
+RequestParse request_from_json(const json::value& value, const RequestLimits& limits) {
     if (!value.is_object()) {
         return not_an_object();
     }
-    return request_from_json(value.get_object());
+    return request_from_json(value.get_object(), limits);
 }
 
-RequestParse request_from_json(const json::object& object) {
+RequestParse request_from_json(const json::object& object, const RequestLimits& limits) {
     Request request;
-    if (auto error = read_check_fields(object, request)) {
+    if (auto error = read_check_fields(object, limits, request)) {
         return *error;
     }
     return request;
 }
 
 RequestLine request_line_from_json(const json::value* parsed,
-                                   const boost::system::error_code& parse_error) {
+                                   const boost::system::error_code& parse_error,
+                                   const RequestLimits& limits) {
     RequestLine line;
     if (parsed == nullptr) {
         std::string message = "the request is not valid JSON (UTF-8)";
@@ -230,7 +282,7 @@ RequestLine request_line_from_json(const json::value* parsed,
     }
     line.op = *operation;
     if (line.op == Operation::check || line.op == Operation::explain) {
-        line.refusal = read_check_fields(request, line.fields);
+        line.refusal = read_check_fields(request, limits, line.fields);
     }
     return line;
 }
@@ -267,6 +319,10 @@ json::object decision_to_json(const Decision& decision, const json::value& id, c
     out["policy"] = decision.policy_hash;
     if (trace != nullptr) {
         out["trace"] = trace_to_json(*trace);
+        if (trace->omitted != 0) {
+            out["trace_truncated"] = true;
+            out["trace_steps_omitted"] = trace->omitted;
+        }
     }
     return out;
 }
@@ -342,7 +398,95 @@ void append_obligations(std::string& out, const Decision& decision) {
     out += ']';
 }
 
+// One step as trace_to_json writes it.
+void append_trace_step(std::string& out, const TraceStep& step) {
+    out += "{\"rule\":";
+    append_string(out, step.rule->id);
+    out += step.rule->effect == ast::Effect::permit ? ",\"effect\":\"permit\",\"at\":"
+                                                    : ",\"effect\":\"forbid\",\"at\":";
+    append_string(out, step.rule->file + ':' + std::to_string(step.rule->line));
+    out += ",\"activity\":";
+    if (step.activity.empty()) {
+        out += "null";
+    } else {
+        append_string(out, step.activity);
+    }
+    out += ",\"data\":";
+    append_string(out, step.category);
+    out += step.matched ? ",\"matched\":true,\"why\":" : ",\"matched\":false,\"why\":";
+    append_string(out, step.why);
+    out += '}';
+}
+
+constexpr std::string_view truncated_fields = ",\"trace_truncated\":true,\"trace_steps_omitted\":";
+// What may follow the last step that fits: "]", the truncation fields with a count of
+// up to 20 digits, "}".
+constexpr std::size_t truncation_room = 1 + truncated_fields.size() + 20 + 1;
+// A step that does not fit with the truncation fields after it could fit without them
+// only as the trace's last: two steps never fit in that room.
+static_assert(min_trace_step_bytes > truncation_room);
+
+// Appends the trace to `out`, an answer object (its closing brace included), with the
+// steps that keep it within `max_bytes`.
+void append_trace(std::string& out, const Trace& trace, std::size_t max_bytes) {
+    out.pop_back();
+    out += ",\"trace\":[";
+    std::string step_text;
+    std::size_t kept = 0;
+    for (; kept < trace.steps.size(); ++kept) {
+        step_text.clear();
+        if (kept != 0) {
+            step_text += ',';
+        }
+        append_trace_step(step_text, trace.steps[kept]);
+        const bool ends_trace = kept + 1 == trace.steps.size() && trace.omitted == 0;
+        const std::size_t after = ends_trace ? 2 : truncation_room; // "]}" or the truncation
+        const std::size_t size = out.size() + step_text.size();
+        if (size > max_bytes || max_bytes - size < after) {
+            break;
+        }
+        out += step_text;
+    }
+    out += ']';
+    const std::size_t omitted = trace.omitted + (trace.steps.size() - kept);
+    if (omitted != 0) {
+        out += truncated_fields;
+        out += std::to_string(omitted);
+    }
+    out += '}';
+}
+
+// The answer without a trace, written directly when the decision's policy can give its
+// rules' and grounds' text.
+std::string answer_text(const Decision& decision, const json::value& id) {
+    if (decision.policy == nullptr) {
+        return json::serialize(decision_to_json(decision, id));
+    }
+    const CompiledPolicy& policy = *decision.policy;
+    std::string out;
+    out.reserve(1024);
+    out += "{\"id\":";
+    out += id.is_null() ? std::string("null") : json::serialize(id);
+    out += decision.allowed ? ",\"decision\":\"allow\",\"reason\":"
+                            : ",\"decision\":\"deny\",\"reason\":";
+    append_string(out, decision.reason());
+    out += ",\"rule\":";
+    out += decision.rule != nullptr ? policy.rule_json(*decision.rule) : "null";
+    out += ",\"legal_basis\":";
+    out += decision.legal_basis != nullptr ? policy.ground_json(*decision.legal_basis) : "null";
+    out += ",\"obligations\":";
+    append_obligations(out, decision);
+    out += ",\"policy\":";
+    append_string(out, decision.policy_hash);
+    out += '}';
+    return out;
+}
+
 } // namespace
+
+std::size_t trace_steps_within(std::size_t max_answer_bytes) {
+    return max_answer_bytes / min_trace_step_bytes;
+}
 
 std::string obligations_to_text(const Decision& decision) {
     std::string out;
@@ -381,27 +525,12 @@ std::string id_label_json_text(std::string_view id, std::string_view label) {
     return out;
 }
 
-std::string decision_to_text(const Decision& decision, const json::value& id, const Trace* trace) {
-    if (trace != nullptr || decision.policy == nullptr) {
-        return json::serialize(decision_to_json(decision, id, trace));
+std::string decision_to_text(const Decision& decision, const json::value& id, const Trace* trace,
+                             std::size_t max_bytes) {
+    std::string out = answer_text(decision, id);
+    if (trace != nullptr) {
+        append_trace(out, *trace, max_bytes);
     }
-    const CompiledPolicy& policy = *decision.policy;
-    std::string out;
-    out.reserve(1024);
-    out += "{\"id\":";
-    out += id.is_null() ? std::string("null") : json::serialize(id);
-    out += decision.allowed ? ",\"decision\":\"allow\",\"reason\":"
-                            : ",\"decision\":\"deny\",\"reason\":";
-    append_string(out, decision.reason());
-    out += ",\"rule\":";
-    out += decision.rule != nullptr ? policy.rule_json(*decision.rule) : "null";
-    out += ",\"legal_basis\":";
-    out += decision.legal_basis != nullptr ? policy.ground_json(*decision.legal_basis) : "null";
-    out += ",\"obligations\":";
-    append_obligations(out, decision);
-    out += ",\"policy\":";
-    append_string(out, decision.policy_hash);
-    out += '}';
     return out;
 }
 

@@ -11,6 +11,8 @@
 #include <boost/json.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
+#include <limits>
 #include <optional>
 #include <string>
 #include <variant>
@@ -18,7 +20,7 @@
 namespace flowgate::dsl {
 
 // Why a request object could not be read. `code` is one of "bad_request",
-// "missing_field", "bad_field_type", "bad_field_value".
+// "missing_field", "bad_field_type", "bad_field_value", "too_many_categories".
 struct RequestError {
     std::string code;
     std::string message;
@@ -26,11 +28,20 @@ struct RequestError {
 
 using RequestParse = std::variant<Request, RequestError>;
 
+// What one request may ask for, whoever reads it: the daemon passes its configured
+// limits, the tools that read recorded or hand-written requests the defaults.
+struct RequestLimits {
+    // The most categories `data` may name; past it the request is refused
+    // ("too_many_categories") before its items are read.
+    std::size_t max_categories = 64;
+};
+
 // Reads the check fields of a request; unknown fields are ignored. `data` may be an
 // array of strings or a single string; `activity`, `direction` (default "send"),
-// `subject` and `context` are optional.
-RequestParse request_from_json(const boost::json::value& value);
-RequestParse request_from_json(const boost::json::object& object);
+// `subject` and `context` are optional. `data` naming one name twice (the same string)
+// is "bad_field_value"; naming more than limits.max_categories is "too_many_categories".
+RequestParse request_from_json(const boost::json::value& value, const RequestLimits& limits = {});
+RequestParse request_from_json(const boost::json::object& object, const RequestLimits& limits = {});
 
 // The operations of the v1 protocol, as a request's "op" names them.
 enum class Operation { check, explain, describe, status, reload };
@@ -50,20 +61,36 @@ struct RequestLine {
 // replay that checks a refused row still is: "bad_json" (`parsed` is null: the line
 // did not parse, for the reason `parse_error` gives), "bad_request" (not an object),
 // "missing_field" or "bad_field_type" for "op", "unknown_op", then for check and
-// explain the refusal of request_from_json. Only a refusal allocates its message.
+// explain the refusal of request_from_json under `limits`. Only a refusal allocates its
+// message.
 RequestLine request_line_from_json(const boost::json::value* parsed,
-                                   const boost::system::error_code& parse_error = {});
+                                   const boost::system::error_code& parse_error = {},
+                                   const RequestLimits& limits = {});
 
 // {"id","decision","reason","rule","legal_basis","obligations","policy"}, plus
-// "trace" when one is given. The daemon adds "audit_seq".
+// "trace" when one is given, and "trace_truncated" (true) and "trace_steps_omitted"
+// when the trace omitted steps. The daemon adds "audit_seq".
 boost::json::object decision_to_json(const Decision& decision, const boost::json::value& id,
                                      const Trace* trace = nullptr);
 
+// Every trace step's JSON text is at least this long, so an answer of N bytes can carry
+// at most N / min_trace_step_bytes steps.
+inline constexpr std::size_t min_trace_step_bytes = 100;
+
+// The most steps a trace needs to record for an answer of at most MAX_ANSWER_BYTES: a
+// Trace's max_steps, so that an explain builds no step its answer could not carry.
+std::size_t trace_steps_within(std::size_t max_answer_bytes);
+
 // The same answer as serialize(decision_to_json(...)), byte for byte, written directly:
 // the daemon's serving path, where building a JSON tree per decision would cost more
-// than deciding.
+// than deciding. With a trace, the answer is at most MAX_BYTES long: the trace carries
+// the steps that fit, in order, and the rest are counted in "trace_steps_omitted" with
+// "trace_truncated" true. The decision's own fields are never cut; should they alone be
+// past MAX_BYTES (an id or a name echoed from a line nearly that long, a policy's
+// text), the answer carries no step and is as long as they are.
 std::string decision_to_text(const Decision& decision, const boost::json::value& id,
-                             const Trace* trace = nullptr);
+                             const Trace* trace = nullptr,
+                             std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 
 // The JSON text of a rule ({"id","file","line","table"}) and of an {"id","label"} pair,
 // as decision_to_json writes them.

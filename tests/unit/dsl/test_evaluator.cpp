@@ -340,3 +340,62 @@ permit p_second { purpose health; activity second; to prevent; data checkup; }
         CHECK(allowed.activity->id == "first");
     }
 }
+
+TEST_CASE("evaluator: a trace stops recording at max_steps, counts the rest, and decides as "
+          "without one",
+          "[dsl][trace]") {
+    auto policy = test_policy();
+    // Requests over every purpose, activity (and none), recipient and a few category
+    // lists, with and without consent: allows, forbids, unmet conditions, no match.
+    std::vector<Request> requests;
+    const std::vector<std::vector<std::string>> data_lists{
+        {"checkup"}, {"guidance", "checkup"}, {"number"}, {"status"}, {"checkup", "guidance"}};
+    for (const char* purpose : {"health", "premiums"}) {
+        for (std::optional<std::string> activity :
+             {std::optional<std::string>(), std::optional<std::string>("programme"),
+              std::optional<std::string>("internal_use"), std::optional<std::string>("collect")}) {
+            for (const char* recipient : {"prevent", "society", "employer", "clinic_a"}) {
+                for (const auto& data : data_lists) {
+                    for (bool consent : {false, true}) {
+                        Request r = request(purpose, activity, recipient, data);
+                        r.context.consent = consent;
+                        requests.push_back(r);
+                        r.direction = Direction::receive;
+                        requests.push_back(r);
+                    }
+                }
+            }
+        }
+    }
+    std::size_t cut = 0;
+    for (const Request& r : requests) {
+        INFO(r.purpose << " " << r.activity.value_or("-") << " " << r.recipient << " "
+                       << r.data.size() << " consent " << r.context.consent);
+        const Decision plain = evaluate(*policy, r);
+        Trace full;
+        evaluate(*policy, r, &full);
+        CHECK(full.omitted == 0);
+        for (std::size_t max_steps : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) {
+            INFO("max_steps " << max_steps);
+            Trace bounded;
+            bounded.max_steps = max_steps;
+            const Decision decision = evaluate(*policy, r, &bounded);
+            CHECK(decision.allowed == plain.allowed);
+            CHECK(decision.rule == plain.rule);
+            CHECK(decision.reason() == plain.reason());
+            CHECK(decision.activity == plain.activity);
+            CHECK(decision.failed_category == plain.failed_category);
+            CHECK(decision.obligations == plain.obligations);
+            // The steps recorded are the first of the full trace; the rest are counted.
+            CHECK(bounded.steps.size() == std::min(max_steps, full.steps.size()));
+            CHECK(bounded.steps.size() + bounded.omitted == full.steps.size());
+            for (std::size_t i = 0; i < bounded.steps.size(); ++i) {
+                CHECK(bounded.steps[i].rule == full.steps[i].rule);
+                CHECK(bounded.steps[i].why == full.steps[i].why);
+                CHECK(bounded.steps[i].category == full.steps[i].category);
+            }
+            cut += bounded.omitted != 0 ? 1 : 0;
+        }
+    }
+    CHECK(cut > 100); // the bound was reached, not only stayed under
+}

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <catch2/catch.hpp>
 
@@ -387,4 +388,244 @@ TEST_CASE("request json: answer text escapes quotes, backslashes and control cha
     }
     CHECK_THAT(decision_to_text(decision, nullptr),
                Catch::Contains("\\\"quoted\\\"") && Catch::Contains("\\t"));
+}
+
+namespace {
+
+// `data` as a JSON array of NAMES, in a check of the bundled policy's allowed flow.
+std::string check_naming(const std::vector<std::string>& names) {
+    json::array data;
+    for (const std::string& name : names) {
+        data.emplace_back(name);
+    }
+    return json::serialize(json::object{{"op", "explain"},
+                                        {"purpose", "health_services"},
+                                        {"recipient", "prevent"},
+                                        {"data", data}});
+}
+
+// N names of the same category, each spelled differently: its identifier with 0 to
+// N-1 trailing blanks (white space is ignored when names are looked up).
+std::vector<std::string> spellings(std::string_view category, std::size_t n) {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < n; ++i) {
+        names.push_back(std::string(category) + std::string(i, ' '));
+    }
+    return names;
+}
+
+std::shared_ptr<const CompiledPolicy> bundled_policy() {
+    static std::shared_ptr<const CompiledPolicy> policy = [] {
+        LoadResult loaded = load_policy(std::filesystem::path(FLOWGATE_SOURCE_DIR) / "policies");
+        INFO(format(loaded.diagnostics));
+        REQUIRE(loaded);
+        return loaded.policy;
+    }();
+    return policy;
+}
+
+} // namespace
+
+TEST_CASE("request json: data naming one name twice is refused, naming it", "[dsl][limits]") {
+    RequestError e = error_of(R"({"purpose":"h","recipient":"p",)"
+                              R"("data":["status","checkup_result","benefit","checkup_result"]})");
+    CHECK(e.code == "bad_field_value");
+    CHECK(e.message == "field 'data' names 'checkup_result' twice");
+    CHECK(error_of(R"({"purpose":"h","recipient":"p","data":["a","a"]})").message ==
+          "field 'data' names 'a' twice");
+
+    SECTION("names are compared as given: a label, or other blanks, is another name") {
+        Request r = request_of(
+            R"({"purpose":"h","recipient":"p",)"
+            R"("data":["checkup_result","健診結果","checkup_result ","Checkup_result"]})");
+        CHECK(r.data.size() == 4);
+    }
+    SECTION("the daemon's line reader refuses it the same way") {
+        ReadLine read = line_of(R"({"op":"check","id":3,"purpose":"h","recipient":"p",)"
+                                R"("data":["x","y","x"]})");
+        REQUIRE(read.line.refusal);
+        CHECK(read.line.refusal->code == "bad_field_value");
+        CHECK(read.line.refusal->message == "field 'data' names 'x' twice");
+        REQUIRE(read.line.id != nullptr);
+        CHECK(*read.line.id == 3);
+    }
+}
+
+TEST_CASE("request json: data past max_categories is refused naming the limit; at it, it is read",
+          "[dsl][limits]") {
+    std::vector<std::string> names;
+    for (int i = 0; i < 65; ++i) {
+        names.push_back("c" + std::to_string(i));
+    }
+    const std::vector<std::string> at_limit(names.begin(), names.begin() + 64);
+
+    SECTION("the default limit is 64") {
+        CHECK(RequestLimits{}.max_categories == 64);
+        CHECK(request_of(check_naming(at_limit)).data == at_limit);
+        RequestError e = error_of(check_naming(names));
+        CHECK(e.code == "too_many_categories");
+        CHECK(e.message == "field 'data' names 65 categories; at most 64 are allowed");
+    }
+    SECTION("a limit passed in is the one applied, by both readers") {
+        const RequestLimits three{3};
+        const json::value four = json::parse(R"({"op":"check","purpose":"h","recipient":"p",)"
+                                             R"("data":["a","b","c","d"]})");
+        RequestParse parsed = request_from_json(four, three);
+        REQUIRE(std::holds_alternative<RequestError>(parsed));
+        CHECK(std::get<RequestError>(parsed).message ==
+              "field 'data' names 4 categories; at most 3 are allowed");
+        const RequestLine line = request_line_from_json(&four, {}, three);
+        REQUIRE(line.refusal);
+        CHECK(line.refusal->code == "too_many_categories");
+        CHECK(line.refusal->message == "field 'data' names 4 categories; at most 3 are allowed");
+
+        const json::value exactly = json::parse(R"({"op":"check","purpose":"h","recipient":"p",)"
+                                                R"("data":["a","b","c"]})");
+        CHECK_FALSE(request_line_from_json(&exactly, {}, three).refusal);
+        CHECK_FALSE(request_line_from_json(&four).refusal); // the default, 64
+    }
+    SECTION("the count is refused before the items are read") {
+        // 7,000 of one name: one refusal for the count, not a duplicate found by reading.
+        std::vector<std::string> repeated(7000, "checkup_result");
+        RequestError e = error_of(check_naming(repeated));
+        CHECK(e.code == "too_many_categories");
+        CHECK(e.message == "field 'data' names 7000 categories; at most 64 are allowed");
+        json::value mistyped = json::parse(check_naming(names));
+        mistyped.as_object()["data"].as_array().back() = 1;
+        CHECK(refusal_of(json::serialize(mistyped)) == "too_many_categories");
+    }
+}
+
+TEST_CASE("request line: too_many_categories comes where data is read, after the op", "[dsl]") {
+    std::vector<std::string> many(65, "c");
+    json::value line = json::parse(check_naming(many));
+    CHECK(refusal_of(json::serialize(line)) == "too_many_categories");
+    line.as_object().erase("purpose");
+    CHECK(refusal_of(json::serialize(line)) == "missing_field");
+    line.as_object()["op"] = "describe";
+    CHECK(refusal_of(json::serialize(line)).empty());
+}
+
+TEST_CASE("request json: every trace step's text is at least min_trace_step_bytes",
+          "[dsl][trace]") {
+    // The shortest names there can be: one letter, a file of one letter.
+    LoadResult loaded = load_policy(
+        std::vector<PolicyText>{{"f", "category c \"C\" sensitivity ordinary;\n"
+                                      "party p \"P\" role contractor;\n"
+                                      "party q \"Q\" role contractor;\n"
+                                      "purpose u \"U\" {\n"
+                                      "  activity a \"A\" kind outsource to [p, q] data [c];\n"
+                                      "}\n"
+                                      "permit r { purpose u; to p; }\n"
+                                      "forbid f { purpose u; to q; when not consent; }\n"
+                                      "permit s { purpose u; to q; when consent; }\n"}});
+    INFO(format(loaded.diagnostics));
+    REQUIRE(loaded);
+    std::size_t steps = 0;
+    for (const char* recipient : {"p", "q"}) {
+        for (bool consent : {false, true}) {
+            Request r;
+            r.purpose = "u";
+            r.recipient = recipient;
+            r.data = {"c"};
+            r.context.consent = consent;
+            Trace trace;
+            evaluate(*loaded.policy, r, &trace);
+            for (const json::value& step : trace_to_json(trace)) {
+                INFO(json::serialize(step));
+                CHECK(json::serialize(step).size() >= min_trace_step_bytes);
+                ++steps;
+            }
+        }
+    }
+    CHECK(steps >= 8);
+    CHECK(trace_steps_within(1048576) == 1048576 / min_trace_step_bytes);
+}
+
+TEST_CASE("request json: an explain's answer text equals the serialized JSON answer, cut or not",
+          "[dsl][json][trace]") {
+    auto policy = bundled_policy();
+    const std::vector<Request> requests = bundled_test_requests();
+    std::size_t cut = 0;
+    for (const Request& request : requests) {
+        for (std::size_t max_steps : {std::numeric_limits<std::size_t>::max(), std::size_t{5}}) {
+            INFO(request.purpose << " " << request.activity.value_or("-") << " "
+                                 << request.recipient << " max_steps " << max_steps);
+            Trace trace;
+            trace.max_steps = max_steps;
+            Decision decision = evaluate(*policy, request, &trace);
+            CHECK(decision_to_text(decision, json::value("x"), &trace) ==
+                  json::serialize(decision_to_json(decision, json::value("x"), &trace)));
+            cut += trace.omitted != 0 ? 1 : 0;
+        }
+    }
+    CHECK(cut > 100);
+}
+
+TEST_CASE("request json: an explain's answer past max_bytes carries the steps that fit, marked "
+          "truncated",
+          "[dsl][trace][limits]") {
+    auto policy = bundled_policy();
+    // 64 spellings of one category the flow allows: every one is traced over every rule
+    // of the purpose, some thousands of steps.
+    const Request request = request_of(check_naming(spellings("checkup_result", 64)));
+    Trace full;
+    const Decision decided = evaluate(*policy, request, &full);
+    REQUIRE(decided.allowed);
+    REQUIRE(full.steps.size() > 1000);
+    const json::value id("req-7");
+    const std::string untrimmed = decision_to_text(decided, id, &full);
+    REQUIRE(untrimmed.size() > 100'000);
+    const json::object plain = decision_to_json(decided, id);
+
+    for (std::size_t limit :
+         {std::size_t{4096}, std::size_t{10'000}, std::size_t{65'536}, untrimmed.size() - 1}) {
+        INFO("limit " << limit);
+        Trace trace;
+        trace.max_steps = trace_steps_within(limit);
+        const Decision decision = evaluate(*policy, request, &trace);
+        CHECK(trace.steps.size() <= limit / min_trace_step_bytes); // built no more
+        const std::string text = decision_to_text(decision, id, &trace, limit);
+        CHECK(text.size() <= limit);
+        CHECK(text.find('\n') == std::string::npos);
+        boost::system::error_code error;
+        const json::value parsed = json::parse(text, error);
+        REQUIRE_FALSE(error);
+        const json::object& answer = parsed.as_object();
+        // The decision's fields are all there, as without a trace.
+        for (const auto& [key, value] : plain) {
+            INFO(key);
+            CHECK(answer.at(key) == value);
+        }
+        CHECK(answer.at("trace_truncated") == true);
+        const json::array& steps = answer.at("trace").as_array();
+        CHECK(steps.size() > 0);
+        CHECK(steps.size() + answer.at("trace_steps_omitted").to_number<std::size_t>() ==
+              full.steps.size());
+        // The steps carried are the first of the full trace, in order.
+        const json::array all = trace_to_json(full);
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+            CHECK(steps[i] == all[i]);
+        }
+        // Not cut short: the room left is less than one more step (and up to 20 digits
+        // the omitted count may need).
+        CHECK(text.size() + json::serialize(all[steps.size()]).size() + 1 + 20 > limit);
+    }
+
+    SECTION("an answer exactly at the limit is not cut") {
+        Trace trace;
+        trace.max_steps = trace_steps_within(untrimmed.size());
+        evaluate(*policy, request, &trace);
+        CHECK(decision_to_text(decided, id, &trace, untrimmed.size()) == untrimmed);
+    }
+    SECTION("a decision whose own fields are past the limit keeps them, with no step") {
+        const json::value long_id(std::string(5000, 'i'));
+        const std::string text = decision_to_text(decided, long_id, &full, 4096);
+        const json::object answer = json::parse(text).as_object();
+        CHECK(answer.at("id") == long_id);
+        CHECK(answer.at("decision") == "allow");
+        CHECK(answer.at("trace").as_array().empty());
+        CHECK(answer.at("trace_truncated") == true);
+        CHECK(answer.at("trace_steps_omitted") == full.steps.size());
+    }
 }
