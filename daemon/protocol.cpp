@@ -105,14 +105,15 @@ void Protocol::refuse(const json::value& id, std::string_view code, std::string 
         });
 }
 
-void Protocol::on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) {
+void Protocol::on_oversized_line(std::string_view received, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     spdlog::warn("event=line_too_long uid={} pid={} limit={}", peer.uid, peer.pid,
                  m_config.limits.max_line_bytes);
+    // The row keeps the first bytes, and the length and SHA-256 of all that was received.
     refuse(nullptr, "line_too_long",
            "a request line may be at most " + std::to_string(m_config.limits.max_line_bytes) +
                " bytes; the connection is closed",
-           prefix, peer, std::move(answer));
+           received, peer, std::move(answer));
 }
 
 std::string Protocol::too_many_connections_answer() {

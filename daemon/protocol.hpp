@@ -47,7 +47,7 @@ public:
     ~Protocol() override;
 
     void on_line(std::string_view line, const Peer& peer, Answer answer) override;
-    void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) override;
+    void on_oversized_line(std::string_view received, const Peer& peer, Answer answer) override;
     std::string too_many_connections_answer() override;
 
     // Re-reads the policy off the serving thread; `done` gets the answer body (the new

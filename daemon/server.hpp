@@ -50,8 +50,10 @@ class LineHandler {
 public:
     virtual ~LineHandler() = default;
     virtual void on_line(std::string_view line, const Peer& peer, Answer answer) = 0;
-    // A line longer than the limit: the connection is closed after this answer.
-    virtual void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) = 0;
+    // A line longer than the limit: `received` is what was read of it before it was
+    // refused (more than the limit, at most one read more). The connection is closed
+    // after this answer.
+    virtual void on_oversized_line(std::string_view received, const Peer& peer, Answer answer) = 0;
     // A client refused because too many are connected (not answered through a session).
     virtual std::string too_many_connections_answer() = 0;
 };
