@@ -38,20 +38,20 @@ void append_field(std::string& out, std::uint64_t seq) {
 
 } // namespace
 
-void canonical_row_bytes(const AuditRowView& row, std::string& out) {
+void canonical_row_bytes(const AuditRowView& row, int version, std::string& out) {
     out.clear();
     for_each_field(
-        [&out](const AuditField& field, const auto& value) {
-            if (field.hashed()) {
+        [&out, version](const AuditField& field, const auto& value) {
+            if (field.hashed(version)) {
                 append_field(out, value);
             }
         },
         row);
 }
 
-std::string canonical_row_bytes(const AuditRowView& row) {
+std::string canonical_row_bytes(const AuditRowView& row, int version) {
     std::string out;
-    canonical_row_bytes(row, out);
+    canonical_row_bytes(row, version, out);
     return out;
 }
 

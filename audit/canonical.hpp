@@ -22,12 +22,13 @@ inline constexpr ChainHash genesis_hash{};
 inline constexpr std::string_view genesis_hex =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-// The row's hashed fields in the field table's order, each as an 8-byte big-endian
-// byte length followed by its bytes; integers as decimal text (seq as a signed 64-bit
-// integer, as SQLite stores it), kind and decision as their stored names. Replaces
-// `out`, reusing its capacity.
-void canonical_row_bytes(const AuditRowView& row, std::string& out);
-std::string canonical_row_bytes(const AuditRowView& row);
+// The hashed fields of a row of a store of schema `version` (the fields that version
+// has: 22 in version 1, 25 in version 2), in the field table's order, each as an 8-byte
+// big-endian byte length followed by its bytes; integers as decimal text (seq as a
+// signed 64-bit integer, as SQLite stores it), kind and decision as their stored names.
+// Replaces `out`, reusing its capacity.
+void canonical_row_bytes(const AuditRowView& row, int version, std::string& out);
+std::string canonical_row_bytes(const AuditRowView& row, int version);
 
 // SHA-256(prev ‖ canonical) with one reusable digest context, for hashing a million
 // rows (or a stream of decisions) without an allocation or a lookup per row.

@@ -17,11 +17,17 @@ AuditResult<std::unique_ptr<AuditReader>> AuditReader::open(const std::filesyste
         !begun) {
         return begun.error();
     }
-    return std::unique_ptr<AuditReader>(new AuditReader(path, std::move(db).value()));
+    // Read inside the snapshot, so that it is the version of the rows the passes read.
+    auto version = readable_schema_version(db.value().get(), path);
+    if (!version) {
+        return version.error();
+    }
+    return std::unique_ptr<AuditReader>(
+        new AuditReader(path, std::move(db).value(), version.value()));
 }
 
-AuditReader::AuditReader(std::filesystem::path path, Db db)
-    : m_path(std::move(path)), m_db(std::move(db)) {}
+AuditReader::AuditReader(std::filesystem::path path, Db db, int version)
+    : m_path(std::move(path)), m_db(std::move(db)), m_version(version) {}
 
 AuditReader::~AuditReader() {
     sqlite3_exec(m_db.get(), "COMMIT", nullptr, nullptr, nullptr);
@@ -43,7 +49,7 @@ AuditResult<std::uint64_t> AuditReader::last_seq() {
 AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
                                             const std::function<bool(const AuditRowView&)>& visit) {
     auto prepared = prepare(m_db.get(),
-                            "SELECT " + audit_columns() +
+                            "SELECT " + audit_columns(m_version) +
                                 " FROM audit_log WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 "
                                 "AND time_us < ?3 ORDER BY seq",
                             AuditErrc::bad_schema);
@@ -57,7 +63,7 @@ AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
     sqlite3_bind_int64(stmt, 3, range.until_us.value_or(INT64_MAX));
     int step = SQLITE_ROW;
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (!visit(read_row(stmt))) {
+        if (!visit(read_row(stmt, m_version))) {
             return outcome::success();
         }
     }

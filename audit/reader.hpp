@@ -3,7 +3,9 @@
 // is handed over as views into SQLite's own buffers, valid until the next row. The file
 // is opened read-only (no write lock, no root; it works while flowgated writes it,
 // thanks to WAL), and one read transaction spans the reader's life, so every pass sees
-// the same consistent snapshot.
+// the same consistent snapshot. A store of an earlier schema version is read with the
+// columns it has: the rows' newer fields keep their defaults, and schema_version() says
+// which version the rows, and so their canonical bytes, are of.
 #pragma once
 
 #include "audit/error.hpp"
@@ -32,8 +34,8 @@ struct AuditRowRange {
 // One reader belongs to one thread at a time (the connection has no mutex of its own).
 class AuditReader {
 public:
-    // Opens the file read-only (open_read_only()), checks that it is an audit store of
-    // this schema version and starts the read snapshot.
+    // Opens the file read-only (open_read_only()), checks that it is an audit store of a
+    // schema version this library reads and starts the read snapshot.
     static AuditResult<std::unique_ptr<AuditReader>> open(const std::filesystem::path& path);
 
     ~AuditReader();
@@ -54,11 +56,14 @@ public:
     AuditResult<PolicyFiles> policy_files(const std::string& policy_hash);
 
     const std::filesystem::path& path() const noexcept { return m_path; }
+    // The store's PRAGMA user_version (audit/schema.hpp).
+    int schema_version() const noexcept { return m_version; }
 
 private:
-    AuditReader(std::filesystem::path path, Db db);
+    AuditReader(std::filesystem::path path, Db db, int version);
     std::filesystem::path m_path;
     Db m_db;
+    int m_version;
 };
 
 } // namespace flowgate::audit

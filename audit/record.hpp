@@ -5,8 +5,9 @@
 //
 // The row's fields are listed once, in for_each_field() below: the schema, the insert,
 // the reading of a row, the canonical bytes the chain hashes and the export columns are
-// all derived from that list. Adding a column is one member and one line there, plus a
-// new schema version (audit/schema.hpp).
+// all derived from that list. Adding a column is one member and one line there, marked
+// with the new schema version it appears in (audit/schema.hpp): stores of the versions
+// before it lack the column, and their rows' canonical bytes do not cover it.
 #pragma once
 
 #include <cstdint>
@@ -81,8 +82,10 @@ std::optional<AuditDecision> parse_audit_decision(std::string_view text);
 // One row, its texts owned (AuditRecord) or viewed (AuditRowView). Texts are UTF-8; an
 // absent value is the empty string, an unknown uid/gid/pid is -1. The fields copied out
 // of the request (purpose … subject) are there for the auditors' queries; the request
-// itself, as received, stays the reference. seq, prev_hash and hash are the writer's:
-// whatever a submitted row holds there is replaced.
+// itself, as received, stays the reference: `request` holds the line, base64'd when its
+// bytes are not UTF-8 text, and only its first bytes for a long refused line (see
+// audit/request_text.hpp, which fills the four request fields). seq, prev_hash and hash
+// are the writer's: whatever a submitted row holds there is replaced.
 template <class Text> struct BasicAuditRow {
     std::uint64_t seq = 0;
     std::int64_t time_us = 0; // UTC, microseconds since the Unix epoch; 0: set on submission
@@ -90,8 +93,11 @@ template <class Text> struct BasicAuditRow {
     std::int64_t uid = -1; // the caller's credentials from SO_PEERCRED
     std::int64_t gid = -1;
     std::int64_t pid = -1;
-    Text service; // the service the configuration maps the uid to
-    Text request; // the request line as received, without its newline
+    Text service;          // the service the configuration maps the uid to
+    Text request;          // the request line as received, without its line end (as encoded)
+    Text request_encoding; // "": request holds the bytes; "base64": their base64
+    std::int64_t request_bytes = 0; // the whole line's length in bytes (0: no request)
+    Text request_sha256; // "": request holds the whole line; else the whole line's hex SHA-256
     Text decision{to_string(AuditDecision::none)}; // allow, deny, error; empty for events
     Text reason;            // "permitted", "no_matching_rule", "audit_unavailable" …
     Text rule;              // the deciding rule's id
@@ -125,10 +131,13 @@ enum class FieldRole {
 struct AuditField {
     std::string_view name; // the column's name
     FieldRole role = FieldRole::content;
+    int since = 1; // the schema version the column appeared in
 
-    // In the canonical bytes that the row's hash covers.
-    constexpr bool hashed() const {
-        return role != FieldRole::prev_hash && role != FieldRole::hash;
+    // A column of the stores of this schema version.
+    constexpr bool in_version(int version) const { return since <= version; }
+    // In the canonical bytes that the hash of a row of this schema version covers.
+    constexpr bool hashed(int version) const {
+        return in_version(version) && role != FieldRole::prev_hash && role != FieldRole::hash;
     }
     // In `flowgate audit export --all`, under export_name().
     constexpr bool exported() const { return role != FieldRole::prev_hash; }
@@ -149,6 +158,9 @@ template <class Visit, class... Rows> constexpr void for_each_field(Visit&& visi
     visit(AuditField{"pid"}, rows.pid...);
     visit(AuditField{"service"}, rows.service...);
     visit(AuditField{"request"}, rows.request...);
+    visit(AuditField{"request_encoding", FieldRole::content, 2}, rows.request_encoding...);
+    visit(AuditField{"request_bytes", FieldRole::content, 2}, rows.request_bytes...);
+    visit(AuditField{"request_sha256", FieldRole::content, 2}, rows.request_sha256...);
     visit(AuditField{"decision"}, rows.decision...);
     visit(AuditField{"reason"}, rows.reason...);
     visit(AuditField{"rule"}, rows.rule...);

@@ -54,12 +54,15 @@ template <class Value> std::string_view column_type(const AuditField& field) {
     return std::is_integral_v<Value> ? "INTEGER NOT NULL" : "TEXT NOT NULL";
 }
 
-std::string make_schema_sql() {
+std::string make_schema_sql(int version) {
     std::string sql = "\nCREATE TABLE audit_log (";
     const char* separator = "\n";
     for_each_field(
         [&](const AuditField& field, const auto& value) {
             using Value = std::decay_t<decltype(value)>;
+            if (!field.in_version(version)) {
+                return;
+            }
             std::string name(field.name);
             name.resize(std::max<std::size_t>(name.size(), 11), ' ');
             sql += separator;
@@ -175,21 +178,29 @@ std::string schema_differences(const SchemaObjects& expected, const SchemaObject
 } // namespace
 
 const std::string& schema_sql() {
-    static const std::string sql = make_schema_sql();
+    static const std::string sql = make_schema_sql(schema_version);
     return sql;
 }
 
-const std::string& audit_columns() {
-    static const std::string columns = [] {
-        std::string out;
-        for_each_field(
-            [&out](const AuditField& field, const auto& /*value*/) {
+std::string schema_sql(int version) {
+    return make_schema_sql(version);
+}
+
+std::string audit_columns(int version) {
+    std::string out;
+    for_each_field(
+        [&out, version](const AuditField& field, const auto& /*value*/) {
+            if (field.in_version(version)) {
                 out += out.empty() ? "" : ", ";
                 out += field.name;
-            },
-            AuditRowView{});
-        return out;
-    }();
+            }
+        },
+        AuditRowView{});
+    return out;
+}
+
+const std::string& audit_columns() {
+    static const std::string columns = audit_columns(schema_version);
     return columns;
 }
 
@@ -222,17 +233,33 @@ AuditRowView read_row(sqlite3_stmt* stmt) {
     return row;
 }
 
-AuditResult<void> check_schema_version(sqlite3* db, const std::filesystem::path& path) {
+AuditRowView read_row(sqlite3_stmt* stmt, int version) {
+    AuditRowView row;
+    int column = 0;
+    for_each_field(
+        [stmt, &column, version](const AuditField& field, auto& value) {
+            if (field.in_version(version)) {
+                read_field(stmt, column++, value);
+            }
+        },
+        row);
+    return row;
+}
+
+AuditResult<int> readable_schema_version(sqlite3* db, const std::filesystem::path& path) {
     auto version = user_version(db);
     if (!version) {
         return version.error();
     }
-    if (version.value() != schema_version) {
+    if (version.value() < oldest_readable_schema_version || version.value() > schema_version) {
         return outcome::failure(AuditError{
-            AuditErrc::bad_schema, path.string() + " is not a flowgate audit store (version " +
-                                       std::to_string(schema_version) + ")"});
+            AuditErrc::bad_schema,
+            path.string() + " is not a flowgate audit store of a version this flowgate reads (" +
+                std::to_string(oldest_readable_schema_version) + " to " +
+                std::to_string(schema_version) + "): its user_version is " +
+                std::to_string(version.value())});
     }
-    return outcome::success();
+    return version.value();
 }
 
 AuditResult<void> create_schema(sqlite3* db) {
@@ -283,6 +310,17 @@ AuditResult<void> check_schema(sqlite3* db, const std::filesystem::path& path) {
         return outcome::failure(AuditError{
             AuditErrc::bad_schema,
             path.string() + ": the file holds tables but is not a flowgate audit store"});
+    }
+    if (version.value() >= oldest_readable_schema_version && version.value() < schema_version) {
+        return outcome::failure(AuditError{
+            AuditErrc::bad_schema,
+            path.string() + " is an audit store of schema version " +
+                std::to_string(version.value()) + "; this flowgated writes version " +
+                std::to_string(schema_version) +
+                ". The auditor's tools (`flowgate audit verify`, `records`, `export`, "
+                "`replay`) still read it: keep it, unchanged, as the record of its period, and "
+                "make a new store at another path with `flowgated --init-store` (as the user "
+                "flowgated runs as)"});
     }
     if (version.value() != schema_version) {
         return outcome::failure(AuditError{

@@ -1,8 +1,10 @@
 // The audit file's tables in SQL: the schema (the audit_log columns derived from the
 // field table in record.hpp, the append-only triggers, the policy texts), its version,
 // the check that a file holds exactly that schema, and a row's columns bound into an
-// INSERT or read out of a SELECT. docs/audit-store.md documents the same schema; a unit
-// test checks a created store against the field table.
+// INSERT or read out of a SELECT. The writer writes only the current version; the
+// readers also read the stores of earlier versions, each with the columns it has.
+// docs/audit-store.md documents the same schema; unit tests check a created store
+// against the field table and the document against the generated SQL.
 #pragma once
 
 #include "audit/error.hpp"
@@ -15,15 +17,20 @@
 
 namespace flowgate::audit {
 
-// PRAGMA user_version of a store this library writes and reads.
-inline constexpr int schema_version = 1;
+// PRAGMA user_version of a store this library writes, and of the oldest it still reads.
+// Version 2 added request_encoding, request_bytes and request_sha256.
+inline constexpr int schema_version = 2;
+inline constexpr int oldest_readable_schema_version = 1;
 
 // The schema of a new store: CREATE TABLE and CREATE TRIGGER statements.
 const std::string& schema_sql();
+// The schema as a store of an earlier version holds it (its columns, the same triggers).
+std::string schema_sql(int version);
 
 // "seq, time_us, kind, …, hash": the audit_log columns in the field table's order, for a
-// SELECT or an INSERT.
+// SELECT or an INSERT; with a version, the columns a store of that version has.
 const std::string& audit_columns();
+std::string audit_columns(int version);
 
 // "INSERT INTO audit_log (…) VALUES (?, …)", for bind_row().
 const std::string& insert_row_sql();
@@ -33,8 +40,11 @@ const std::string& insert_row_sql();
 void bind_row(sqlite3_stmt* stmt, const AuditRowView& row);
 
 // The current row of a statement that selects audit_columns() (from its first column),
-// as views into SQLite's buffers, valid until the statement steps again.
+// as views into SQLite's buffers, valid until the statement steps again. With a version,
+// of a statement that selects audit_columns(version): the fields that version lacks keep
+// their defaults.
 AuditRowView read_row(sqlite3_stmt* stmt);
+AuditRowView read_row(sqlite3_stmt* stmt, int version);
 
 // Creates the schema (and sets its version) in an empty database, in one transaction;
 // refuses a database that holds anything.
@@ -45,9 +55,12 @@ AuditResult<void> create_schema(sqlite3* db);
 // none added. The message names each difference ("missing trigger audit_log_no_update",
 // "trigger audit_log_in_sequence changed", "unexpected trigger ignore_inserts"), so that
 // a store whose append-only protection was removed or changed is refused, not served.
+// A store of an earlier version is refused too, saying that the tools still read it and
+// how to start a new one: it is the record of its period, never rewritten.
 AuditResult<void> check_schema(sqlite3* db, const std::filesystem::path& path);
 
-// Fails with bad_schema unless the file is an audit store of this schema version.
-AuditResult<void> check_schema_version(sqlite3* db, const std::filesystem::path& path);
+// The file's schema version; fails with bad_schema unless the file is an audit store of
+// a version this library reads (oldest_readable_schema_version to schema_version).
+AuditResult<int> readable_schema_version(sqlite3* db, const std::filesystem::path& path);
 
 } // namespace flowgate::audit

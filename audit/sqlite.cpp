@@ -67,7 +67,7 @@ AuditResult<Db> open_read_only(const std::filesystem::path& path) {
     sqlite3_busy_timeout(db.get(), 2000);
     // A full pass reads the whole file.
     sqlite3_exec(db.get(), "PRAGMA mmap_size = 17179869184", nullptr, nullptr, nullptr);
-    if (auto checked = check_schema_version(db.get(), path); !checked) {
+    if (auto checked = readable_schema_version(db.get(), path); !checked) {
         return checked.error();
     }
     return db;

@@ -35,7 +35,7 @@ AuditResult<Db> open_db(const std::filesystem::path& path, int flags,
 // The one way the library opens a store to read it: read-only (a mode=ro URI: no write
 // lock, no journal, works while flowgated writes, thanks to WAL), without a mutex of its
 // own (one thread at a time), pages mapped rather than copied, and only if the file is
-// an audit store of this schema version.
+// an audit store of a schema version this library reads (readable_schema_version()).
 AuditResult<Db> open_read_only(const std::filesystem::path& path);
 
 // `persistent`: a statement kept for the connection's life.
@@ -47,7 +47,7 @@ AuditResult<void> exec(sqlite3* db, const char* sql, AuditErrc code, std::string
 bool step_once(sqlite3_stmt* stmt);
 
 // A text column as a view into SQLite's buffer, valid until the statement steps again.
-// Inline: a verify reads 22 of them per row.
+// Inline: a verify reads some twenty of them per row.
 inline std::string_view column_view(sqlite3_stmt* stmt, int column) {
     const auto* text = sqlite3_column_text(stmt, column);
     if (text == nullptr) {

@@ -66,7 +66,8 @@ AuditResult<void> verify_rows(sqlite3* db, const std::string& sql, std::uint64_t
 }
 
 // The chain's head as the file holds it: the last row's seq and hash, once the first
-// row and the last `window` rows verify.
+// row and the last `window` rows verify. check_schema() has made sure that the rows are
+// of this library's schema version, the one the verifiers hash by default.
 struct ChainHead {
     std::uint64_t seq = 0;
     ChainHash hash = genesis_hash;
@@ -373,7 +374,7 @@ private:
                     row = std::get<ViewedRecord>(batch[i].payload).row;
                 }
                 row.seq = seq + 1;
-                canonical_row_bytes(row, m_canonical);
+                canonical_row_bytes(row, schema_version, m_canonical);
                 const auto hash = m_hasher.hash(head, m_canonical);
                 if (!insert_row(row, head, hash)) {
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));

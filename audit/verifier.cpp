@@ -65,8 +65,9 @@ std::optional<Checkpoint> parse_checkpoint(std::string_view text) {
     return checkpoint;
 }
 
-ChainVerifier::ChainVerifier(std::uint64_t first_seq, const Checkpoint* checkpoint)
-    : m_first_seq(first_seq), m_expected_seq(first_seq), m_checkpoint(checkpoint) {
+ChainVerifier::ChainVerifier(std::uint64_t first_seq, const Checkpoint* checkpoint, int version)
+    : m_first_seq(first_seq), m_version(version), m_expected_seq(first_seq),
+      m_checkpoint(checkpoint) {
     to_hex(m_prev, m_prev_hex);
     if (m_checkpoint != nullptr) {
         m_checkpoint_hash = hash_from_hex(m_checkpoint->hash);
@@ -115,7 +116,7 @@ bool ChainVerifier::add(const AuditRowView& row) {
         return fail(row.seq, "unknown kind '" + std::string(row.kind) + "' or decision '" +
                                  std::string(row.decision) + "': not a row flowgate writes");
     }
-    canonical_row_bytes(row, m_canonical);
+    canonical_row_bytes(row, m_version, m_canonical);
     const ChainHash digest = m_hasher.hash(m_prev, m_canonical);
     to_hex(digest, m_prev_hex);
     if (row.hash != std::string_view(m_prev_hex, sizeof m_prev_hex)) {
@@ -160,7 +161,8 @@ struct PartCheck {
 AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
                                   const std::optional<Checkpoint>& checkpoint,
                                   RowCounter& counter) {
-    ChainVerifier verifier(part.start, checkpoint ? &*checkpoint : nullptr);
+    ChainVerifier verifier(part.start, checkpoint ? &*checkpoint : nullptr,
+                           reader.schema_version());
     auto walked = reader.for_each_row(part.range, [&](const AuditRowView& row) {
         counter.row();
         return verifier.add(row);

@@ -9,6 +9,7 @@
 #include "audit/parts.hpp"
 #include "audit/reader.hpp"
 #include "audit/record.hpp"
+#include "audit/schema.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -40,10 +41,12 @@ std::optional<Checkpoint> parse_checkpoint(std::string_view text);
 // kind and decision names a flowgate row can have, and, given a checkpoint, the
 // checkpoint's row holding exactly the checkpoint's hash. From seq 1 the chain starts
 // at 32 zero bytes; from a later seq the first row's stored prev_hash is taken as the
-// link, and whoever holds the row before checks it (first_prev()).
+// link, and whoever holds the row before checks it (first_prev()). Rows are hashed as
+// rows of a store of schema `version` (the reader's schema_version()).
 class ChainVerifier {
 public:
-    explicit ChainVerifier(std::uint64_t first_seq = 1, const Checkpoint* checkpoint = nullptr);
+    explicit ChainVerifier(std::uint64_t first_seq = 1, const Checkpoint* checkpoint = nullptr,
+                           int version = schema_version);
 
     // Checks the next row; false once a fault is found (the rows after it are not checked).
     bool add(const AuditRowView& row);
@@ -64,6 +67,7 @@ private:
     bool fail(std::uint64_t seq, std::string_view message);
 
     std::uint64_t m_first_seq;
+    int m_version;
     std::uint64_t m_expected_seq;
     const Checkpoint* m_checkpoint;
     std::optional<ChainHash> m_checkpoint_hash;
@@ -88,7 +92,8 @@ struct VerifyResult {
     std::optional<ChainFault> fault; // the first problem; none when the log is intact
 };
 
-// Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link),
+// Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link, each
+// row hashed as its store's schema version has it),
 // and, given a checkpoint, that row checkpoint.seq exists with exactly that hash: a
 // log truncated or rebuilt since the checkpoint fails. A long log is cut into parts
 // (audit/parts.hpp) verified side by side, and the seams between them checked after;

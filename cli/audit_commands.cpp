@@ -1,6 +1,7 @@
 // `flowgate audit verify|checkpoint|replay|export|records`: the auditor's tools. They
 // work on the audit store file alone, read-only, while flowgated runs and without
 // root; see audit_tools.hpp for what each pass checks and README.md ("For auditors").
+#include "audit/request_text.hpp"
 #include "cli/audit_tools.hpp"
 #include "cli/commands.hpp"
 #include "dsl/policy_loader.hpp"
@@ -365,7 +366,11 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
     // The columns are the field table's (audit/record.hpp), all but prev_hash, the time
-    // in ISO 8601.
+    // in ISO 8601; every text UTF-8, so every CSV reader and JSON parser takes them. A
+    // store of an earlier schema version is exported in the current form (a version-1
+    // request that is not text base64'd, as version 2 stores it).
+    const int version = reader.schema_version();
+    std::string encoded;
     const bool csv = format == "csv";
     std::vector<std::string> cells;
     if (csv) {
@@ -378,8 +383,9 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
             audit::AuditRowView{});
         csv_line(std::cout, cells);
     }
-    auto walked = reader.for_each_row(range, [&](const audit::AuditRowView& row) {
+    auto walked = reader.for_each_row(range, [&](const audit::AuditRowView& stored) {
         progress.row();
+        const audit::AuditRowView row = audit::in_current_form(stored, version, encoded);
         if (csv) {
             cells.clear();
         }

@@ -4,6 +4,7 @@
 // a society's log reaches millions of decisions.
 #include "cli/audit_tools.hpp"
 
+#include "audit/request_text.hpp"
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
@@ -163,6 +164,12 @@ std::string refusal_code(const json::value* parsed) {
     return line.refusal ? std::move(line.refusal->code) : std::string();
 }
 
+// Why a row's request column cannot be read back as the line received.
+std::string undecodable(const AuditRowView& row) {
+    return "the recorded request is not in an encoding flowgate writes (request_encoding '" +
+           std::string(row.request_encoding) + "')";
+}
+
 ReplayDifference difference_for(const AuditRowView& row) {
     ReplayDifference difference;
     difference.seq = row.seq;
@@ -212,11 +219,20 @@ private:
     void refused(const AuditRowView& row) {
         ++m_report.refused;
         const std::string_view reason = row.reason;
-        if (reason.starts_with("line_too_long")) {
-            ++m_report.reproduced; // refused for its length; the prefix is all there is
+        if (reason.starts_with("line_too_long") || !row.request_sha256.empty()) {
+            // Refused for its length, or a long line of which the row keeps only the first
+            // bytes (with the whole line's length and SHA-256): that prefix is all there is.
+            ++m_report.reproduced;
             return;
         }
-        const std::string code = refusal_code(m_parser.parse(row.request));
+        const std::optional<std::string_view> line = audit::received_line(row, m_line);
+        if (!line) {
+            ReplayDifference difference = difference_for(row);
+            difference.what = undecodable(row);
+            note(std::move(difference));
+            return;
+        }
+        const std::string code = refusal_code(m_parser.parse(*line));
         if (code == reason.substr(0, reason.find(':'))) {
             ++m_report.reproduced;
             return;
@@ -242,7 +258,16 @@ private:
             }
             policy = stored.policy.get();
         }
-        dsl::RequestParse request = m_parser.request(row.request);
+        const std::optional<std::string_view> line = audit::received_line(row, m_line);
+        if (!line) {
+            ReplayDifference difference = difference_for(row);
+            difference.what = row.request_sha256.empty()
+                                  ? undecodable(row)
+                                  : "only the first bytes of the recorded request are stored";
+            note(std::move(difference));
+            return;
+        }
+        dsl::RequestParse request = m_parser.request(*line);
         if (const auto* error = std::get_if<dsl::RequestError>(&request)) {
             ReplayDifference difference = difference_for(row);
             difference.what = "the recorded request does not parse: " + error->message;
@@ -295,6 +320,7 @@ private:
     PolicyCache m_cache;
     const dsl::CompiledPolicy* m_candidate;
     RequestParser m_parser;
+    std::string m_line; // a request stored as base64, decoded
     ReplayReport m_report;
 };
 
@@ -360,6 +386,7 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
     Progress progress("records", last.value(), filter.show_progress);
     PolicyCache cache(reader);
     RequestParser parser;
+    std::string decoded; // a request stored as base64
     std::vector<ProvisionRecord> records;
     std::optional<AuditError> failure;
     audit::AuditRowRange range;
@@ -403,7 +430,9 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
                                                             "' is not in its policy"};
             return false;
         }
-        dsl::RequestParse request = parser.request(row.request);
+        const std::optional<std::string_view> line = audit::received_line(row, decoded);
+        dsl::RequestParse request =
+            line ? parser.request(*line) : dsl::RequestError{"bad_encoding", "not decoded"};
         if (std::holds_alternative<dsl::RequestError>(request)) {
             failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
                                                             ": the recorded request does not "

@@ -96,8 +96,11 @@ struct ReplayReport {
 };
 
 // Recorded mode compares decision, reason, rule, rule_source, legal basis and
-// obligations; a refused row must still be refused. Candidate mode compares decision
-// and rule, the change an auditor asks about, and skips refused rows.
+// obligations; a refused row must still be refused with the same code, except a row
+// that keeps only the first bytes of its line (too long, or refused and longer than
+// audit::max_stored_refused_bytes), which counts as reproduced: its prefix is all there
+// is. A request stored as base64 is decoded before it is parsed. Candidate mode compares
+// decision and rule, the change an auditor asks about, and skips refused rows.
 audit::AuditResult<ReplayReport> replay_log(audit::AuditReader& reader,
                                             const ReplayOptions& options);
 

@@ -2,6 +2,7 @@
 // path's: one buffer and views, no string per field.
 #include "daemon/audit_records.hpp"
 
+#include "audit/request_text.hpp"
 #include "dsl/request_json.hpp"
 
 #include <chrono>
@@ -63,16 +64,17 @@ private:
     std::string& m_text;
 };
 
-// A request's row before its kind: the caller, the line as received and the policy.
+// A request's row before its kind: the caller, the line as received (its first `limit`
+// bytes, for a refusal) and the policy.
 AuditRecord caller_record(const Peer& peer, std::string service, std::string_view line,
-                          const std::string& policy_hash) {
+                          const std::string& policy_hash, std::size_t limit = audit::whole_line) {
     AuditRecord record;
     record.time_us = now_us();
     record.uid = peer.uid;
     record.gid = peer.gid;
     record.pid = peer.pid;
     record.service = std::move(service);
-    record.request = std::string(line);
+    audit::set_request(record, line, limit);
     record.policy_hash = policy_hash;
     return record;
 }
@@ -114,7 +116,10 @@ ViewedRecord decision_record(const std::shared_ptr<const dsl::CompiledPolicy>& s
     }
     row.direction = request.direction == dsl::Direction::receive ? "receive" : "send";
     auto service_text = text.add(service);
-    auto request_line = text.add(line);
+    auto request_line = text.begin();
+    audit::StoredRequest stored = audit::append_stored_request(owner->text, line);
+    text.end(request_line);
+    auto request_sha256 = text.add(stored.sha256);
     auto reason = text.add(decision.reason());
     auto obligations = text.add(dsl::obligations_to_text(decision));
     auto named = [&](std::string_view given, dsl::Id found, const auto& items) {
@@ -147,6 +152,9 @@ ViewedRecord decision_record(const std::shared_ptr<const dsl::CompiledPolicy>& s
     // Every piece is in: the buffer no longer moves.
     row.service = text.view(service_text);
     row.request = text.view(request_line);
+    row.request_encoding = stored.encoding;
+    row.request_bytes = stored.bytes;
+    row.request_sha256 = text.view(request_sha256);
     row.reason = text.view(reason);
     row.obligations = text.view(obligations);
     row.purpose = text.view(purpose);
@@ -161,7 +169,8 @@ ViewedRecord decision_record(const std::shared_ptr<const dsl::CompiledPolicy>& s
 AuditRecord refusal_record(const Peer& peer, std::string service, std::string_view line,
                            const std::string& policy_hash, std::string_view code,
                            std::string_view message) {
-    AuditRecord record = caller_record(peer, std::move(service), line, policy_hash);
+    AuditRecord record =
+        caller_record(peer, std::move(service), line, policy_hash, audit::max_stored_refused_bytes);
     record.kind = to_string(AuditKind::refused);
     record.decision = to_string(AuditDecision::deny);
     record.reason = std::string(code) + ": ";
@@ -188,7 +197,10 @@ AuditRecord reload_record(const ReloadTrigger& trigger, const std::string& polic
 
 AuditRecord reload_failed_record(const ReloadTrigger& trigger, const std::string& policy_hash,
                                  std::string message) {
-    return reload_event(trigger, AuditKind::reload_failed, policy_hash, std::move(message));
+    // The diagnostics quote the policy's lines, which may hold bytes that are not text.
+    return reload_event(trigger, AuditKind::reload_failed, policy_hash,
+                        audit::is_text(message) ? std::move(message)
+                                                : audit::printable_text(message));
 }
 
 AuditRecord event_record(AuditKind kind, const std::string& policy_hash, std::string detail) {

@@ -22,9 +22,10 @@ namespace flowgate::daemon {
 // on the names `resolved` found in `snapshot` (nullopt: one of them is unknown). Names
 // are recorded as the identifiers they resolved to, or as given where they did not.
 // The row's fields are views: into the snapshot, where the policy holds the text, and
-// into one buffer for the rest (the service, the line as received, the reason, the
-// obligations, the names as given, the data list); the record's owner keeps both alive
-// until the row is written. Its time is stamped at submission.
+// into one buffer for the rest (the service, the line as received — whole, base64'd if
+// it is not text: audit/request_text.hpp —, the reason, the obligations, the names as
+// given, the data list); the record's owner keeps both alive until the row is written.
+// Its time is stamped at submission.
 audit::ViewedRecord decision_record(const std::shared_ptr<const dsl::CompiledPolicy>& snapshot,
                                     audit::AuditKind kind, const dsl::Request& request,
                                     const std::optional<dsl::ResolvedRequest>& resolved,
@@ -32,12 +33,14 @@ audit::ViewedRecord decision_record(const std::shared_ptr<const dsl::CompiledPol
                                     std::string_view service, std::string_view line);
 
 // The row of a line refused with `code` and `message` (a deny), under the policy
-// `policy_hash` that was serving.
+// `policy_hash` that was serving. A line longer than audit::max_stored_refused_bytes
+// costs a bounded row: its first bytes, its length and its SHA-256. For a line too long
+// to be read whole, `line` is what was received of it before the connection was closed.
 audit::AuditRecord refusal_record(const Peer& peer, std::string service, std::string_view line,
                                   const std::string& policy_hash, std::string_view code,
                                   std::string_view message);
 
-// The row of an admin command (the line) from a caller who is not an admin.
+// The row of an admin command (the whole line) from a caller who is not an admin.
 audit::AuditRecord admin_refused_record(const Peer& peer, std::string service,
                                         std::string_view line, const std::string& policy_hash);
 
@@ -52,7 +55,8 @@ struct ReloadTrigger {
 ReloadTrigger signal_trigger(std::string name = "signal");
 
 // The row of a reload that `trigger` asked for: it swapped in `policy_hash` for
-// `previous`, or it failed with `message` and `policy_hash` serves on.
+// `previous`, or it failed with `message` (its bytes that are not text written \xNN)
+// and `policy_hash` serves on.
 audit::AuditRecord reload_record(const ReloadTrigger& trigger, const std::string& policy_hash,
                                  const std::string& previous);
 audit::AuditRecord reload_failed_record(const ReloadTrigger& trigger,

@@ -178,16 +178,17 @@ void Protocol::record_unrecorded_refusals() {
     }
 }
 
-void Protocol::on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) {
+void Protocol::on_oversized_line(std::string_view received, const Peer& peer, Answer answer) {
     ++m_counters.requests;
     if (auto suppressed = m_refusal_log.admit()) {
         spdlog::warn("event=line_too_long uid={} pid={} limit={} suppressed={}", peer.uid, peer.pid,
                      m_config.limits.max_line_bytes, *suppressed);
     }
+    // The row keeps the first bytes, and the length and SHA-256 of all that was received.
     refuse(nullptr, "line_too_long",
            "a request line may be at most " + std::to_string(m_config.limits.max_line_bytes) +
                " bytes; the connection is closed",
-           prefix, peer, std::move(answer));
+           received, peer, std::move(answer));
 }
 
 void Protocol::on_late_line(std::string_view received, const Peer& peer, Answer answer) {

@@ -49,7 +49,7 @@ public:
     ~Protocol() override;
 
     bool on_line(std::string_view line, const Peer& peer, Answer answer) override;
-    void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) override;
+    void on_oversized_line(std::string_view received, const Peer& peer, Answer answer) override;
     void on_late_line(std::string_view received, const Peer& peer, Answer answer) override;
     void on_too_many_refused(std::size_t refused, const Peer& peer, Answer answer) override;
     std::string too_many_connections_answer(const Peer* per_uid) override;

@@ -217,7 +217,7 @@ private:
 
     // The answer to a line over the limit is the last: the connection closes after it.
     void refuse_oversized(std::string_view line) {
-        m_server.m_handler.on_oversized_line(line.substr(0, 256), m_peer, next_answer());
+        m_server.m_handler.on_oversized_line(line, m_peer, next_answer());
     }
 
     awaitable<void> write_answers() {

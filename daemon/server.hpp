@@ -55,8 +55,10 @@ public:
     // A complete line; true when it is refused as not understood (the connection is
     // closed once it has sent max_refused_lines of those).
     virtual bool on_line(std::string_view line, const Peer& peer, Answer answer) = 0;
-    // A line longer than the limit: the connection is closed after this answer.
-    virtual void on_oversized_line(std::string_view prefix, const Peer& peer, Answer answer) = 0;
+    // A line longer than the limit: `received` is what was read of it before it was
+    // refused (more than the limit, at most one read more). The connection is closed
+    // after this answer.
+    virtual void on_oversized_line(std::string_view received, const Peer& peer, Answer answer) = 0;
     // A line not completed within line_timeout (`received`: what came of it): the
     // connection is closed after this answer.
     virtual void on_late_line(std::string_view received, const Peer& peer, Answer answer) = 0;

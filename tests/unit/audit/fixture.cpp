@@ -1,10 +1,16 @@
 // The audit unit tests' shared fixture; see fixture.hpp.
 #include "tests/unit/audit/fixture.hpp"
 
+#include "audit/request_text.hpp"
+#include "audit/schema.hpp"
+#include "audit/sqlite.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <sys/wait.h>
 #include <type_traits>
 
@@ -33,10 +39,11 @@ AuditRecord check_record(int n, AuditDecision decision) {
     record.gid = 2000;
     record.pid = 4242;
     record.service = "kenshin";
-    record.request = R"({"op":"check","id":)" + std::to_string(n) +
-                     R"(,"purpose":"特定健診","recipient":"prevent","data":["checkup_results"],)"
-                     R"("subject":"p-)" +
-                     std::to_string(n) + R"(","context":{"consent":true}})";
+    set_request(record,
+                R"({"op":"check","id":)" + std::to_string(n) +
+                    R"(,"purpose":"特定健診","recipient":"prevent","data":["checkup_results"],)"
+                    R"("subject":"p-)" +
+                    std::to_string(n) + R"(","context":{"consent":true}})");
     record.decision = to_string(decision);
     record.reason = decision == AuditDecision::allow ? "permitted" : "no_matching_rule";
     record.rule = "kenpo.row3.j";
@@ -73,6 +80,62 @@ void write_store(const fs::path& db, int rows) {
     auto store = new_store(db);
     for (int n = 1; n <= rows; ++n) {
         appended(*store, check_record(n));
+    }
+}
+
+std::string v1_schema_sql() {
+    std::ifstream in(FLOWGATE_SOURCE_DIR "/tests/unit/audit/data/schema-v1.sql");
+    REQUIRE(in);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records) {
+    auto opened =
+        open_db(db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, std::chrono::milliseconds(1000));
+    REQUIRE(opened);
+    sqlite3* raw = opened.value().get();
+    const std::string schema = v1_schema_sql() + "PRAGMA user_version = 1;";
+    REQUIRE(exec(raw, schema.c_str(), AuditErrc::bad_schema, "making a version-1 store"));
+    std::string parameters;
+    for_each_field(
+        [&parameters](const AuditField& field, const auto& /*value*/) {
+            if (field.in_version(1)) {
+                parameters += parameters.empty() ? "?" : ", ?";
+            }
+        },
+        AuditRowView{});
+    auto insert =
+        prepare(raw, "INSERT INTO audit_log (" + audit_columns(1) + ") VALUES (" + parameters + ")",
+                AuditErrc::bad_schema);
+    REQUIRE(insert);
+    sqlite3_stmt* stmt = insert.value().get();
+    ChainHash prev = genesis_hash;
+    std::uint64_t seq = 0;
+    for (AuditRecord row : records) {
+        row.seq = ++seq;
+        if (row.time_us == 0) {
+            row.time_us = 1'700'000'000'000'000 + static_cast<std::int64_t>(seq);
+        }
+        row.prev_hash = to_hex(prev);
+        const ChainHash hash = chain_hash(prev, canonical_row_bytes(view_of(row), 1));
+        row.hash = to_hex(hash);
+        int index = 0;
+        for_each_field(
+            [stmt, &index](const AuditField& field, const auto& value) {
+                using Value = std::decay_t<decltype(value)>;
+                if (!field.in_version(1)) {
+                    return;
+                }
+                ++index;
+                if constexpr (std::is_same_v<Value, std::string>) {
+                    bind_text(stmt, index, value);
+                } else {
+                    sqlite3_bind_int64(stmt, index, static_cast<sqlite3_int64>(value));
+                }
+            },
+            row);
+        REQUIRE(step_once(stmt));
+        prev = hash;
     }
 }
 

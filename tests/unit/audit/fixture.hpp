@@ -1,6 +1,7 @@
-// What the audit library's unit tests share: a typical decision
-// row, a store made or opened or failed as a test failure, the rows and the verdict read back as
-// an auditor reads them, and the sqlite3 shell as someone editing the file would use it.
+// What the audit library's unit tests share: a typical decision row, a store made or
+// opened or failed as a test failure, a store of schema version 1 as the first release
+// wrote it, the rows and the verdict read back as an auditor reads them, and the sqlite3
+// shell as someone editing the file would use it.
 #pragma once
 
 #include "audit/reader.hpp"
@@ -29,6 +30,14 @@ std::unique_ptr<AuditStore> new_store(const fs::path& db, AuditOptions options =
 std::unique_ptr<AuditStore> open_store(const fs::path& db, AuditOptions options = {});
 // A new store at DB holding `rows` check rows, closed.
 void write_store(const fs::path& db, int rows);
+
+// The first release's schema (tests/unit/audit/data/schema-v1.sql).
+std::string v1_schema_sql();
+// A new store of schema version 1 at DB, as the first release made and wrote it: that
+// schema, user_version 1, and the records (their seq, prev_hash and hash set here, a
+// zero time_us stamped) chained and hashed the version-1 way, with the columns version 1
+// has. Their request is stored as it is, as version 1 stored the bytes received.
+void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records);
 
 // The seq of a committed row; a failure fails the test instead of terminating it, so
 // that guards (the tmpfs mount) still run.

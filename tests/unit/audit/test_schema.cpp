@@ -1,7 +1,8 @@
 // The schema is derived from the field table: a created store's audit_log has exactly
-// the table's columns, and every field goes into its own column and comes back from it.
-// A store is made only by create(), and open() refuses one whose schema is not exactly
-// what create() makes.
+// the table's columns, and every field goes into its own column and comes back from it;
+// version 1's schema is the table's version-1 fields, and the document shows the same
+// statements. A store is made only by create(), and open() refuses one whose schema is
+// not exactly what create() makes, a version-1 store with what to do about it.
 #include "audit/schema.hpp"
 #include "audit/sqlite.hpp"
 #include "tests/unit/audit/fixture.hpp"
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <type_traits>
 #include <vector>
 
@@ -122,21 +124,24 @@ TEST_CASE("schema: every field is written to its own column and read back from i
     CHECK(sqlite3_column_int64(purpose.value().get(), 1) == record.uid);
 }
 
-TEST_CASE("schema: a store of another schema version is refused by the writer and the readers",
+TEST_CASE("schema: a store of a version this flowgate does not know is refused by the writer "
+          "and the readers",
           "[audit]") {
     TempDir dir;
     const auto path = dir.path() / "audit.db";
     new_store(path)->close();
-    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 2") == 0);
+    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 3") == 0);
 
     const auto writer = AuditStore::open(path);
     REQUIRE_FALSE(writer);
     CHECK(writer.error().code == AuditErrc::bad_schema);
-    CHECK_THAT(writer.error().message, Catch::Contains("schema version 2, expected 1"));
+    CHECK_THAT(writer.error().message, Catch::Contains("schema version 3, expected 2"));
     const auto reader = AuditReader::open(path);
     REQUIRE_FALSE(reader);
     CHECK(reader.error().code == AuditErrc::bad_schema);
-    CHECK_THAT(reader.error().message, Catch::Contains("is not a flowgate audit store"));
+    CHECK_THAT(reader.error().message,
+               Catch::Contains("is not a flowgate audit store of a version this flowgate reads "
+                               "(1 to 2): its user_version is 3"));
 }
 
 TEST_CASE("schema: a missing store is not created by open, and create never replaces one",
@@ -241,23 +246,101 @@ TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new o
     }
 }
 
-TEST_CASE("schema: a store made by the first release (its schema text as that release wrote "
-          "it) is opened and written",
+TEST_CASE("schema: version 1's schema is the field table's version-1 fields, byte for byte as "
+          "the first release wrote it",
           "[audit]") {
-    // Stores made before the schema was generated from the field table: the generated
-    // text must stay byte for byte what they hold, or the check at open refuses them.
-    std::ifstream in(FLOWGATE_SOURCE_DIR "/tests/unit/audit/data/schema-v1.sql");
-    REQUIRE(in);
-    const std::string first_release((std::istreambuf_iterator<char>(in)),
-                                    std::istreambuf_iterator<char>());
-    CHECK(first_release == schema_sql());
+    // The fields marked since 2 are exactly the ones version 1 lacks: the reader selects,
+    // and the verifier hashes, the version-1 columns by these marks.
+    CHECK(v1_schema_sql() == schema_sql(1));
+    CHECK(audit_columns(1) == "seq, time_us, kind, uid, gid, pid, service, request, decision, "
+                              "reason, rule, rule_source, legal_basis, obligations, policy_hash, "
+                              "purpose, activity, recipient, direction, data, subject, detail, "
+                              "prev_hash, hash");
+    CHECK(audit_columns() == "seq, time_us, kind, uid, gid, pid, service, request, "
+                             "request_encoding, request_bytes, request_sha256, decision, reason, "
+                             "rule, rule_source, legal_basis, obligations, policy_hash, purpose, "
+                             "activity, recipient, direction, data, subject, detail, prev_hash, "
+                             "hash");
+    CHECK(schema_sql() == schema_sql(schema_version));
+}
+
+TEST_CASE("schema: a version-1 store is refused by the writer, saying the tools still read it "
+          "and how to start a new one",
+          "[audit]") {
     TempDir dir;
     const auto path = dir.path() / "audit.db";
-    REQUIRE(sqlite3_shell(path, first_release + "PRAGMA user_version = 1;") == 0);
-    auto store = AuditStore::open(path);
-    INFO((store ? std::string() : store.error().message));
-    REQUIRE(store);
-    CHECK(appended(*store.value(), check_record(1)) == 1);
-    store.value()->close();
-    check_intact(path, 1);
+    write_v1_store(path, {check_record(1)});
+    const auto opened = AuditStore::open(path);
+    REQUIRE_FALSE(opened);
+    CHECK(opened.error().code == AuditErrc::bad_schema);
+    CHECK_THAT(opened.error().message,
+               Catch::StartsWith(path.string() + " is an audit store of schema version 1; this "
+                                                 "flowgated writes version 2") &&
+                   Catch::Contains("`flowgate audit verify`") &&
+                   Catch::Contains("the record of its period") &&
+                   Catch::Contains("at another path with `flowgated --init-store`"));
+    // Refused before anything was written: the store is as the first release left it.
+    CHECK(sqlite3_shell_run(path, "PRAGMA user_version").output == "1\n");
+    CHECK(sqlite3_shell_run(path, "SELECT COUNT(*) FROM audit_log").output == "1\n");
+}
+
+TEST_CASE("schema: a version-1 store is read with the columns it has, the new fields at their "
+          "defaults",
+          "[audit]") {
+    TempDir dir;
+    const auto path = dir.path() / "audit.db";
+    AuditRecord raw = check_record(2);
+    raw.request = "{\"op\":\"check\",\"purpose\":\"\xff\xfe\"}"; // as version 1 stored bytes
+    write_v1_store(path, {check_record(1), raw});
+    auto reader = reader_of(path);
+    CHECK(reader->schema_version() == 1);
+    auto rows = reader->rows();
+    REQUIRE(rows);
+    REQUIRE(rows.value().size() == 2);
+    const AuditRecord& first = rows.value()[0];
+    CHECK(first.seq == 1);
+    CHECK(first.request == check_record(1).request);
+    CHECK(first.subject == "p-1");
+    CHECK(first.detail.empty());
+    CHECK(first.request_encoding.empty());
+    CHECK(first.request_bytes == 0);
+    CHECK(first.request_sha256.empty());
+    CHECK(rows.value()[1].request == raw.request);
+    CHECK(rows.value()[1].prev_hash == first.hash);
+}
+
+TEST_CASE("schema: the CREATE TABLE statements of docs/audit-store.md are the ones the field "
+          "table generates",
+          "[audit]") {
+    std::ifstream in(FLOWGATE_SOURCE_DIR "/docs/audit-store.md");
+    REQUIRE(in);
+    const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A statement as the document shows it, without its comments and their padding.
+    auto documented = [&doc](const std::string& table) {
+        const std::string opening = "CREATE TABLE " + table + " (";
+        const auto begin = doc.find(opening);
+        REQUIRE(begin != std::string::npos);
+        const auto end = doc.find("\n);", begin);
+        REQUIRE(end != std::string::npos);
+        std::string out;
+        std::istringstream lines(doc.substr(begin, end + 3 - begin));
+        std::string line;
+        while (std::getline(lines, line)) {
+            line = line.substr(0, line.find("--"));
+            line.erase(line.find_last_not_of(' ') + 1);
+            out += (out.empty() ? "" : "\n") + line;
+        }
+        return out;
+    };
+    auto generated = [](const std::string& table) {
+        const std::string& sql = schema_sql();
+        const auto begin = sql.find("CREATE TABLE " + table + " (");
+        REQUIRE(begin != std::string::npos);
+        return sql.substr(begin, sql.find("\n);", begin) + 3 - begin);
+    };
+    CHECK(documented("audit_log") == generated("audit_log"));
+    CHECK(documented("policy_files") == generated("policy_files"));
+    CHECK_THAT(doc, Catch::Contains("## Schema (version " + std::to_string(schema_version) +
+                                    ", `PRAGMA user_version = " + std::to_string(schema_version) +
+                                    "`)"));
 }

@@ -155,7 +155,8 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
         CHECK(rows[i].seq == i + 1);
         const auto prev = hash_from_hex(rows[i].prev_hash);
         REQUIRE(prev);
-        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(view_of(rows[i])))) == rows[i].hash);
+        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(view_of(rows[i]), schema_version))) ==
+              rows[i].hash);
         if (i > 0) {
             CHECK(rows[i].prev_hash == rows[i - 1].hash);
         }

@@ -62,7 +62,7 @@ void forge(const fs::path& db, std::uint64_t seq, const std::string& subject,
     row.prev_hash = prev_hash;
     const auto prev = hash_from_hex(prev_hash);
     REQUIRE(prev);
-    row.hash = to_hex(chain_hash(*prev, canonical_row_bytes(view_of(row))));
+    row.hash = to_hex(chain_hash(*prev, canonical_row_bytes(view_of(row), schema_version)));
     tamper(db, "UPDATE audit_log SET subject = '" + subject + "', prev_hash = '" + prev_hash +
                    "', hash = '" + row.hash + "' WHERE seq = " + std::to_string(seq) + ";");
 }
@@ -230,5 +230,45 @@ TEST_CASE("verify: rows fed from a later seq take the first link as given, for t
         CHECK(describe(*verifier.fault()) ==
               "seq 1: does not start the chain (prev_hash is not 32 zero bytes)");
         CHECK(verifier.first_prev().empty());
+    }
+}
+
+TEST_CASE("verify: a version-1 store verifies with the version-1 fields, and a row altered in it "
+          "is caught",
+          "[audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    std::vector<AuditRecord> records;
+    for (int i = 1; i <= log_rows; ++i) {
+        records.push_back(check_record(i));
+    }
+    // A line with bytes that are not UTF-8, stored as received, as version 1 did.
+    records[7].kind = to_string(AuditKind::refused);
+    records[7].request = "{\"op\":\"check\",\"purpose\":\"\xff\xfe\"}";
+    write_v1_store(db, records);
+
+    const auto parts = verified(db, in_parts());
+    CHECK_FALSE(parts.fault);
+    CHECK(parts.rows == log_rows);
+    CHECK(parts.tail.hash == hash_of(db, log_rows));
+    CHECK_FALSE(verified(db, in_one_pass()).fault);
+
+    SECTION("its rows do not verify as version-2 rows: the version decides the bytes hashed") {
+        const auto rows = rows_of(db);
+        ChainVerifier as_version_2(1, nullptr, 2);
+        CHECK_FALSE(as_version_2.add(view_of(rows[0])));
+        ChainVerifier as_version_1(1, nullptr, 1);
+        CHECK(as_version_1.add(view_of(rows[0])));
+    }
+    SECTION("a row altered") {
+        tamper(db, "UPDATE audit_log SET subject = 'p-999' WHERE seq = 5;");
+        CHECK(fault_of(db, in_parts()) == "seq 5: altered: its hash does not match its contents");
+        CHECK(fault_of(db, in_one_pass()) ==
+              "seq 5: altered: its hash does not match its contents");
+    }
+    SECTION("the request of bytes that are not UTF-8 altered") {
+        tamper(db, "UPDATE audit_log SET request = CAST(X'7BFF' AS TEXT) WHERE seq = 8;");
+        CHECK(fault_of(db, in_one_pass()) ==
+              "seq 8: altered: its hash does not match its contents");
     }
 }
