@@ -68,6 +68,24 @@ std::optional<ClientError> error_in(const json::object& answer) {
     return out;
 }
 
+// Why the daemon closed a connection with `unanswered` requests still owed: its own
+// reason when the last thing it said was an error about the connection rather than about
+// a request (no id: too_many_connections, line_too_long), else that it closed.
+ClientError closed_with(const std::vector<json::object>& answers, std::size_t unanswered) {
+    const std::string closed = "flowgated closed the connection with " +
+                               std::to_string(unanswered) + " request(s) unanswered";
+    if (!answers.empty()) {
+        const json::value* id = answers.back().if_contains("id");
+        if (id == nullptr || id->is_null()) {
+            if (auto error = error_in(answers.back())) {
+                error->message += " (" + closed + ")";
+                return std::move(*error);
+            }
+        }
+    }
+    return {ErrorKind::disconnected, closed, {}, {}};
+}
+
 Decision decision_from(json::object answer) {
     Decision decision;
     decision.allowed = string_field(answer, "decision") == "allow";
@@ -253,10 +271,13 @@ Result<std::vector<json::object>> Client::batch(std::vector<json::object> reques
         bytes += '\n';
     }
     // Send and receive together: a large batch must not fill both directions' buffers
-    // while neither side reads.
+    // while neither side reads. Once the daemon has closed its end (a write fails), what
+    // it wrote before closing is still read: the answers it owed, or its reason for
+    // closing (too_many_connections, line_too_long), which must not become "Broken pipe".
     std::vector<json::object> answers;
     answers.reserve(requests.size());
     std::size_t sent = 0;
+    bool writing = true;
     auto deadline = Clock::now() + m_timeout;
     while (answers.size() < requests.size()) {
         if (auto answer = take_answer()) {
@@ -280,7 +301,8 @@ Result<std::vector<json::object>> Client::batch(std::vector<json::object> reques
             deadline = Clock::now() + m_timeout;
             continue;
         }
-        pollfd waiting{m_fd, static_cast<short>(POLLIN | (sent < bytes.size() ? POLLOUT : 0)), 0};
+        const bool to_send = writing && sent < bytes.size();
+        pollfd waiting{m_fd, static_cast<short>(POLLIN | (to_send ? POLLOUT : 0)), 0};
         int ready = ::poll(&waiting, 1, remaining_ms(deadline));
         if (ready == 0 && Clock::now() >= deadline) {
             return {std::nullopt, lose_connection({ErrorKind::timeout,
@@ -295,9 +317,13 @@ Result<std::vector<json::object>> Client::batch(std::vector<json::object> reques
             }
             return {std::nullopt, lose_connection(system_error(ErrorKind::io, "poll"))};
         }
-        if ((waiting.revents & POLLOUT) != 0 && sent < bytes.size()) {
+        if ((waiting.revents & POLLOUT) != 0 && to_send) {
             ssize_t n =
                 ::send(m_fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+                writing = false; // the daemon closed: read what it said before it did
+                continue;
+            }
             if (n < 0 && errno != EAGAIN && errno != EINTR) {
                 return {std::nullopt,
                         lose_connection(system_error_aside(ErrorKind::disconnected,
@@ -308,14 +334,10 @@ Result<std::vector<json::object>> Client::batch(std::vector<json::object> reques
         if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
             char chunk[65536];
             ssize_t n = ::recv(m_fd, chunk, sizeof chunk, MSG_DONTWAIT);
-            if (n == 0) {
+            // A reset comes only after the bytes the daemon sent have been read.
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) {
                 return {std::nullopt,
-                        lose_connection({ErrorKind::disconnected,
-                                         "flowgated closed the connection with " +
-                                             std::to_string(requests.size() - answers.size()) +
-                                             " request(s) unanswered",
-                                         {},
-                                         {}})};
+                        lose_connection(closed_with(answers, requests.size() - answers.size()))};
             }
             if (n < 0 && errno != EAGAIN && errno != EINTR) {
                 return {std::nullopt,

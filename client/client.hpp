@@ -102,6 +102,10 @@ public:
 
     // Pipelines the requests (sends them without waiting for answers, reading as it
     // goes so neither side's buffer stalls the other); answers come back in order.
+    // A daemon that closes the connection is still read to the end: the answers it sent
+    // are taken, and a refusal it sent before closing (too_many_connections to a client
+    // beyond its limit) is the answer to the first request, or, with requests left
+    // unanswered, a daemon_error with its code — not a "Broken pipe".
     Result<std::vector<boost::json::object>> batch(std::vector<boost::json::object> requests);
 
     Result<Decision> check(const CheckRequest& question);

@@ -6,6 +6,18 @@
 // Level i of --clients keeps the i-th window of --window in flight per client (the last
 // one when the list is shorter). Run a Release build:
 //   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
+//
+// --noisy: how well eight clients (window 8) are served next to a noisy neighbour, in
+// three phases of S seconds on one daemon: alone; next to one connection pipelining valid
+// checks as fast as the daemon takes them (4096 in flight, its answers read); next to one
+// connection sending 64 KiB lines of junk, which reconnects whenever it is cut off or
+// refused. Each flooder runs on its own thread. Per phase: the eight clients' decisions/s,
+// p50 and p99, the flooder's own rate, and the store's growth per second (audit.db plus
+// its WAL); then the targets — with either flood, the eight keep at least half their
+// throughput and a p99 under 10 ms, and junk grows the store by at most 1 MB/s — each
+// marked PASS or FAIL. The targets are reported, not enforced (the machine's speed
+// drifts): the exit status is 1 only if something failed to run.
+//   bench_daemon --noisy [--seconds S] [--dir DIR] [--relaxed]
 #include "client/client.hpp"
 
 #include <boost/json.hpp>
@@ -19,10 +31,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <poll.h>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -44,6 +60,7 @@ struct Options {
     std::vector<int> windows{8, 8, 3};
     fs::path dir = fs::temp_directory_path();
     bool relaxed = false;
+    bool noisy = false;
 };
 
 struct Level {
@@ -79,6 +96,12 @@ int connect_to(const std::string& path) {
         return -1;
     }
     return fd;
+}
+
+// A decision whose row is committed: its answer carries a numeric audit_seq.
+bool is_durable(std::string_view answer) {
+    return answer.find("\"audit_seq\"") != std::string_view::npos &&
+           answer.find("\"audit_seq\":null") == std::string_view::npos;
 }
 
 // Every client's connection, driven from one thread with epoll(7), as a load generator
@@ -228,11 +251,10 @@ private:
                 now - c.sent_at[c.answered % m_window]);
             m_level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
             ++c.answered;
-            if (answer.find("\"audit_seq\":null") != std::string_view::npos ||
-                answer.find("\"audit_seq\"") == std::string_view::npos) {
-                ++m_level.not_durable;
-            } else {
+            if (is_durable(answer)) {
                 ++m_level.decisions;
+            } else {
+                ++m_level.not_durable;
             }
         }
         c.in.erase(0, start);
@@ -294,13 +316,17 @@ Options parse(int argc, char** argv) {
             options.dir = next();
         } else if (arg == "--relaxed") {
             options.relaxed = true;
+        } else if (arg == "--noisy") {
+            options.noisy = true;
         } else if (arg == "--clients") {
             options.clients = numbers(next());
         } else if (arg == "--window") {
             options.windows = numbers(next());
         } else {
             std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
-                                 "[--window 8,8,3] [--dir DIR] [--relaxed]\n");
+                                 "[--window 8,8,3] [--dir DIR] [--relaxed]\n"
+                                 "       bench_daemon --noisy [--seconds S] [--dir DIR] "
+                                 "[--relaxed]\n");
             std::exit(2);
         }
     }
@@ -318,6 +344,345 @@ bool init_store(const fs::path& config) {
     int status = 0;
     return initialiser > 0 && ::waitpid(initialiser, &status, 0) == initialiser &&
            WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// The levels of --clients and --window, one after the other.
+int run_levels(const Options& options, const fs::path& socket, const fs::path& db,
+               flowgate::client::Client& client) {
+    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n", FLOWGATED_PATH,
+                db.c_str(), options.relaxed ? "relaxed" : "full", options.seconds);
+    std::printf("%8s %7s %12s %14s %10s %10s %12s\n", "clients", "window", "decisions",
+                "decisions/s", "p50 ms", "p99 ms", "transactions");
+    int status_code = 0;
+    for (std::size_t level = 0; level < options.clients.size(); ++level) {
+        const int clients = options.clients[level];
+        const auto window =
+            static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
+        auto before = client.request(json::object{{"op", "status"}});
+        Level total;
+        const auto started = Clock::now();
+        const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                            std::chrono::duration<double>(options.seconds));
+        drive(socket.string(), clients, window, deadline, total);
+        const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+        auto after = client.request(json::object{{"op", "status"}});
+        std::int64_t transactions = 0;
+        if (before && after) {
+            transactions = after.value->at("audit").at("transactions").to_number<std::int64_t>() -
+                           before.value->at("audit").at("transactions").to_number<std::int64_t>();
+        }
+        const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
+        const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
+        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld\n", clients, window,
+                    static_cast<unsigned long long>(total.decisions),
+                    static_cast<double>(total.decisions) / elapsed, p50, p99,
+                    static_cast<long long>(transactions));
+        std::fflush(stdout);
+        if (!total.failure.empty() || total.not_durable != 0) {
+            std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
+                         total.failure.c_str(), static_cast<unsigned long long>(total.not_durable));
+            status_code = 1;
+        }
+    }
+    return status_code;
+}
+
+// --noisy: the neighbours. Each flooder owns one connection at a time on its own thread,
+// so its writes never delay the load generator's handling of the measured clients.
+enum class Flood { none, valid, junk };
+
+constexpr std::size_t flood_window = 4096;     // valid checks the flooder keeps in flight
+constexpr std::size_t junk_line_bytes = 65536; // 65535 bytes of 'x', then '\n'
+constexpr int measured_clients = 8;
+constexpr std::size_t measured_window = 8;
+
+// What a flooder did, read by the measuring thread while it runs.
+struct FloodCounters {
+    std::atomic<std::uint64_t> lines{0};      // request lines written whole
+    std::atomic<std::uint64_t> decisions{0};  // answers carrying an audit_seq
+    std::atomic<std::uint64_t> reconnects{0}; // connections opened again after one ended
+    std::atomic<std::uint64_t> refused{0};    // too_many_connections answers
+};
+
+// Floods one connection until the daemon ends it or `stop` is set, reading every answer
+// as it comes (a flooder that did not read would be cut off for that, not for its
+// flood). After a failed write it reads on, to take what the daemon said before it
+// closed. True if the daemon refused the connection (too_many_connections).
+bool flood_connection(int fd, Flood kind, const std::atomic<bool>& stop, FloodCounters& counters) {
+    static const std::string junk = std::string(junk_line_bytes - 1, 'x') + "\n";
+    static const std::vector<std::string> bodies = request_lines();
+    std::string out;
+    std::string_view pending;
+    std::uint64_t pending_lines = 0;
+    std::string in;
+    std::uint64_t queued = 0;
+    std::uint64_t answered = 0;
+    bool writing = true;
+    bool refused = false;
+    while (!stop.load(std::memory_order_relaxed)) {
+        if (writing && pending.empty()) {
+            pending_lines = 0;
+            if (kind == Flood::junk) {
+                pending = junk;
+                pending_lines = 1;
+            } else {
+                out.clear();
+                while (queued - answered < flood_window && out.size() < 65536) {
+                    const std::string& body = bodies[queued % bodies.size()];
+                    out.append(body, 0, body.size() - 1);
+                    out += ",\"id\":";
+                    out += std::to_string(queued);
+                    out += "}\n";
+                    ++queued;
+                    ++pending_lines;
+                }
+                pending = out;
+            }
+        }
+        const bool to_send = writing && !pending.empty();
+        pollfd waiting{fd, static_cast<short>(POLLIN | (to_send ? POLLOUT : 0)), 0};
+        if (::poll(&waiting, 1, 10) < 0 && errno != EINTR) {
+            return refused;
+        }
+        if ((waiting.revents & POLLOUT) != 0 && to_send) {
+            ssize_t n = ::send(fd, pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                pending.remove_prefix(static_cast<std::size_t>(n));
+                if (pending.empty()) {
+                    counters.lines += pending_lines;
+                }
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                writing = false;
+            }
+        }
+        if ((waiting.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            char chunk[65536];
+            ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                return refused;
+            }
+            in.append(chunk, n > 0 ? static_cast<std::size_t>(n) : 0);
+            std::size_t start = 0;
+            for (std::size_t newline; (newline = in.find('\n', start)) != std::string::npos;
+                 start = newline + 1) {
+                std::string_view answer(in.data() + start, newline - start);
+                ++answered;
+                if (answer.find("too_many_connections") != std::string_view::npos) {
+                    refused = true;
+                    ++counters.refused;
+                } else if (kind == Flood::valid && is_durable(answer)) {
+                    ++counters.decisions;
+                }
+            }
+            in.erase(0, start);
+        }
+    }
+    return refused;
+}
+
+// The flooder's thread: floods, and whenever the daemon ends its connection, connects
+// again and goes on, as an adversary would; a refused connection waits 1 ms first.
+void flood(const std::string& socket, Flood kind, const std::atomic<bool>& stop,
+           FloodCounters& counters) {
+    while (!stop.load(std::memory_order_relaxed)) {
+        int fd = connect_to(socket);
+        if (fd < 0) {
+            std::this_thread::sleep_for(1ms);
+            continue;
+        }
+        const bool refused = flood_connection(fd, kind, stop, counters);
+        ::close(fd);
+        if (stop.load(std::memory_order_relaxed)) {
+            break;
+        }
+        ++counters.reconnects;
+        if (refused) {
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+}
+
+// audit.db and its WAL together, in bytes.
+std::uint64_t store_bytes(const fs::path& db) {
+    std::uint64_t total = 0;
+    for (const fs::path& file : {db, fs::path(db.string() + "-wal")}) {
+        std::error_code error;
+        const std::uintmax_t size = fs::file_size(file, error);
+        total += error ? 0 : static_cast<std::uint64_t>(size);
+    }
+    return total;
+}
+
+// The store's row count as the daemon reports it, or nothing if it did not answer.
+std::optional<std::int64_t> audit_records(flowgate::client::Client& client) {
+    auto status = client.request(json::object{{"op", "status"}});
+    if (!status) {
+        return std::nullopt;
+    }
+    return status.value->at("audit").at("records").to_number<std::int64_t>();
+}
+
+// Waits (up to 10 s) until the daemon writes no more rows: the previous phase's flood,
+// read before its connection closed, must not be counted in the next phase.
+void settle(flowgate::client::Client& client) {
+    std::optional<std::int64_t> before = audit_records(client);
+    for (int i = 0; i < 100; ++i) {
+        std::this_thread::sleep_for(100ms);
+        std::optional<std::int64_t> now = audit_records(client);
+        if (!now || now == before) {
+            return;
+        }
+        before = now;
+    }
+}
+
+struct Phase {
+    const char* name = "";
+    Flood kind = Flood::none;
+    Level clients;
+    double seconds = 0;
+    double flood_decisions = 0; // per second
+    double flood_lines = 0;     // per second
+    std::uint64_t reconnects = 0;
+    std::uint64_t refused = 0;
+    double store_growth = 0;    // bytes per second, audit.db + WAL
+    std::optional<double> rows; // per second, as the daemon counts them
+
+    double throughput() const {
+        return seconds > 0 ? static_cast<double>(clients.decisions) / seconds : 0;
+    }
+};
+
+// One phase: the eight clients measured for `seconds` while `kind` floods beside them
+// (started a moment before the measuring, so that it is in full flow throughout).
+Phase run_phase(const char* name, Flood kind, double seconds, const fs::path& socket,
+                const fs::path& db, flowgate::client::Client& client) {
+    Phase phase;
+    phase.name = name;
+    phase.kind = kind;
+    settle(client);
+    FloodCounters counters;
+    std::atomic<bool> stop{false};
+    std::thread flooder;
+    if (kind != Flood::none) {
+        flooder = std::thread(flood, socket.string(), kind, std::cref(stop), std::ref(counters));
+        std::this_thread::sleep_for(200ms);
+    }
+    const std::uint64_t lines = counters.lines;
+    const std::uint64_t decisions = counters.decisions;
+    const std::uint64_t reconnects = counters.reconnects;
+    const std::uint64_t refused = counters.refused;
+    const std::optional<std::int64_t> records = audit_records(client);
+    const std::uint64_t bytes = store_bytes(db);
+    const auto started = Clock::now();
+    const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(seconds));
+    drive(socket.string(), measured_clients, measured_window, deadline, phase.clients);
+    phase.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const auto grown = static_cast<double>(store_bytes(db)) - static_cast<double>(bytes);
+    phase.store_growth = grown / phase.seconds;
+    phase.flood_lines = static_cast<double>(counters.lines - lines) / phase.seconds;
+    phase.flood_decisions = static_cast<double>(counters.decisions - decisions) / phase.seconds;
+    phase.reconnects = counters.reconnects - reconnects;
+    phase.refused = counters.refused - refused;
+    const std::optional<std::int64_t> records_after = audit_records(client);
+    if (records && records_after) {
+        phase.rows = static_cast<double>(*records_after - *records) / phase.seconds;
+    }
+    stop = true;
+    if (flooder.joinable()) {
+        flooder.join();
+    }
+    return phase;
+}
+
+void print_target(const char* phase, const std::string& what, bool met) {
+    std::printf("  %-11s %-44s %s\n", phase, what.c_str(), met ? "PASS" : "FAIL");
+}
+
+std::string format(const char* pattern, double value, double bound) {
+    char text[96];
+    std::snprintf(text, sizeof text, pattern, value, bound);
+    return text;
+}
+
+int run_noisy(const Options& options, const fs::path& socket, const fs::path& db,
+              flowgate::client::Client& client) {
+    std::printf("flowgated %s, store %s (durability %s)\n", FLOWGATED_PATH, db.c_str(),
+                options.relaxed ? "relaxed" : "full");
+    std::printf("%d clients x window %zu measured for %.0f s per phase; valid flood: one "
+                "connection, %zu checks in flight; junk flood: one connection, %zu-byte "
+                "lines, reconnecting when cut off\n",
+                measured_clients, measured_window, options.seconds, flood_window, junk_line_bytes);
+    std::printf("%-12s %12s %8s %8s %7s   %-36s %14s %10s\n", "phase", "decisions/s", "p50 ms",
+                "p99 ms", "kept", "flooder", "store bytes/s", "rows/s");
+    std::fflush(stdout);
+    const std::pair<const char*, Flood> plan[] = {
+        {"alone", Flood::none}, {"valid flood", Flood::valid}, {"junk flood", Flood::junk}};
+    std::vector<Phase> phases;
+    phases.reserve(std::size(plan));
+    int status_code = 0;
+    for (const auto& [name, kind] : plan) {
+        Phase& phase =
+            phases.emplace_back(run_phase(name, kind, options.seconds, socket, db, client));
+        const double alone = phases.front().throughput();
+        char flooder[64] = "-";
+        if (phase.kind == Flood::valid) {
+            std::snprintf(flooder, sizeof flooder, "%.0f decisions/s", phase.flood_decisions);
+        } else if (phase.kind == Flood::junk) {
+            std::snprintf(flooder, sizeof flooder, "%.0f lines/s, %llu reconnects",
+                          phase.flood_lines, static_cast<unsigned long long>(phase.reconnects));
+        }
+        char rows[32] = "-";
+        if (phase.rows) {
+            std::snprintf(rows, sizeof rows, "%.0f", *phase.rows);
+        }
+        const double kept = alone > 0 ? 100.0 * phase.throughput() / alone : 0;
+        std::printf("%-12s %12.0f %8.2f %8.2f %6.0f%%   %-36s %14.0f %10s\n", phase.name,
+                    phase.throughput(), percentile(phase.clients.latencies_us, 0.50) / 1000.0,
+                    percentile(phase.clients.latencies_us, 0.99) / 1000.0, kept, flooder,
+                    phase.store_growth, rows);
+        std::fflush(stdout);
+        if (!phase.clients.failure.empty() || phase.clients.not_durable != 0) {
+            std::fprintf(stderr, "%s: %s; %llu answers without a committed row\n", phase.name,
+                         phase.clients.failure.c_str(),
+                         static_cast<unsigned long long>(phase.clients.not_durable));
+            status_code = 1;
+        }
+    }
+    std::printf("store bytes/s: the growth of audit.db plus audit.db-wal over the phase (the WAL "
+                "is counted: until it first restarts after a checkpoint its file grows as "
+                "well); rows/s as the daemon counts them\n");
+    if (phases[2].refused != 0) {
+        std::printf("the junk flooder was refused a connection %llu times\n",
+                    static_cast<unsigned long long>(phases[2].refused));
+    }
+    const double alone = phases.front().throughput();
+    std::printf("targets (reported, not enforced):\n");
+    for (std::size_t i = 1; i < phases.size(); ++i) {
+        const Phase& phase = phases[i];
+        const double kept = alone > 0 ? 100.0 * phase.throughput() / alone : 0;
+        const double p99 = percentile(phases[i].clients.latencies_us, 0.99) / 1000.0;
+        print_target(phase.name, format("throughput kept %.0f%% >= %.0f%%", kept, 50), kept >= 50);
+        print_target(phase.name, format("p99 %.2f ms < %.0f ms", p99, 10), p99 < 10);
+    }
+    const double junk_growth = phases[2].store_growth / 1e6;
+    print_target(phases[2].name, format("store growth %.2f MB/s <= %.0f MB/s", junk_growth, 1),
+                 junk_growth <= 1);
+    return status_code;
+}
+// The last lines of flowgated's log, on stderr, when a run failed.
+void print_tail(const fs::path& log) {
+    std::ifstream in(log);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) {
+        lines.push_back(std::move(line));
+    }
+    const std::size_t from = lines.size() > 20 ? lines.size() - 20 : 0;
+    std::fprintf(stderr, "the end of flowgated's log:\n");
+    for (std::size_t i = from; i < lines.size(); ++i) {
+        std::fprintf(stderr, "  %s\n", lines[i].c_str());
+    }
 }
 
 } // namespace
@@ -351,8 +716,17 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "flowgated --init-store failed\n");
         return 1;
     }
+    // Under a flood the daemon warns about each client it cuts off: to a file in DIR (as
+    // to a journal, at the same cost), not into the table.
+    const fs::path log = dir / "flowgated.log";
     pid_t daemon = ::fork();
     if (daemon == 0) {
+        if (options.noisy) {
+            int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (out >= 0) {
+                ::dup2(out, STDERR_FILENO);
+            }
+        }
         ::execl(FLOWGATED_PATH, FLOWGATED_PATH, "--config", config.c_str(), nullptr);
         ::_exit(127);
     }
@@ -370,41 +744,8 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n", FLOWGATED_PATH,
-                db.c_str(), options.relaxed ? "relaxed" : "full", options.seconds);
-    std::printf("%8s %7s %12s %14s %10s %10s %12s\n", "clients", "window", "decisions",
-                "decisions/s", "p50 ms", "p99 ms", "transactions");
-    int status_code = 0;
-    for (std::size_t level = 0; level < options.clients.size(); ++level) {
-        const int clients = options.clients[level];
-        const auto window =
-            static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
-        auto before = client->request(json::object{{"op", "status"}});
-        Level total;
-        const auto started = Clock::now();
-        const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(options.seconds));
-        drive(socket.string(), clients, window, deadline, total);
-        const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-        auto after = client->request(json::object{{"op", "status"}});
-        std::int64_t transactions = 0;
-        if (before && after) {
-            transactions = after.value->at("audit").at("transactions").to_number<std::int64_t>() -
-                           before.value->at("audit").at("transactions").to_number<std::int64_t>();
-        }
-        const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
-        const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
-        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld\n", clients, window,
-                    static_cast<unsigned long long>(total.decisions),
-                    static_cast<double>(total.decisions) / elapsed, p50, p99,
-                    static_cast<long long>(transactions));
-        std::fflush(stdout);
-        if (!total.failure.empty() || total.not_durable != 0) {
-            std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
-                         total.failure.c_str(), static_cast<unsigned long long>(total.not_durable));
-            status_code = 1;
-        }
-    }
+    int status_code = options.noisy ? run_noisy(options, socket, db, *client)
+                                    : run_levels(options, socket, db, *client);
     client.reset();
     ::kill(daemon, SIGTERM);
     int status = 0;
@@ -412,6 +753,9 @@ int main(int argc, char** argv) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         std::fprintf(stderr, "flowgated did not stop cleanly (status %d)\n", status);
         status_code = 1;
+    }
+    if (status_code != 0 && options.noisy) {
+        print_tail(log);
     }
     std::error_code ignored;
     fs::remove_all(dir, ignored);
