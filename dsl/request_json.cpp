@@ -141,7 +141,8 @@ std::optional<RequestError> read_data(const json::value& data, const RequestLimi
         }
         out.emplace_back(item.get_string());
     }
-    if (std::optional<std::string_view> name = repeated_name(out)) {
+    if (std::optional<std::string_view> name =
+            limits.unique_categories ? repeated_name(out) : std::nullopt) {
         std::string message = "field 'data' names '";
         message += *name;
         message += "' twice";

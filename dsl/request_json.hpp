@@ -34,7 +34,13 @@ struct RequestLimits {
     // The most categories `data` may name; past it the request is refused
     // ("too_many_categories") before its items are read.
     std::size_t max_categories = 64;
+    // Whether `data` naming one name twice is refused ("bad_field_value").
+    bool unique_categories = true;
 };
+
+// For re-deciding a request that was decided when it was recorded (an audit replay): a
+// row decided under other limits, or before there were any, is decided again as it was.
+inline constexpr RequestLimits no_request_limits{static_cast<std::size_t>(-1), false};
 
 // Reads the check fields of a request; unknown fields are ignored. `data` may be an
 // array of strings or a single string; `activity`, `direction` (default "send"),

@@ -451,6 +451,22 @@ TEST_CASE("request json: data naming one name twice is refused, naming it", "[ds
     }
 }
 
+TEST_CASE("request json: a recorded decision is read again whatever today's limits",
+          "[dsl][limits]") {
+    // A row decided before there were limits (or under larger ones) names 100 categories,
+    // one of them twice: replay re-decides it instead of calling it unparseable.
+    std::string data = "[\"status\"";
+    for (int i = 0; i < 99; ++i) {
+        data += ",\"c" + std::to_string(i) + "\"";
+    }
+    data += ",\"status\"]";
+    const json::value value = json::parse(R"({"purpose":"h","recipient":"p","data":)" + data + "}");
+    CHECK(std::holds_alternative<RequestError>(request_from_json(value)));
+    RequestParse read = request_from_json(value, no_request_limits);
+    REQUIRE(std::holds_alternative<Request>(read));
+    CHECK(std::get<Request>(read).data.size() == 101);
+}
+
 TEST_CASE("request json: data past max_categories is refused naming the limit; at it, it is read",
           "[dsl][limits]") {
     std::vector<std::string> names;
