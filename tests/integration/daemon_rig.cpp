@@ -526,4 +526,22 @@ CommandResult run_command(const fs::path& dir, const std::string& line) {
     return result;
 }
 
+CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments) {
+    std::string command = shell_quoted(FLOWGATE_PATH);
+    for (const std::string& argument : arguments) {
+        command += " " + shell_quoted(argument);
+    }
+    return run_command(dir, command);
+}
+
+int start_with_config_tail(Daemon& daemon, const std::string& text) {
+    std::string written = read_text(daemon.config_file());
+    written = written.substr(0, written.find("\n[limits]"));
+    {
+        std::ofstream out(daemon.config_file(), std::ios::trunc);
+        out << written << "\n" << text;
+    }
+    return daemon.run_to_exit({}, 15s);
+}
+
 } // namespace flowgate::integration

@@ -176,6 +176,14 @@ CommandResult run_command(const fs::path& dir, const std::string& line);
 
 int listening_socket(const fs::path& path);
 
+// Runs the real `flowgate` with ARGUMENTS in DIR, stdout and stderr going to files.
+CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments);
+
+// Starts the daemon on its configuration with the rig's own (empty) [limits] table
+// replaced by TEXT (a second table would be a TOML error of its own), for a start-up
+// that must fail: its exit status.
+int start_with_config_tail(Daemon& daemon, const std::string& text);
+
 // Rows of a query run by the sqlite3 command (-json), as objects.
 boost::json::array sqlite_rows(const fs::path& db, const std::string& sql);
 // The audit rows of one kind, in seq order.

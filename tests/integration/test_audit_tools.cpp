@@ -20,15 +20,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Runs the real `flowgate` with stdout and stderr going to files (not a terminal).
-CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments) {
-    std::string command = shell_quoted(FLOWGATE_PATH);
-    for (const std::string& argument : arguments) {
-        command += " " + shell_quoted(argument);
-    }
-    return run_command(dir, command);
-}
-
 // Runs SQL with the sqlite3 command on a file; the statements go through a script.
 void sqlite(const fs::path& db, const std::string& sql) {
     const fs::path script = db.parent_path() / "tamper.sql";

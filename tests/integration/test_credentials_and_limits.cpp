@@ -15,19 +15,6 @@
 using namespace flowgate::integration;
 namespace json = boost::json;
 
-namespace {
-
-// A configuration with one line appended (a key in [limits], or a [[service]]).
-int start_with_appended(Daemon& daemon, const std::string& text) {
-    {
-        std::ofstream out(daemon.config_file(), std::ios::app);
-        out << text;
-    }
-    return daemon.run_to_exit({}, 15s);
-}
-
-} // namespace
-
 TEST_CASE("flowgated: a connection whose peer credentials cannot be read is not served",
           "[integration]") {
     RigConfig config;
@@ -100,16 +87,8 @@ TEST_CASE("flowgated: a configured number out of its range stops the start, nami
     };
     for (const Case& c : cases) {
         SECTION(c.name) {
-            // The rig writes its own [limits] table last, empty: a second one would be a
-            // TOML error of its own, so these keys go in a configuration without it.
             Daemon daemon;
-            std::string written = read_text(daemon.config_file());
-            written = written.substr(0, written.find("\n[limits]"));
-            {
-                std::ofstream out(daemon.config_file(), std::ios::trunc);
-                out << written << "\n";
-            }
-            CHECK(start_with_appended(daemon, c.text) == 1);
+            CHECK(start_with_config_tail(daemon, c.text) == 1);
             CHECK_THAT(daemon.log(), Catch::Contains(c.key) && Catch::Contains("error"));
             CHECK_FALSE(fs::exists(daemon.socket()));
         }

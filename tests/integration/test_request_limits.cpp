@@ -226,15 +226,8 @@ TEST_CASE("flowgated: max_categories and max_answer_bytes out of their range sto
     };
     for (const Case& c : cases) {
         SECTION(c.name) {
-            // Without the rig's own (empty) [limits] table: a second one is a TOML error.
             Daemon daemon;
-            std::string written = read_text(daemon.config_file());
-            written = written.substr(0, written.find("\n[limits]"));
-            {
-                std::ofstream out(daemon.config_file(), std::ios::trunc);
-                out << written << "\n[limits]\n" << c.text << "\n";
-            }
-            CHECK(daemon.run_to_exit({}, 15s) == 1);
+            CHECK(start_with_config_tail(daemon, std::string("[limits]\n") + c.text + "\n") == 1);
             CHECK_THAT(daemon.log(), Catch::Contains(c.key) && Catch::Contains("error"));
             CHECK_FALSE(fs::exists(daemon.socket()));
         }
