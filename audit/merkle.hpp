@@ -213,6 +213,9 @@ MerkleResult<std::vector<TreeHash>> consistency_proof(std::uint64_t old_size,
                                                       std::uint64_t new_size, NodeSource& source);
 
 // The outcome of checking a proof: valid, or the step of the RFC's algorithm that failed.
+// A valid proof ties the leaf (or the old tree) to the root; the size is tied to the root
+// only by whoever vouches for both (a checkpoint signs them together): a path of the same
+// shape also checks out against the same root at some other sizes.
 struct ProofCheck {
     bool valid = false;
     std::string_view reason; // empty when valid
