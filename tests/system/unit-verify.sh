@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # systemd-analyze verify accepts the installed units without a word: every key known,
-# every command executable, the socket and the service naming each other correctly.
+# every command executable, the socket and the service naming each other correctly;
+# and the service may open a descriptor for each client max_connections allows.
 # verify needs ExecStart='s binary to exist, so it runs on a temporary-prefix install,
 # whose units name the binaries installed next to them.
 # Usage: unit-verify.sh BUILD_DIR
@@ -18,3 +19,14 @@ output=$(systemd-analyze verify "$units/flowgated.service" "$units/flowgated.soc
   status=$?
 [ "$status" -eq 0 ] || { echo "$output" >&2; fail "systemd-analyze verify exited $status"; }
 [ -z "$output" ] || { echo "$output" >&2; fail "systemd-analyze verify had something to say"; }
+
+# Room for every client the daemon serves (max_connections, 1024 unless the installed
+# configuration says otherwise) and its own descriptors (the store, its WAL, the locks,
+# a reload's policy files): else accept() fails with EMFILE before the daemon can say
+# too_many_connections.
+nofile=$(sed -n 's/^LimitNOFILE=\([0-9]*\)$/\1/p' "$units/flowgated.service")
+[ -n "$nofile" ] || fail "flowgated.service sets no LimitNOFILE="
+connections=$(sed -n 's/^max_connections *= *\([0-9]*\).*/\1/p' "$prefix/etc/flowgate/flowgated.toml")
+connections=${connections:-1024}
+[ "$nofile" -ge $((connections + 64)) ] ||
+  fail "LimitNOFILE=$nofile leaves no room above max_connections ($connections) + 64"
