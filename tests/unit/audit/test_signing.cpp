@@ -348,7 +348,7 @@ TEST_CASE("signed notes: a note opens to its text, with the known keys that sign
     }
 }
 
-TEST_CASE("signed notes: two keys' signatures on one note both verify; an unknown signer is "
+TEST_CASE("signed notes: two keys' signatures on one note both verify, and an unknown signer is "
           "ignored",
           "[audit][signing]") {
     SECTION("Go's published pair: PeterNeumann and EnochRoot on the same text") {
