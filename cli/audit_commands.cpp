@@ -421,7 +421,8 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
 void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* audit = app.add_subcommand(
         "audit",
-        "Verify, replay and export an audit store (read-only, works while flowgated runs)");
+        "Verify, replay and export an audit store (read-only, works while flowgated runs); make "
+        "the key that signs its checkpoints");
     audit->require_subcommand(1);
 
     auto verify_db = std::make_shared<std::string>();
@@ -518,6 +519,8 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         filter.consent_ground = record_args->consent_ground;
         outcome.status = run_records(record_args->db, filter, record_args->format);
     });
+
+    register_key_commands(*audit, outcome);
 }
 
 } // namespace flowgate::cli

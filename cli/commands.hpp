@@ -20,6 +20,8 @@ struct Outcome {
 void register_policy_commands(CLI::App& app, Outcome& outcome);
 void register_daemon_commands(CLI::App& app, Outcome& outcome);
 void register_audit_commands(CLI::App& app, Outcome& outcome);
+// keygen and verifier-key, under `audit`.
+void register_key_commands(CLI::App& audit, Outcome& outcome);
 
 int run(int argc, char** argv);
 
