@@ -100,7 +100,7 @@ TEST_CASE("flowgated: names given by their table labels are decided like identif
     CHECK(row.at("data") == "[\"checkup_result\"]");
 }
 
-TEST_CASE("flowgated: explain is audited and carries the trace; status counts the decisions",
+TEST_CASE("flowgated: explain is audited and carries the trace, status counts the decisions",
           "[integration]") {
     Daemon daemon;
     REQUIRE(daemon.start());

@@ -274,7 +274,7 @@ TEST_CASE("flowgated: a uid's junk beyond refused_rows_per_second is answered an
     CHECK(status.value->at("counters").at("malformed") == sent);
 }
 
-TEST_CASE("flowgated: a client trickling a line is cut off at line_timeout; a quiet one is not",
+TEST_CASE("flowgated: a client trickling a line is cut off at line_timeout, a quiet one is not",
           "[integration]") {
     Daemon daemon(with_limits({{"line_timeout_ms", 600}, {"idle_timeout_ms", 60000}}));
     REQUIRE(daemon.start());

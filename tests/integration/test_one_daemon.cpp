@@ -104,7 +104,7 @@ ino_t inode_of(const fs::path& path) {
 
 } // namespace
 
-TEST_CASE("flowgated: a second daemon on the same store refuses to start; the first serves on",
+TEST_CASE("flowgated: a second daemon on the same store refuses to start, the first serves on",
           "[integration]") {
     Daemon first;
     REQUIRE(first.start());
@@ -245,7 +245,7 @@ TEST_CASE("flowgated: a stopping daemon removes its socket only if the path is s
     ::close(other);
 }
 
-TEST_CASE("flowgated: a missing store is refused with how to make one; nothing is served",
+TEST_CASE("flowgated: a missing store is refused with how to make one, nothing is served",
           "[integration]") {
     Daemon daemon;
     SECTION("never made") {
@@ -265,7 +265,7 @@ TEST_CASE("flowgated: a missing store is refused with how to make one; nothing i
     CHECK_FALSE(fs::exists(daemon.socket()));
 }
 
-TEST_CASE("flowgated: --init-store makes an empty store and exits; it never replaces one",
+TEST_CASE("flowgated: --init-store makes an empty store and exits, it never replaces one",
           "[integration]") {
     Daemon daemon;
     REQUIRE(daemon.init_store() == 0);

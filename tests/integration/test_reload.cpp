@@ -44,7 +44,7 @@ json::object counters(flowgate::client::Client& client) {
 
 } // namespace
 
-TEST_CASE("flowgated: an admin's reload swaps in the new policy; a bad one keeps the old",
+TEST_CASE("flowgated: an admin's reload swaps in the new policy, a bad one keeps the old",
           "[integration]") {
     Daemon daemon(me_as_admin());
     REQUIRE(daemon.start());

@@ -99,7 +99,7 @@ std::string refused_with(RawConnection& connection, const std::string& line) {
 } // namespace
 
 TEST_CASE("audit store: a store that received bytes that are not UTF-8 and 64 KiB junk lines is "
-          "read by Python, the documented verifier and the export; each junk line is a bounded row",
+          "read by Python, the documented verifier and the export, each junk line is a bounded row",
           "[integration][audit]") {
     INFO("python3 is needed (scripts/install-deps.sh installs it)");
     REQUIRE(have_python());
@@ -239,7 +239,7 @@ dst.commit()
 } // namespace
 
 TEST_CASE("audit tools: a store of schema version 1 verifies, lists its records, exports and "
-          "replays; flowgated refuses to serve it, saying what to do",
+          "replays, flowgated refuses to serve it, saying what to do",
           "[integration][audit]") {
     INFO("python3 is needed (scripts/install-deps.sh installs it)");
     REQUIRE(have_python());

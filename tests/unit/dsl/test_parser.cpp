@@ -246,7 +246,7 @@ forbid f {}
     CHECK(forbid.clauses.empty());
 }
 
-TEST_CASE("parser: not binds tightest, then and, then or; parentheses group", "[parser]") {
+TEST_CASE("parser: not binds tightest, then and, then or, parentheses group", "[parser]") {
     auto condition_of = [](const std::string& text) {
         Parsed parsed = parse("permit r { when " + text + "; }");
         INFO(dsl::format(parsed.diagnostics));

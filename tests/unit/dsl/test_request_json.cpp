@@ -103,7 +103,7 @@ TEST_CASE("request json: a full check request reads every field", "[dsl]") {
     CHECK(r.context.legal_basis == std::optional<std::string>("g"));
 }
 
-TEST_CASE("request json: optional fields take their defaults; data may be one string", "[dsl]") {
+TEST_CASE("request json: optional fields take their defaults, data may be one string", "[dsl]") {
     Request r = request_of(R"({"purpose":"health","recipient":"prevent","data":"checkup"})");
     CHECK_FALSE(r.activity);
     CHECK(r.direction == Direction::send);
@@ -467,7 +467,7 @@ TEST_CASE("request json: a recorded decision is read again whatever today's limi
     CHECK(std::get<Request>(read).data.size() == 101);
 }
 
-TEST_CASE("request json: data past max_categories is refused naming the limit; at it, it is read",
+TEST_CASE("request json: data past max_categories is refused naming the limit, at it, it is read",
           "[dsl][limits]") {
     std::vector<std::string> names;
     for (int i = 0; i < 65; ++i) {
