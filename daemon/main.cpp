@@ -3,12 +3,14 @@
 // (--init-store). SIGHUP reloads the policy, SIGTERM stops. Only start-up may fail; a
 // request never does.
 #include "daemon/config.hpp"
+#include "daemon/protocol.hpp"
 #include "daemon/startup.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -60,5 +62,13 @@ int main(int argc, char** argv) {
         return 1;
     }
     spdlog::set_level(level);
-    return init ? init_store(config) : run_daemon(std::move(config));
+    const int status = init ? init_store(config) : run_daemon(std::move(config));
+    if (policy_loads_running() > 0) {
+        // A load a reload gave up on still runs on its thread: the store is closed and the
+        // socket removed, so end here, without running the static destructors (OpenSSL's
+        // tables, the loggers) under it.
+        spdlog::shutdown();
+        std::_Exit(status);
+    }
+    return status;
 }

@@ -60,6 +60,9 @@ std::string monotonic_usec_line() {
 // thread (stuck, say, on a file system that does not answer).
 constexpr unsigned max_loads_running = 4;
 
+// The process's loads on their threads; see policy_loads_running().
+std::atomic<unsigned> loads_running{0};
+
 // What answer_decision splices into a decision's answer: ,"audit_seq": and up to 20 digits.
 constexpr std::size_t audit_seq_bytes = sizeof(",\"audit_seq\":") - 1 + 20;
 
@@ -79,6 +82,10 @@ struct Protocol::LoadJob {
 
 std::string_view daemon_version() {
     return "0.1.0";
+}
+
+unsigned policy_loads_running() {
+    return loads_running.load();
 }
 
 Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
@@ -410,30 +417,29 @@ void Protocol::start_reload(ReloadTrigger trigger, std::string description,
     notify(monotonic_usec_line().c_str());
     spdlog::info("event=reload_started trigger={} policy={}", job->description,
                  m_config.policy_path);
-    if (*m_loads_running >= max_loads_running) {
+    if (loads_running >= max_loads_running) {
         fail_reload(*job, {},
-                    std::to_string(m_loads_running->load()) +
+                    std::to_string(loads_running.load()) +
                         " earlier loads of the policy have not ended (a file system that does "
                         "not answer?); no new one is started until one does");
         return;
     }
-    ++*m_loads_running;
+    ++loads_running;
     try {
-        std::thread([job, path = m_config.policy_path, io = &m_io, running = m_loads_running,
-                     this] {
-            dsl::LoadResult loaded = dsl::load_policy(path);
+        std::thread([job, path = m_config.policy_path, io = &m_io, this] {
             {
+                dsl::LoadResult loaded = dsl::load_policy(path);
                 std::lock_guard lock(job->mutex);
                 if (!job->abandoned) {
                     asio::post(*io, [this, job, loaded = std::move(loaded)]() mutable {
                         on_loaded(job, std::move(loaded));
                     });
                 }
-            }
-            --*running;
+            } // what it loaded is freed before it counts as ended
+            --loads_running;
         }).detach();
     } catch (const std::system_error& error) {
-        --*m_loads_running;
+        --loads_running;
         fail_reload(*job, {},
                     std::string("cannot start a thread to load the policy: ") + error.what());
         return;

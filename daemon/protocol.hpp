@@ -113,9 +113,6 @@ private:
     std::shared_ptr<LoadJob> m_reload; // the reload in progress, or null
     std::vector<std::function<void(boost::json::object)>> m_reload_waiters;
     boost::asio::steady_timer m_reload_deadline;
-    // Loads still running on their threads, those given up on included.
-    std::shared_ptr<std::atomic<unsigned>> m_loads_running =
-        std::make_shared<std::atomic<unsigned>>(0);
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
     Counters m_counters;
     // Refusals recorded this second for one uid, and those past the limit, which one row
@@ -137,5 +134,10 @@ private:
 
 // The version flowgated reports.
 std::string_view daemon_version();
+
+// Loads of the policy still running on their threads, those a reload gave up on
+// included. A process that exits while one runs must not run its static destructors
+// (OpenSSL's among them) under it.
+unsigned policy_loads_running();
 
 } // namespace flowgate::daemon

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <poll.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -194,12 +195,19 @@ TEST_CASE("flowgated: a client that does not read holds a bounded number of answ
     CHECK(decided > 0);
     CHECK(decided < 2000);
 
-    // Others are served meanwhile, and the silent client is cut off at write_timeout.
+    // Others are served meanwhile, and the silent client (still reading nothing) is cut
+    // off at write_timeout.
     auto client = daemon.connect();
     auto answer = client.request(allowed_check());
     REQUIRE(answer);
     CHECK(text_of(*answer.value, "decision") == "allow");
-    CHECK(silent.closed_within(15s));
+    for (int i = 0; i < 150 && log_lines_with(daemon, "event=client_not_reading") == 0; ++i) {
+        std::this_thread::sleep_for(100ms);
+    }
+    CHECK(log_lines_with(daemon, "event=client_not_reading") == 1);
+    pollfd hung_up{silent.fd(), 0, 0};
+    CHECK(::poll(&hung_up, 1, 5000) == 1);
+    CHECK((hung_up.revents & POLLHUP) != 0);
 }
 
 TEST_CASE("flowgated: a connection that keeps sending junk is cut off, the count recorded once",
