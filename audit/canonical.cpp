@@ -2,6 +2,8 @@
 // docs/audit-store.md for the contract.
 #include "audit/canonical.hpp"
 
+#include "audit/sha256_context.hpp"
+
 #include <openssl/evp.h>
 
 #include <charconv>
@@ -55,15 +57,7 @@ std::string canonical_row_bytes(const AuditRowView& row, int version) {
     return out;
 }
 
-struct ChainHasher::Context {
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    // Fetched once: EVP_sha256() would look the implementation up on every init.
-    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    ~Context() {
-        EVP_MD_free(sha256);
-        EVP_MD_CTX_free(context);
-    }
-};
+struct ChainHasher::Context : Sha256Context {};
 
 ChainHasher::ChainHasher() : m_context(std::make_unique<Context>()) {}
 ChainHasher::~ChainHasher() = default;

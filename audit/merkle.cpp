@@ -3,6 +3,8 @@
 // the storage design.
 #include "audit/merkle.hpp"
 
+#include "audit/sha256_context.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -12,18 +14,7 @@
 
 namespace flowgate::audit {
 
-struct TreeHasher::Context {
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    // Fetched once: EVP_sha256() would look the implementation up on every init.
-    EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    ~Context() {
-        EVP_MD_free(sha256);
-        EVP_MD_CTX_free(context);
-    }
-    Context() = default;
-    Context(const Context&) = delete;
-    Context& operator=(const Context&) = delete;
-
+struct TreeHasher::Context : Sha256Context {
     // SHA-256(first ‖ second). A failure means libcrypto itself is broken: as for the
     // chain, the one exception of this library.
     TreeHash digest(const void* first, std::size_t first_size, const void* second,
