@@ -78,6 +78,17 @@ ChainHash ChainHasher::hash(const ChainHash& prev, std::string_view canonical) {
     return out;
 }
 
+ChainHash sha256(std::string_view bytes) {
+    ChainHash digest{};
+    unsigned int size = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1 ||
+        size != digest.size()) {
+        // As for the chain's hash: libcrypto itself is broken.
+        throw std::runtime_error("SHA-256 failed in libcrypto");
+    }
+    return digest;
+}
+
 ChainHash chain_hash(const ChainHash& prev, std::string_view canonical) {
     thread_local ChainHasher hasher;
     return hasher.hash(prev, canonical);

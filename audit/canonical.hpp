@@ -48,6 +48,9 @@ private:
 // SHA-256(prev ‖ canonical), with a hasher of the calling thread's.
 ChainHash chain_hash(const ChainHash& prev, std::string_view canonical);
 
+// SHA-256 of some bytes, once (a line's digest, a key's ID): not for a row at a time.
+ChainHash sha256(std::string_view bytes);
+
 // Lowercase hex, 64 digits.
 std::string to_hex(const ChainHash& hash);
 // As to_hex, into a fixed buffer (no allocation; inline: a verify does it per row).

@@ -108,14 +108,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
 }
 
 std::string sha256_hex(std::string_view bytes) {
-    ChainHash digest{};
-    unsigned int size = 0;
-    if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1 ||
-        size != digest.size()) {
-        // As for the chain's hash: libcrypto itself is broken.
-        throw std::runtime_error("SHA-256 failed in libcrypto");
-    }
-    return to_hex(digest);
+    return to_hex(sha256(bytes));
 }
 
 StoredRequest append_stored_request(std::string& out, std::string_view line, std::size_t limit) {

@@ -3,6 +3,7 @@
 // strict decoder); what is written here is only the c2sp.org/signed-note framing.
 #include "audit/signing_key.hpp"
 
+#include "audit/canonical.hpp"
 #include "audit/request_text.hpp"
 
 #include <boost/locale/utf.hpp>
@@ -185,13 +186,7 @@ KeyId ed25519_key_id(std::string_view name, const Ed25519PublicKey& public_key) 
     hashed += '\n';
     hashed += static_cast<char>(ed25519_algorithm);
     hashed.append(reinterpret_cast<const char*>(public_key.data()), public_key.size());
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int size = 0;
-    if (EVP_Digest(hashed.data(), hashed.size(), digest.data(), &size, EVP_sha256(), nullptr) !=
-        1) {
-        // As sha256_hex(): libcrypto itself is broken.
-        throw std::runtime_error("SHA-256 failed in libcrypto");
-    }
+    const ChainHash digest = sha256(hashed);
     return KeyId{digest[0]} << 24U | KeyId{digest[1]} << 16U | KeyId{digest[2]} << 8U |
            KeyId{digest[3]};
 }

@@ -60,6 +60,13 @@ std::string monotonic_usec_line() {
 // thread (stuck, say, on a file system that does not answer).
 constexpr unsigned max_loads_running = 4;
 
+// The second of the steady clock it is: what a uid's refusal budget counts in.
+std::int64_t steady_second() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 // The process's loads on their threads; see policy_loads_running().
 std::atomic<unsigned> loads_running{0};
 
@@ -104,9 +111,7 @@ Protocol::~Protocol() {
 void Protocol::refuse(const json::value& id, std::string_view code, std::string message,
                       std::string_view line, const Peer& peer, Answer answer) {
     ++m_counters.malformed;
-    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch())
-                                    .count();
+    const std::int64_t second = steady_second();
     RefusalBudget& budget = m_refusals[peer.uid];
     if (budget.second != second) {
         budget.second = second;
@@ -148,9 +153,7 @@ void Protocol::arm_refusal_summary() {
 }
 
 void Protocol::record_unrecorded_refusals() {
-    const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch())
-                                    .count();
+    const std::int64_t second = steady_second();
     for (auto it = m_refusals.begin(); it != m_refusals.end();) {
         RefusalBudget& budget = it->second;
         if (budget.unrecorded > 0) {

@@ -544,4 +544,14 @@ int start_with_config_tail(Daemon& daemon, const std::string& text) {
     return daemon.run_to_exit({}, 15s);
 }
 
+json::object parse_answer(const std::optional<std::string>& line) {
+    INFO("the answer line: " << line.value_or("(none)").substr(0, 2000));
+    REQUIRE(line);
+    boost::system::error_code error;
+    json::value parsed = json::parse(*line, error);
+    REQUIRE_FALSE(error);
+    REQUIRE(parsed.is_object());
+    return parsed.as_object();
+}
+
 } // namespace flowgate::integration

@@ -210,6 +210,8 @@ void check_reload_failed_keeps(const Daemon& daemon, client::Client& client,
                                const boost::json::object& refused, const std::string& original,
                                const std::string& why);
 
+// An answer line as a JSON object; the test stops (showing the line) unless it is one.
+boost::json::object parse_answer(const std::optional<std::string>& line);
 // The value of a string field, or "" when absent or not a string.
 std::string text_of(const boost::json::object& object, std::string_view key);
 // answer["error"]["code"], or "".

@@ -22,11 +22,6 @@ namespace json = boost::json;
 
 namespace {
 
-json::object parse_answer(const std::optional<std::string>& line) {
-    REQUIRE(line);
-    return json::parse(*line).as_object();
-}
-
 std::string check_line(const std::string& subject, std::uint64_t id) {
     json::object request = allowed_check();
     request["subject"] = subject;

@@ -38,16 +38,6 @@ std::vector<std::string> spellings(std::size_t n) {
     return names;
 }
 
-json::object parse_answer(const std::optional<std::string>& line) {
-    INFO("the answer line: " << line.value_or("(none)").substr(0, 2000));
-    REQUIRE(line);
-    boost::system::error_code error;
-    json::value parsed = json::parse(*line, error);
-    REQUIRE_FALSE(error);
-    REQUIRE(parsed.is_object());
-    return parsed.as_object();
-}
-
 std::string message_of(const json::object& answer) {
     return text_of(answer.at("error").as_object(), "message");
 }

@@ -27,16 +27,6 @@ RigConfig small_limits() {
     return config;
 }
 
-json::object parse_answer(const std::optional<std::string>& line) {
-    INFO("the answer line: " << line.value_or("(none)"));
-    REQUIRE(line);
-    boost::system::error_code error;
-    json::value parsed = json::parse(*line, error);
-    REQUIRE_FALSE(error);
-    REQUIRE(parsed.is_object());
-    return parsed.as_object();
-}
-
 // How long a well-behaved client waits for one check.
 std::chrono::milliseconds check_latency(const Daemon& daemon) {
     auto client = daemon.connect();
