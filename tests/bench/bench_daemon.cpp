@@ -7,6 +7,7 @@
 // one when the list is shorter). Run a Release build:
 //   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
 //                [--flowgated PATH]   (another build's daemon, for an A/B run)
+//                [--sign]             (checkpoints signed with a key made for the run)
 //
 // --noisy: how well eight clients (window 8) are served next to a noisy neighbour, in
 // four phases of S seconds on one daemon: alone; next to one connection pipelining valid
@@ -19,6 +20,7 @@
 // store by at most 1 MB/s — each marked PASS or FAIL. The targets are reported, not enforced (the
 // machine's speed drifts): the exit status is 1 only if something failed to run.
 //   bench_daemon --noisy [--seconds S] [--dir DIR] [--relaxed]
+#include "audit/signing_key.hpp"
 #include "client/client.hpp"
 
 #include <boost/json.hpp>
@@ -63,6 +65,7 @@ struct Options {
     bool relaxed = false;
     bool noisy = false;
     std::string flowgated = FLOWGATED_PATH; // --flowgated: another build's, for an A/B run
+    bool sign = false;                      // --sign: checkpoints signed with a new key
 };
 
 // The daemon the run starts (set from --flowgated once the options are read).
@@ -329,11 +332,14 @@ Options parse(int argc, char** argv) {
             options.windows = numbers(next());
         } else if (arg == "--flowgated") {
             options.flowgated = next();
+        } else if (arg == "--sign") {
+            options.sign = true;
         } else {
-            std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
-                                 "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH]\n"
-                                 "       bench_daemon --noisy [--seconds S] [--dir DIR] "
-                                 "[--relaxed]\n");
+            std::fprintf(stderr,
+                         "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
+                         "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH] [--sign]\n"
+                         "       bench_daemon --noisy [--seconds S] [--dir DIR] "
+                         "[--relaxed]\n");
             std::exit(2);
         }
     }
@@ -732,6 +738,17 @@ int main(int argc, char** argv) {
         out << "socket = \"" << socket.string() << "\"\npolicy = \"" << FLOWGATE_SOURCE_DIR
             << "/policies\"\naudit_db = \"" << db.string() << "\"\ndurability = \""
             << (options.relaxed ? "relaxed" : "full") << "\"\nlog_level = \"warn\"\n";
+        if (options.sign) {
+            const fs::path key_file = dir / "signing.key";
+            auto key = flowgate::audit::generate_signing_key("bench.flowgate/log");
+            if (!key) {
+                std::fprintf(stderr, "cannot make a signing key\n");
+                return 1;
+            }
+            std::ofstream(key_file) << key.value().private_key_text() << "\n";
+            fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write);
+            out << "signing_key = \"" << key_file.string() << "\"\n";
+        }
     }
     // A new store, made as an admin makes one, then the daemon that serves it.
     if (!init_store(config)) {
