@@ -11,6 +11,7 @@
 #include "audit/canonical.hpp"
 #include "audit/error.hpp"
 #include "audit/record.hpp"
+#include "audit/signing_key.hpp"
 #include "audit/unique_function.hpp"
 
 #include <chrono>
@@ -52,6 +53,8 @@ struct AuditOptions {
     std::size_t wal_restart_frames = 16384;
     // Where the completions of submit_delivered() run (unset: on the writer thread).
     AuditDelivery deliver;
+    // The key checkpoints are signed with; null: they are stored unsigned.
+    std::shared_ptr<const SigningKey> signing_key;
 };
 
 struct AuditHealth {

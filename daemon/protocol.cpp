@@ -96,8 +96,8 @@ unsigned policy_loads_running() {
 }
 
 Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
-                   std::shared_ptr<const dsl::CompiledPolicy> policy)
-    : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)),
+                   std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing)
+    : m_io(io), m_config(config), m_audit(audit), m_signing(signing), m_policy(std::move(policy)),
       m_reload_deadline(io), m_refusal_summary(io) {}
 
 Protocol::~Protocol() {
@@ -399,6 +399,7 @@ json::object Protocol::status(const json::value& id) const {
                                  {"transactions", stats.transactions},
                                  {"records", stats.records},
                                  {"wal_pages", stats.wal_frames}};
+    body["checkpoints"] = checkpoint_key_status(m_signing);
     return body;
 }
 

@@ -8,6 +8,7 @@
 
 #include "audit/store.hpp"
 #include "daemon/audit_records.hpp"
+#include "daemon/checkpoint_key.hpp"
 #include "daemon/path_lock.hpp"
 #include "daemon/protocol.hpp"
 #include "daemon/server.hpp"
@@ -51,8 +52,10 @@ std::shared_ptr<const dsl::CompiledPolicy> load_first_policy(const Config& confi
 
 // How the store hands committed batches back to the serving thread, and how durably it
 // writes.
-AuditOptions store_options(const Config& config, asio::io_context& io) {
+AuditOptions store_options(const Config& config, asio::io_context& io,
+                           const CheckpointKey& signing) {
     AuditOptions options;
+    options.signing_key = signing.key;
     // Answers are written on the serving thread: committed batches go back to it whole.
     options.deliver = [&io](audit::UniqueFunction<void()> work) {
         asio::post(io, std::move(work));
@@ -76,8 +79,9 @@ std::optional<PathLock> lock_store(const Config& config, std::string_view failed
 
 // The store; null if it is missing or cannot be opened, or its schema or its chain's
 // tail is not what flowgate writes.
-std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io) {
-    auto opened = AuditStore::open(config.audit_db_path, store_options(config, io));
+std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io,
+                                       const CheckpointKey& signing) {
+    auto opened = AuditStore::open(config.audit_db_path, store_options(config, io, signing));
     if (!opened) {
         spdlog::critical("event=start_failed reason=audit_store path={} error=\"{}\"",
                          config.audit_db_path, opened.error().message);
@@ -180,6 +184,10 @@ void record_stop(AuditStore& audit, const dsl::CompiledPolicy& policy) {
 int run_daemon(Config config) {
     // A client that goes away mid-answer is the session's error, not the process's end.
     std::signal(SIGPIPE, SIG_IGN);
+    std::optional<CheckpointKey> signing = load_checkpoint_key(config, "start_failed");
+    if (!signing) {
+        return 1;
+    }
     std::shared_ptr<const dsl::CompiledPolicy> policy = load_first_policy(config);
     if (!policy) {
         return 1;
@@ -189,12 +197,12 @@ int run_daemon(Config config) {
         return 1;
     }
     asio::io_context io(1);
-    std::unique_ptr<AuditStore> audit = open_store(config, io);
+    std::unique_ptr<AuditStore> audit = open_store(config, io, *signing);
     if (!audit) {
         return 1;
     }
 
-    Protocol protocol(io, config, *audit, policy);
+    Protocol protocol(io, config, *audit, policy, *signing);
     Server server(io, config.limits, protocol);
     protocol.set_server(&server);
     std::optional<std::string> socket = take_socket(server, config);
@@ -204,6 +212,7 @@ int run_daemon(Config config) {
     Signals signals(io, protocol, server);
 
     server.start();
+    log_checkpoint_key(*signing);
     sd_notify(0, "READY=1");
     spdlog::info("event=ready socket={} policy={} hash={} audit_db={} durability={}", *socket,
                  config.policy_path, policy->hash(), config.audit_db_path,
@@ -216,12 +225,16 @@ int run_daemon(Config config) {
 }
 
 int init_store(const Config& config) {
+    std::optional<CheckpointKey> signing = load_checkpoint_key(config, "init_failed");
+    if (!signing) {
+        return 1;
+    }
     std::optional<PathLock> store_lock = lock_store(config, "init_failed");
     if (!store_lock) {
         return 1;
     }
     asio::io_context io(1);
-    auto created = AuditStore::create(config.audit_db_path, store_options(config, io));
+    auto created = AuditStore::create(config.audit_db_path, store_options(config, io, *signing));
     if (!created) {
         spdlog::critical("event=init_failed reason=audit_store path={} error=\"{}\"",
                          config.audit_db_path, created.error().message);
