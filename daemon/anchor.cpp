@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string system_error(const char* what, const fs::path& path) {
+std::string system_error(std::string_view what, const fs::path& path) {
     return std::string(what) + " " + path.string() + ": " + std::strerror(errno);
 }
 
@@ -84,9 +84,9 @@ AnchorText read_anchor(const fs::path& path) {
 
 std::string restore_hint(const fs::path& anchor) {
     return "restore " + anchor.string() +
-           " from the latest checkpoint kept outside the store (the journal's last "
-           "event=checkpoint line: its note=, with \\n as newlines and \\\\ as \\, is the "
-           "file), or, to begin a new log, move the store aside and run flowgated "
+           " from the latest checkpoint kept outside the store (the note of the journal's "
+           "last 'audit checkpoint:' line, its \\n made newlines and its \\\\ backslashes, "
+           "is the file), or, to begin a new log, move the store aside and run flowgated "
            "--init-store";
 }
 
@@ -94,12 +94,10 @@ std::string restore_hint(const fs::path& anchor) {
 // key when both are there; or why the anchor is not one the daemon may go by.
 std::optional<std::string> anchor_body(const fs::path& anchor, const std::string& text,
                                        const CheckpointKey& signing, std::string& body) {
-    const std::size_t blank = text.find("\n\n");
-    if (blank == std::string::npos) {
-        body = text; // an unsigned checkpoint: the body alone
-        return std::nullopt;
+    body = audit::note_text_unchecked(text);
+    if (body.size() == text.size()) {
+        return std::nullopt; // an unsigned checkpoint: the body alone
     }
-    body = text.substr(0, blank + 1);
     std::vector<audit::VerifierKey> known;
     if (signing.key) {
         known.push_back(signing.key->verifier());
@@ -121,22 +119,12 @@ std::optional<std::string> anchor_body(const fs::path& anchor, const std::string
            "; start the daemon with the key that signed it";
 }
 
-} // namespace
-
-std::string escaped_note(std::string_view note) {
-    std::string out;
-    out.reserve(note.size() + 8);
-    for (char c : note) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
+std::string root_text(const audit::TreeHash& root) {
+    return audit::base64_encode(
+        std::string_view(reinterpret_cast<const char*>(root.data()), root.size()));
 }
+
+} // namespace
 
 std::optional<std::string> check_anchor(const fs::path& anchor, const fs::path& store,
                                         const CheckpointKey& signing) {
@@ -171,9 +159,7 @@ std::optional<std::string> check_anchor(const fs::path& anchor, const fs::path& 
     }
     const audit::TreeCheckpoint& expected = checkpoint.value();
     const std::string expected_tree = "tree size " + std::to_string(expected.size) + ", root " +
-                                      audit::base64_encode(std::string_view(
-                                          reinterpret_cast<const char*>(expected.root.data()),
-                                          expected.root.size()));
+                                      root_text(expected.root);
     auto origin = reader.value()->origin();
     if (!origin) {
         return "cannot read the store's origin: " + origin.error().message;
@@ -195,8 +181,7 @@ std::optional<std::string> check_anchor(const fs::path& anchor, const fs::path& 
     }
     if (root.value() != expected.root) {
         return "the store's tree at size " + std::to_string(expected.size) + " has root " +
-               audit::base64_encode(std::string_view(
-                   reinterpret_cast<const char*>(root.value().data()), root.value().size())) +
+               root_text(root.value()) +
                ", its anchor " + anchor.string() + " expects " + expected_tree +
                ": rows were altered (their chain recomputed), or the store was rebuilt from an "
                "older copy";
@@ -219,7 +204,7 @@ std::optional<std::string> write_file_atomically(const fs::path& path, std::stri
         }
     }
     if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        std::string error = system_error("cannot rename it to " + path.string() + ":", temporary);
+        std::string error = system_error("cannot rename to " + path.string() + ":", temporary);
         ::unlink(temporary.c_str());
         return error;
     }
@@ -260,14 +245,19 @@ void AnchorKeeper::stop() {
     }
 }
 
-boost::json::object AnchorKeeper::status() const {
+AnchorKeeper::State AnchorKeeper::state() const {
     std::lock_guard lock(m_mutex);
+    return m_state;
+}
+
+boost::json::object AnchorKeeper::status() const {
+    const State now = state();
     boost::json::object out{{"anchor_file", m_path.string()}};
-    if (m_anchored) {
-        out["anchored_size"] = m_anchored_size;
-        out["anchored_at"] = m_anchored_time_us / 1'000'000;
+    if (now.size) {
+        out["anchored_size"] = *now.size;
+        out["anchored_at"] = now.time_us / 1'000'000;
     }
-    out["anchor_error"] = m_last_error;
+    out["anchor_error"] = now.last_error;
     return out;
 }
 
@@ -282,10 +272,6 @@ void AnchorKeeper::run() {
         std::vector<audit::CheckpointRecord> batch;
         batch.swap(m_pending);
         lock.unlock();
-        for (const audit::CheckpointRecord& checkpoint : batch) {
-            spdlog::info("event=checkpoint tree_size={} signed={} note={}", checkpoint.tree_size,
-                         checkpoint.is_signed, escaped_note(checkpoint.note));
-        }
         const audit::CheckpointRecord& newest = batch.back();
         std::optional<std::string> failed = write_file_atomically(m_path, newest.note);
         if (failed) {
@@ -297,11 +283,10 @@ void AnchorKeeper::run() {
         }
         lock.lock();
         if (failed) {
-            m_last_error = *failed;
+            m_state.last_error = *failed;
         } else {
-            m_anchored = true;
-            m_anchored_size = newest.tree_size;
-            m_anchored_time_us = newest.time_us;
+            m_state.size = newest.tree_size;
+            m_state.time_us = newest.time_us;
         }
     }
 }

@@ -5,10 +5,8 @@
 // as the store keeps it: the signed note (c2sp.org/signed-note around a
 // c2sp.org/tlog-checkpoint body) when the daemon signs, the body alone when it does not,
 // so that an auditor can hand it to `flowgate audit verify --checkpoint` as it is.
-//
-// Each checkpoint the writer commits is also one journal line, `event=checkpoint
-// tree_size=N signed=… note=<the note, "\" as "\\" and newlines as "\n">`, so that the
-// checkpoints leave the host with the logs and a lost anchor can be restored from them.
+// (Each checkpoint is also one journal line, the audit store's `audit checkpoint:`, so
+// that the checkpoints leave the host with the logs and a lost anchor can be restored.)
 #pragma once
 
 #include "audit/store.hpp"
@@ -28,9 +26,6 @@
 
 namespace flowgate::daemon {
 
-// The checkpoint's note as the journal line carries it: "\" as "\\", newline as "\n".
-std::string escaped_note(std::string_view note);
-
 // Why the store at `store` may not be served on, given the anchor file at `anchor` and
 // the key the daemon signs with; none when it may. The anchor's tree must be the store's:
 // the same origin, a store at least as large, and the store's tree at the anchor's size
@@ -49,8 +44,7 @@ std::optional<std::string> write_file_atomically(const std::filesystem::path& pa
 
 // Keeps the anchor file current from a thread of its own: the audit writer hands each
 // checkpoint it committed to offer() (which only queues it), and the thread writes the
-// journal line of each and the file for the newest (older ones still waiting are
-// skipped: only the newest matters).
+// file with the newest (older ones still waiting are skipped: only the newest matters).
 class AnchorKeeper {
 public:
     explicit AnchorKeeper(std::filesystem::path path);
@@ -67,9 +61,18 @@ public:
     // current once this returns. Later offers are ignored.
     void stop();
 
-    // The `anchor_*` fields of status's `checkpoints`: the file, the tree size and time of
-    // the checkpoint it holds, and the last failure to write it (kept after a later
+    // What this keeper wrote: the tree size and time of the checkpoint the file holds
+    // (none before the first), and the last failure to write it (kept after a later
     // success, as the audit store's last_error is).
+    struct State {
+        std::optional<std::uint64_t> size;
+        std::int64_t time_us = 0;
+        std::string last_error;
+    };
+    State state() const;
+
+    // The anchor's fields of status's `checkpoints`: anchor_file, anchored_size and
+    // anchored_at (once one is written), anchor_error.
     boost::json::object status() const;
 
 private:
@@ -80,10 +83,7 @@ private:
     std::condition_variable m_wake;
     std::vector<audit::CheckpointRecord> m_pending;
     bool m_stopping = false;
-    std::uint64_t m_anchored_size = 0;
-    std::int64_t m_anchored_time_us = 0;
-    bool m_anchored = false;
-    std::string m_last_error;
+    State m_state;
     std::thread m_thread;
 };
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "audit/store.hpp"
+#include "daemon/anchor.hpp"
 #include "daemon/audit_records.hpp"
 #include "daemon/checkpoint_key.hpp"
 #include "daemon/config.hpp"
@@ -45,9 +46,11 @@ struct Counters {
 
 class Protocol : public LineHandler {
 public:
-    // `signing`, the key checkpoints are signed with (or none), is what status reports.
+    // `signing` (the key checkpoints are signed with, or none) and `anchor` are what
+    // status reports of the checkpoints.
     Protocol(boost::asio::io_context& io, const Config& config, audit::AuditStore& audit,
-             std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing);
+             std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing,
+             const AnchorKeeper& anchor);
     ~Protocol() override;
 
     bool on_line(std::string_view line, const Peer& peer, Answer answer) override;
@@ -108,6 +111,7 @@ private:
     const Config& m_config;
     audit::AuditStore& m_audit;
     const CheckpointKey& m_signing;
+    const AnchorKeeper& m_anchor;
     std::shared_ptr<const dsl::CompiledPolicy> m_policy;
     const Server* m_server = nullptr;
     static constexpr std::size_t parse_buffer_size = 16 * 1024;
