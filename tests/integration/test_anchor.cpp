@@ -93,9 +93,34 @@ void replace_store(const Daemon& daemon, const fs::path& store) {
     fs::copy_file(store, daemon.db(), fs::copy_options::overwrite_existing);
 }
 
-// A start that must fail on the anchor, saying `what`; nothing is recorded or served.
+std::int64_t checkpoints_in(const fs::path& db) {
+    return sqlite_rows(db, "SELECT COUNT(*) AS n FROM audit_checkpoint")[0].at("n").as_int64();
+}
+
+// Deletes the store's last checkpoint (its guard dropped and put back as it was), so that
+// its last rows are in none: a daemon that checkpointed them at close would sign them.
+void drop_last_checkpoint(const fs::path& db) {
+    json::array guard = sqlite_rows(
+        db, "SELECT sql FROM sqlite_schema WHERE name = 'audit_checkpoint_no_delete'");
+    REQUIRE(guard.size() == 1);
+    const fs::path script = db.parent_path() / "drop-checkpoint.sql";
+    std::ofstream(script) << "DROP TRIGGER audit_checkpoint_no_delete;\n"
+                             "DELETE FROM audit_checkpoint WHERE tree_size = (SELECT "
+                             "MAX(tree_size) FROM audit_checkpoint);\n"
+                          << guard[0].at("sql").as_string().c_str() << ";\n";
+    const CommandResult edited =
+        run_command(db.parent_path(), "sqlite3 -bail " + shell_quoted(db.string()) + " " +
+                                          shell_quoted(".read " + script.string()));
+    INFO(edited.err);
+    REQUIRE(edited.status == 0);
+}
+
+// A start that must fail on the anchor, saying `what`; nothing is recorded, signed or
+// served, and the anchor stays as it was.
 void check_refused(Daemon& daemon, const std::vector<std::string>& what) {
     const std::int64_t rows = last_seq(daemon.db());
+    const std::int64_t checkpoints = checkpoints_in(daemon.db());
+    const std::string anchor = fs::exists(anchor_of(daemon)) ? read_text(anchor_of(daemon)) : "";
     const std::size_t log_before = daemon.log().size();
     CHECK(daemon.run_to_exit() == 1);
     const std::string log = daemon.log().substr(log_before);
@@ -106,6 +131,8 @@ void check_refused(Daemon& daemon, const std::vector<std::string>& what) {
     }
     CHECK_FALSE(fs::exists(daemon.socket()));
     CHECK(last_seq(daemon.db()) == rows);
+    CHECK(checkpoints_in(daemon.db()) == checkpoints);
+    CHECK((fs::exists(anchor_of(daemon)) ? read_text(anchor_of(daemon)) : "") == anchor);
 }
 
 } // namespace
@@ -210,6 +237,7 @@ TEST_CASE("anchor: a store cut short, altered with its chain recomputed, or rebu
         });
         // The forged file checks clean on its own; only the anchor shows it.
         CHECK(run_flowgate(daemon.dir(), {"audit", "verify", forged.string()}).status == 0);
+        drop_last_checkpoint(forged);
         replace_store(daemon, forged);
         check_refused(daemon, {"the store's tree at size " + std::to_string(rows) + " has root ",
                                expected, "altered"});
