@@ -95,8 +95,20 @@ std::string restore_hint(const fs::path& anchor) {
 std::optional<std::string> anchor_body(const fs::path& anchor, const std::string& text,
                                        const CheckpointKey& signing, std::string& body) {
     body = audit::note_text_unchecked(text);
+    const std::string key_label =
+        signing.key ? signing.key->name() + "+" + audit::key_id_hex(signing.key->id()) + " (" +
+                          signing.file.string() + ")"
+                    : std::string();
     if (body.size() == text.size()) {
-        return std::nullopt; // an unsigned checkpoint: the body alone
+        if (!signing.key) {
+            return std::nullopt; // an unsigned checkpoint: the body alone
+        }
+        // Whoever can write the file could have written it: only a signature makes the
+        // anchor more than the store's own say-so.
+        return "the anchor " + anchor.string() + " is unsigned, and this daemon signs with " +
+               key_label + ": a log begun unsigned goes on unsigned; to sign, begin a new log "
+               "(move the store and its anchor aside, keep both, and run --init-store with "
+               "the key)";
     }
     std::vector<audit::VerifierKey> known;
     if (signing.key) {
@@ -113,10 +125,8 @@ std::optional<std::string> anchor_body(const fs::path& anchor, const std::string
     if (!signing.key) {
         return std::nullopt; // a signature the daemon has no key to check: the tree is checked
     }
-    return "the anchor " + anchor.string() + " is not signed by this daemon's key " +
-           signing.key->name() + "+" + audit::key_id_hex(signing.key->id()) + " (" +
-           signing.file.string() + "): " + opened.error().message +
-           "; start the daemon with the key that signed it";
+    return "the anchor " + anchor.string() + " is not signed by this daemon's key " + key_label +
+           ": " + opened.error().message + "; start the daemon with the key that signed it";
 }
 
 std::string root_text(const audit::TreeHash& root) {
@@ -204,7 +214,7 @@ std::optional<std::string> write_file_atomically(const fs::path& path, std::stri
         }
     }
     if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        std::string error = system_error("cannot rename to " + path.string() + ":", temporary);
+        std::string error = system_error("cannot rename to " + path.string() + " the file", temporary);
         ::unlink(temporary.c_str());
         return error;
     }

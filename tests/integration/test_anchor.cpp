@@ -258,7 +258,8 @@ TEST_CASE("anchor: a store cut short, altered with its chain recomputed, or rebu
     }
 }
 
-TEST_CASE("anchor: an anchor signed by another key than the daemon's is refused, naming both",
+TEST_CASE("anchor: a signing daemon refuses an anchor signed by another key, naming both, or "
+          "not signed",
           "[integration][anchor]") {
     Daemon daemon;
     const fs::path first = daemon.dir() / "first.key";
@@ -266,16 +267,26 @@ TEST_CASE("anchor: an anchor signed by another key than the daemon's is refused,
     const std::string first_verifier = keygen(daemon.dir(), "host-1.kenpo.example/flowgate", first);
     const std::string second_verifier =
         keygen(daemon.dir(), "host-1.kenpo.example/flowgate", second);
-    Launch signed_by_first;
-    signed_by_first.extra_arguments = {"--signing-key", first.string()};
-    REQUIRE(daemon.init_store(signed_by_first) == 0);
-
-    RigConfig config;
-    config.keys["signing_key"] = toml_path(second);
-    daemon.write_config(config);
     const auto key_label = [](const std::string& verifier) {
         return verifier.substr(0, verifier.find('+') + 9); // name+key ID
     };
-    check_refused(daemon, {"is not signed by this daemon's key " + key_label(second_verifier),
-                           "only by " + key_label(first_verifier), second.string()});
+    SECTION("another key") {
+        Launch signed_by_first;
+        signed_by_first.extra_arguments = {"--signing-key", first.string()};
+        REQUIRE(daemon.init_store(signed_by_first) == 0);
+        RigConfig config;
+        config.keys["signing_key"] = toml_path(second);
+        daemon.write_config(config);
+        check_refused(daemon, {"is not signed by this daemon's key " + key_label(second_verifier),
+                               "only by " + key_label(first_verifier), second.string()});
+    }
+    SECTION("no key: an unsigned anchor is anyone's who can write the file") {
+        REQUIRE(daemon.init_store() == 0);
+        RigConfig config;
+        config.keys["signing_key"] = toml_path(second);
+        daemon.write_config(config);
+        check_refused(daemon, {"is unsigned, and this daemon signs with " +
+                                   key_label(second_verifier),
+                               "begin a new log"});
+    }
 }
