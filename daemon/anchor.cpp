@@ -95,10 +95,10 @@ std::string restore_hint(const fs::path& anchor) {
 std::optional<std::string> anchor_body(const fs::path& anchor, const std::string& text,
                                        const CheckpointKey& signing, std::string& body) {
     body = audit::note_text_unchecked(text);
-    const std::string key_label =
-        signing.key ? signing.key->name() + "+" + audit::key_id_hex(signing.key->id()) + " (" +
-                          signing.file.string() + ")"
-                    : std::string();
+    const std::string key_label = signing.key ? signing.key->name() + "+" +
+                                                    audit::key_id_hex(signing.key->id()) + " (" +
+                                                    signing.file.string() + ")"
+                                              : std::string();
     if (body.size() == text.size()) {
         if (!signing.key) {
             return std::nullopt; // an unsigned checkpoint: the body alone
@@ -106,7 +106,8 @@ std::optional<std::string> anchor_body(const fs::path& anchor, const std::string
         // Whoever can write the file could have written it: only a signature makes the
         // anchor more than the store's own say-so.
         return "the anchor " + anchor.string() + " is unsigned, and this daemon signs with " +
-               key_label + ": a log begun unsigned goes on unsigned; to sign, begin a new log "
+               key_label +
+               ": a log begun unsigned goes on unsigned; to sign, begin a new log "
                "(move the store and its anchor aside, keep both, and run --init-store with "
                "the key)";
     }
@@ -119,8 +120,8 @@ std::optional<std::string> anchor_body(const fs::path& anchor, const std::string
         return std::nullopt;
     }
     if (opened.error().code != audit::SigningErrc::no_known_signature) {
-        return "the anchor " + anchor.string() + " is not a signed checkpoint: " +
-               opened.error().message;
+        return "the anchor " + anchor.string() +
+               " is not a signed checkpoint: " + opened.error().message;
     }
     if (!signing.key) {
         return std::nullopt; // a signature the daemon has no key to check: the tree is checked
@@ -164,12 +165,12 @@ std::optional<std::string> check_anchor(const fs::path& anchor, const fs::path& 
     }
     auto checkpoint = audit::parse_tree_checkpoint(body);
     if (!checkpoint) {
-        return "the anchor " + anchor.string() + " is not a checkpoint: " +
-               checkpoint.error().message;
+        return "the anchor " + anchor.string() +
+               " is not a checkpoint: " + checkpoint.error().message;
     }
     const audit::TreeCheckpoint& expected = checkpoint.value();
-    const std::string expected_tree = "tree size " + std::to_string(expected.size) + ", root " +
-                                      root_text(expected.root);
+    const std::string expected_tree =
+        "tree size " + std::to_string(expected.size) + ", root " + root_text(expected.root);
     auto origin = reader.value()->origin();
     if (!origin) {
         return "cannot read the store's origin: " + origin.error().message;
@@ -191,8 +192,8 @@ std::optional<std::string> check_anchor(const fs::path& anchor, const fs::path& 
     }
     if (root.value() != expected.root) {
         return "the store's tree at size " + std::to_string(expected.size) + " has root " +
-               root_text(root.value()) +
-               ", its anchor " + anchor.string() + " expects " + expected_tree +
+               root_text(root.value()) + ", its anchor " + anchor.string() + " expects " +
+               expected_tree +
                ": rows were altered (their chain recomputed), or the store was rebuilt from an "
                "older copy";
     }
@@ -214,7 +215,8 @@ std::optional<std::string> write_file_atomically(const fs::path& path, std::stri
         }
     }
     if (::rename(temporary.c_str(), path.c_str()) != 0) {
-        std::string error = system_error("cannot rename to " + path.string() + " the file", temporary);
+        std::string error =
+            system_error("cannot rename to " + path.string() + " the file", temporary);
         ::unlink(temporary.c_str());
         return error;
     }

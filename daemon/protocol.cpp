@@ -99,8 +99,7 @@ Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit
                    std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing,
                    const AnchorKeeper& anchor)
     : m_io(io), m_config(config), m_audit(audit), m_signing(signing), m_anchor(anchor),
-      m_policy(std::move(policy)),
-      m_reload_deadline(io), m_refusal_summary(io) {}
+      m_policy(std::move(policy)), m_reload_deadline(io), m_refusal_summary(io) {}
 
 Protocol::~Protocol() {
     // A load still running is not waited for: it may never end.

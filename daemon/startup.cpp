@@ -6,8 +6,8 @@
 // nothing.
 #include "daemon/startup.hpp"
 
-#include "audit/store.hpp"
 #include "audit/schema.hpp"
+#include "audit/store.hpp"
 #include "daemon/anchor.hpp"
 #include "daemon/audit_records.hpp"
 #include "daemon/checkpoint_key.hpp"
@@ -54,8 +54,8 @@ std::shared_ptr<const dsl::CompiledPolicy> load_first_policy(const Config& confi
 
 // How the store hands committed batches back to the serving thread, how durably it
 // writes, what it signs its checkpoints with, and who keeps the anchor.
-AuditOptions store_options(const Config& config, asio::io_context& io,
-                           const CheckpointKey& signing, AnchorKeeper& anchor) {
+AuditOptions store_options(const Config& config, asio::io_context& io, const CheckpointKey& signing,
+                           AnchorKeeper& anchor) {
     AuditOptions options;
     options.signing_key = signing.key;
     options.on_checkpoint = [&anchor](const audit::CheckpointRecord& checkpoint) {
@@ -276,8 +276,7 @@ int init_store(const Config& config) {
     // The new log's first row says that it began (and its first checkpoint, at close,
     // becomes the anchor).
     auto began = created.value()->append(event_record(
-        AuditKind::init, "",
-        "new log " + origin + ", flowgated " + std::string(daemon_version())));
+        AuditKind::init, "", "new log " + origin + ", flowgated " + std::string(daemon_version())));
     created.value()->close();
     anchor.stop();
     const AnchorKeeper::State anchored = anchor.state();

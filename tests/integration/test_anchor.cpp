@@ -100,8 +100,8 @@ std::int64_t checkpoints_in(const fs::path& db) {
 // Deletes the store's last checkpoint (its guard dropped and put back as it was), so that
 // its last rows are in none: a daemon that checkpointed them at close would sign them.
 void drop_last_checkpoint(const fs::path& db) {
-    json::array guard = sqlite_rows(
-        db, "SELECT sql FROM sqlite_schema WHERE name = 'audit_checkpoint_no_delete'");
+    json::array guard =
+        sqlite_rows(db, "SELECT sql FROM sqlite_schema WHERE name = 'audit_checkpoint_no_delete'");
     REQUIRE(guard.size() == 1);
     const fs::path script = db.parent_path() / "drop-checkpoint.sql";
     std::ofstream(script) << "DROP TRIGGER audit_checkpoint_no_delete;\n"
@@ -153,10 +153,8 @@ TEST_CASE("anchor: a daemon stopped and started again on its intact store starts
     json::array began = audit_rows(daemon.db(), "init");
     REQUIRE(began.size() == 1);
     CHECK(began[0].at("seq") == 1);
-    const std::string origin =
-        std::string(sqlite_rows(daemon.db(), "SELECT origin FROM audit_origin")[0]
-                        .at("origin")
-                        .as_string());
+    const std::string origin = std::string(
+        sqlite_rows(daemon.db(), "SELECT origin FROM audit_origin")[0].at("origin").as_string());
     CHECK_THAT(text_of(began[0].as_object(), "detail"), Catch::Contains("new log " + origin));
     std::string anchor = read_text(anchor_of(daemon));
     CHECK(body_lines(anchor).size() == 3);
@@ -191,8 +189,7 @@ TEST_CASE("anchor: a daemon stopped and started again on its intact store starts
     SECTION("a lost anchor is refused, and the journal's last checkpoint restores it") {
         fs::remove(anchor_of(daemon));
         check_refused(daemon, {"there is no anchor at " + anchor_of(daemon).string(),
-                               "for a store of " + std::to_string(last_seq(daemon.db())) +
-                                   " rows",
+                               "for a store of " + std::to_string(last_seq(daemon.db())) + " rows",
                                "journal"});
         std::ofstream(anchor_of(daemon)) << last_journal_checkpoint(daemon.log());
         CHECK(read_text(anchor_of(daemon)) == anchor);
@@ -285,8 +282,8 @@ TEST_CASE("anchor: a signing daemon refuses an anchor signed by another key, nam
         RigConfig config;
         config.keys["signing_key"] = toml_path(second);
         daemon.write_config(config);
-        check_refused(daemon, {"is unsigned, and this daemon signs with " +
-                                   key_label(second_verifier),
-                               "begin a new log"});
+        check_refused(daemon,
+                      {"is unsigned, and this daemon signs with " + key_label(second_verifier),
+                       "begin a new log"});
     }
 }
