@@ -1,6 +1,7 @@
 // Start-up, serving and stop; see startup.hpp. Everything that can refuse a start comes
-// first, and nothing is recorded until it all succeeded: the policy loads, the store's
-// lock is taken, the store opens (its schema and chain checked), the socket is taken;
+// first, and nothing is recorded until it all succeeded: the signing key (if one is
+// given) is read, the policy loads, the store's lock is taken, the store opens (its
+// schema and chain checked) and holds its anchor's tree, the socket is taken;
 // only then are the policy's texts stored and the start and load events committed, and
 // only then does the socket take a request. A start that does not serve records
 // nothing.
@@ -273,16 +274,16 @@ int init_store(const Config& config) {
                          config.audit_db_path, created.error().message);
         return 1;
     }
-    // The new log's first row says that it began (and its first checkpoint, at close,
-    // becomes the anchor).
+    // The new log's first row says that it began; the checkpoint stored with it is the
+    // first anchor.
     auto began = created.value()->append(event_record(
         AuditKind::init, "", "new log " + origin + ", flowgated " + std::string(daemon_version())));
     created.value()->close();
     anchor.stop();
     const AnchorKeeper::State anchored = anchor.state();
     if (!began || !anchored.size) {
-        spdlog::critical("event=init_failed reason=anchor path={} anchor={} error=\"{}\"",
-                         config.audit_db_path, anchor_file,
+        spdlog::critical("event=init_failed reason={} path={} anchor={} error=\"{}\"",
+                         !began ? "audit_store" : "anchor", config.audit_db_path, anchor_file,
                          !began ? began.error().message : anchored.last_error);
         spdlog::critical("event=init_failed the new store at {} holds no anchored first row: "
                          "remove it (with its -wal) before running --init-store again",
