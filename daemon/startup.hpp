@@ -1,9 +1,9 @@
 // flowgated's life once its configuration is read: start-up in named steps (the signing
 // key, the policy, the store's lock, the audit store and its anchor, the socket, then the
 // start events and the signals), serving until SIGTERM or SIGINT, and the stop event; or,
-// with --init-store, a new audit store and its first anchor made. Only start-up may fail; each
-// failing step says why in the log (a policy's diagnostics also on stderr), and a start that fails
-// records nothing in the store.
+// with --init-store, a new audit store and its first anchor made. Only start-up may
+// fail; each failing step says why in the log (a policy's diagnostics also on stderr),
+// and a start that fails records nothing in the store.
 #pragma once
 
 #include "daemon/config.hpp"
