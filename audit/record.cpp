@@ -19,7 +19,7 @@ struct CopyField {
 std::optional<AuditKind> parse_audit_kind(std::string_view text) {
     for (auto kind : {AuditKind::check, AuditKind::explain, AuditKind::refused, AuditKind::start,
                       AuditKind::stop, AuditKind::load, AuditKind::reload, AuditKind::reload_failed,
-                      AuditKind::admin_refused}) {
+                      AuditKind::admin_refused, AuditKind::init}) {
         if (to_string(kind) == text) {
             return kind;
         }

@@ -28,6 +28,7 @@ enum class AuditKind {
     reload,        // a reload succeeded (policy_hash: the new policy, detail: the old hash)
     reload_failed, // a reload failed; the old policy keeps serving (detail: diagnostics)
     admin_refused, // an admin command from a caller that is not an admin
+    init,          // flowgated --init-store began this log (detail: its origin, the version)
 };
 
 enum class AuditDecision {
@@ -58,6 +59,8 @@ constexpr std::string_view to_string(AuditKind kind) {
         return "reload_failed";
     case AuditKind::admin_refused:
         return "admin_refused";
+    case AuditKind::init:
+        return "init";
     }
     return "unknown";
 }

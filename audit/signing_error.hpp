@@ -22,6 +22,7 @@ enum class SigningErrc {
     key_id_mismatch,   // the key ID is not the one the name and the public key give
     duplicate_key,     // two keys of one name and key ID among the signers or verifiers
     crypto_failure,    // libcrypto failed (no memory, no randomness)
+    unreadable_key,    // a key file missing, unreadable, not a regular file or too long
     // Signed notes.
     note_too_large,      // past max_note_bytes
     not_note_text,       // not UTF-8, or a control character other than newline

@@ -404,9 +404,12 @@ private:
         }
     }
 
-    // The last checkpoint, of the rows added since the one before (if any).
+    // The last checkpoint, of the rows added since the one before (if any). A store
+    // opened and closed without a write (a start refused after open) writes nothing: it
+    // must not sign, nor hand to on_checkpoint, a tree it was never asked to add to.
     void checkpoint_at_close() {
-        if (m_db && !m_needs_connect && m_last_seq != m_checkpoint_size) {
+        if (m_db && !m_needs_connect && m_stats.transactions != 0 &&
+            m_last_seq != m_checkpoint_size) {
             std::vector<Job> none;
             m_checkpoint_due = true;
             commit(none);

@@ -70,7 +70,8 @@ struct AuditOptions {
     std::shared_ptr<const SigningKey> signing_key;
     // The writer stores a checkpoint of the tree in the transaction of the first batch
     // after open, of each batch that comes this long after the last checkpoint, and in
-    // one transaction of its own at close when rows were added since the last.
+    // one transaction of its own at close when rows were added since the last (and this
+    // store committed anything: one opened and closed without a write writes nothing).
     std::chrono::milliseconds checkpoint_interval{1000};
     // Called on the writer thread with each checkpoint, once its transaction committed
     // (after the journal's line for it); must not block.

@@ -2,6 +2,7 @@
 // checkpoints with, and showing the verifier key the auditors check them with. The
 // private key file is created, never replaced: a signing key overwritten by accident
 // would leave every checkpoint signed so far checkable only with a key nobody holds.
+#include "audit/key_file.hpp"
 #include "audit/signing_key.hpp"
 #include "cli/commands.hpp"
 
@@ -16,9 +17,6 @@
 namespace flowgate::cli {
 
 namespace {
-
-// A private key text is about a hundred bytes; a file much longer is not one.
-constexpr std::size_t max_key_file_bytes = 4096;
 
 void report(const std::string& message) {
     std::cerr << "flowgate audit: error: " << message << "\n";
@@ -85,48 +83,16 @@ int run_keygen(const std::string& name, const std::string& path) {
 }
 
 int run_verifier_key(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        report(system_error(path, "cannot open the key file"));
+    auto file = audit::read_private_key_file(path);
+    if (!file) {
+        report(file.error().message);
         return exit_error;
     }
-    struct stat status {};
-    std::string text(max_key_file_bytes + 1, '\0');
-    std::size_t size = 0;
-    bool read_failed = ::fstat(fd, &status) != 0;
-    while (!read_failed && size < text.size()) {
-        const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            read_failed = true;
-        }
-        if (n <= 0) {
-            break;
-        }
-        size += static_cast<std::size_t>(n);
-    }
-    ::close(fd);
-    if (read_failed) {
-        report(system_error(path, "cannot read the key file"));
-        return exit_error;
-    }
-    if (size > max_key_file_bytes) {
-        report(path + ": longer than a private key file");
-        return exit_error;
-    }
-    text.resize(size);
-    auto key = audit::parse_private_key(text);
-    if (!key) {
-        report(path + ": " + key.error().message);
-        return exit_error;
-    }
-    if ((status.st_mode & 077U) != 0) {
+    if (file.value().open_to_others()) {
         std::cerr << "flowgate audit: warning: " << path
                   << " can be read by others than its owner (chmod 600 it)\n";
     }
-    std::cout << audit::format_verifier_key(key.value().verifier()) << "\n";
+    std::cout << audit::format_verifier_key(file.value().key.verifier()) << "\n";
     return exit_allow;
 }
 

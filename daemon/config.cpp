@@ -93,6 +93,8 @@ bool read_config(const toml::table& root, Reader& reader, Config& config) {
     if (!reader.read(root, "socket", config.socket_path) ||
         !reader.read(root, "policy", config.policy_path) ||
         !reader.read(root, "audit_db", config.audit_db_path) ||
+        !reader.read(root, "signing_key", config.signing_key_path) ||
+        !reader.read(root, "anchor_file", config.anchor_file) ||
         !reader.read(root, "log_level", config.log_level) ||
         !reader.read(root, "socket_group", config.socket_group)) {
         return false;
@@ -205,6 +207,10 @@ ConfigResult load_config(const std::string& path) {
         return {std::nullopt, reader.error};
     }
     return {config, {}};
+}
+
+std::string anchor_path(const Config& config) {
+    return config.anchor_file.empty() ? config.audit_db_path + ".checkpoint" : config.anchor_file;
 }
 
 std::string service_name(const Config& config, uid_t uid) {

@@ -63,6 +63,13 @@ struct Config {
     std::string socket_group;                 // empty: leave as created
     std::string policy_path = "/etc/flowgate/policy";
     std::string audit_db_path = "/var/lib/flowgate/audit.db";
+    // The private key file checkpoints are signed with (`signing_key`, --signing-key);
+    // empty: systemd's credential `signing_key` if the service was given one, else none
+    // (checkpoints unsigned).
+    std::string signing_key_path;
+    // The file the latest checkpoint is kept in, outside the store (`anchor_file`);
+    // empty: anchor_path() gives `<audit_db>.checkpoint`.
+    std::string anchor_file;
     Durability durability = Durability::full;
     std::string log_level = "info";
     Limits limits;
@@ -87,6 +94,9 @@ struct ConfigResult {
 
 // Reads FILE; an empty path gives the defaults.
 ConfigResult load_config(const std::string& path);
+
+// The anchor file the configuration names, or the store's path with ".checkpoint" added.
+std::string anchor_path(const Config& config);
 
 // The service name for a uid ("uid:N" when the configuration does not know it).
 std::string service_name(const Config& config, uid_t uid);

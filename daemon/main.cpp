@@ -23,11 +23,14 @@ int main(int argc, char** argv) {
     std::string policy;
     std::string audit_db;
     std::string log_level;
+    std::string signing_key;
     bool init = false;
     app.add_option("--config", config_path, "The configuration file (TOML)");
     app.add_option("--socket", socket, "The Unix socket to listen on");
     app.add_option("--policy", policy, "The policy directory or file");
     app.add_option("--audit-db", audit_db, "The audit store (SQLite file)");
+    app.add_option("--signing-key", signing_key,
+                   "The private key file checkpoints are signed with (flowgate audit keygen)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error or critical");
     app.add_flag("--init-store", init,
                  "Create a new, empty audit store at the configured path and exit (refuses an "
@@ -52,6 +55,9 @@ int main(int argc, char** argv) {
     }
     if (!audit_db.empty()) {
         config.audit_db_path = audit_db;
+    }
+    if (!signing_key.empty()) {
+        config.signing_key_path = signing_key;
     }
     if (!log_level.empty()) {
         config.log_level = log_level;

@@ -96,9 +96,10 @@ unsigned policy_loads_running() {
 }
 
 Protocol::Protocol(asio::io_context& io, const Config& config, AuditStore& audit,
-                   std::shared_ptr<const dsl::CompiledPolicy> policy)
-    : m_io(io), m_config(config), m_audit(audit), m_policy(std::move(policy)),
-      m_reload_deadline(io), m_refusal_summary(io) {}
+                   std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing,
+                   const AnchorKeeper& anchor)
+    : m_io(io), m_config(config), m_audit(audit), m_signing(signing), m_anchor(anchor),
+      m_policy(std::move(policy)), m_reload_deadline(io), m_refusal_summary(io) {}
 
 Protocol::~Protocol() {
     // A load still running is not waited for: it may never end.
@@ -399,6 +400,13 @@ json::object Protocol::status(const json::value& id) const {
                                  {"transactions", stats.transactions},
                                  {"records", stats.records},
                                  {"wal_pages", stats.wal_frames}};
+    json::object checkpoints = checkpoint_key_status(m_signing);
+    checkpoints["stored"] = stats.checkpoints;
+    checkpoints["last_size"] = stats.checkpoint_size;
+    for (auto& [key, value] : m_anchor.status()) {
+        checkpoints[key] = value;
+    }
+    body["checkpoints"] = std::move(checkpoints);
     return body;
 }
 

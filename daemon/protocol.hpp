@@ -8,7 +8,9 @@
 #pragma once
 
 #include "audit/store.hpp"
+#include "daemon/anchor.hpp"
 #include "daemon/audit_records.hpp"
+#include "daemon/checkpoint_key.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log_throttle.hpp"
 #include "daemon/server.hpp"
@@ -44,8 +46,11 @@ struct Counters {
 
 class Protocol : public LineHandler {
 public:
+    // `signing` (the key checkpoints are signed with, or none) and `anchor` are what
+    // status reports of the checkpoints.
     Protocol(boost::asio::io_context& io, const Config& config, audit::AuditStore& audit,
-             std::shared_ptr<const dsl::CompiledPolicy> policy);
+             std::shared_ptr<const dsl::CompiledPolicy> policy, const CheckpointKey& signing,
+             const AnchorKeeper& anchor);
     ~Protocol() override;
 
     bool on_line(std::string_view line, const Peer& peer, Answer answer) override;
@@ -105,6 +110,8 @@ private:
     boost::asio::io_context& m_io;
     const Config& m_config;
     audit::AuditStore& m_audit;
+    const CheckpointKey& m_signing;
+    const AnchorKeeper& m_anchor;
     std::shared_ptr<const dsl::CompiledPolicy> m_policy;
     const Server* m_server = nullptr;
     static constexpr std::size_t parse_buffer_size = 16 * 1024;

@@ -1,13 +1,17 @@
 // Start-up, serving and stop; see startup.hpp. Everything that can refuse a start comes
-// first, and nothing is recorded until it all succeeded: the policy loads, the store's
-// lock is taken, the store opens (its schema and chain checked), the socket is taken;
+// first, and nothing is recorded until it all succeeded: the signing key (if one is
+// given) is read, the policy loads, the store's lock is taken, the store opens (its
+// schema and chain checked) and holds its anchor's tree, the socket is taken;
 // only then are the policy's texts stored and the start and load events committed, and
 // only then does the socket take a request. A start that does not serve records
 // nothing.
 #include "daemon/startup.hpp"
 
+#include "audit/schema.hpp"
 #include "audit/store.hpp"
+#include "daemon/anchor.hpp"
 #include "daemon/audit_records.hpp"
+#include "daemon/checkpoint_key.hpp"
 #include "daemon/path_lock.hpp"
 #include "daemon/protocol.hpp"
 #include "daemon/server.hpp"
@@ -49,10 +53,15 @@ std::shared_ptr<const dsl::CompiledPolicy> load_first_policy(const Config& confi
     return loaded.policy;
 }
 
-// How the store hands committed batches back to the serving thread, and how durably it
-// writes.
-AuditOptions store_options(const Config& config, asio::io_context& io) {
+// How the store hands committed batches back to the serving thread, how durably it
+// writes, what it signs its checkpoints with, and who keeps the anchor.
+AuditOptions store_options(const Config& config, asio::io_context& io, const CheckpointKey& signing,
+                           AnchorKeeper& anchor) {
     AuditOptions options;
+    options.signing_key = signing.key;
+    options.on_checkpoint = [&anchor](const audit::CheckpointRecord& checkpoint) {
+        anchor.offer(checkpoint);
+    };
     // Answers are written on the serving thread: committed batches go back to it whole.
     options.deliver = [&io](audit::UniqueFunction<void()> work) {
         asio::post(io, std::move(work));
@@ -76,14 +85,27 @@ std::optional<PathLock> lock_store(const Config& config, std::string_view failed
 
 // The store; null if it is missing or cannot be opened, or its schema or its chain's
 // tail is not what flowgate writes.
-std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io) {
-    auto opened = AuditStore::open(config.audit_db_path, store_options(config, io));
+std::unique_ptr<AuditStore> open_store(const Config& config, asio::io_context& io,
+                                       const CheckpointKey& signing, AnchorKeeper& anchor) {
+    auto opened =
+        AuditStore::open(config.audit_db_path, store_options(config, io, signing, anchor));
     if (!opened) {
         spdlog::critical("event=start_failed reason=audit_store path={} error=\"{}\"",
                          config.audit_db_path, opened.error().message);
         return nullptr;
     }
     return std::move(opened).value();
+}
+
+// Whether the store holds the tree its anchor says it does (logged either way).
+bool store_matches_anchor(const Config& config, const CheckpointKey& signing) {
+    const std::string anchor = anchor_path(config);
+    if (auto refused = check_anchor(anchor, config.audit_db_path, signing)) {
+        spdlog::critical("event=start_failed reason=anchor path={} anchor={} error=\"{}\"",
+                         config.audit_db_path, anchor, *refused);
+        return false;
+    }
+    return true;
 }
 
 // The policy's texts, then the start and load events, each committed; false if the
@@ -180,6 +202,10 @@ void record_stop(AuditStore& audit, const dsl::CompiledPolicy& policy) {
 int run_daemon(Config config) {
     // A client that goes away mid-answer is the session's error, not the process's end.
     std::signal(SIGPIPE, SIG_IGN);
+    std::optional<CheckpointKey> signing = load_checkpoint_key(config, "start_failed");
+    if (!signing) {
+        return 1;
+    }
     std::shared_ptr<const dsl::CompiledPolicy> policy = load_first_policy(config);
     if (!policy) {
         return 1;
@@ -189,12 +215,14 @@ int run_daemon(Config config) {
         return 1;
     }
     asio::io_context io(1);
-    std::unique_ptr<AuditStore> audit = open_store(config, io);
-    if (!audit) {
+    // Before the store: its last checkpoint, at close, goes to the anchor.
+    AnchorKeeper anchor(anchor_path(config));
+    std::unique_ptr<AuditStore> audit = open_store(config, io, *signing, anchor);
+    if (!audit || !store_matches_anchor(config, *signing)) {
         return 1;
     }
 
-    Protocol protocol(io, config, *audit, policy);
+    Protocol protocol(io, config, *audit, policy, *signing, anchor);
     Server server(io, config.limits, protocol);
     protocol.set_server(&server);
     std::optional<std::string> socket = take_socket(server, config);
@@ -204,6 +232,7 @@ int run_daemon(Config config) {
     Signals signals(io, protocol, server);
 
     server.start();
+    log_checkpoint_key(*signing);
     sd_notify(0, "READY=1");
     spdlog::info("event=ready socket={} policy={} hash={} audit_db={} durability={}", *socket,
                  config.policy_path, policy->hash(), config.audit_db_path,
@@ -211,26 +240,61 @@ int run_daemon(Config config) {
     io.run();
 
     record_stop(*audit, *protocol.policy());
+    anchor.stop();
     spdlog::info("event=stopped");
     return 0;
 }
 
 int init_store(const Config& config) {
+    std::optional<CheckpointKey> signing = load_checkpoint_key(config, "init_failed");
+    if (!signing) {
+        return 1;
+    }
     std::optional<PathLock> store_lock = lock_store(config, "init_failed");
     if (!store_lock) {
         return 1;
     }
+    const std::string anchor_file = anchor_path(config);
+    std::error_code ignored;
+    if (std::filesystem::exists(std::filesystem::symlink_status(anchor_file, ignored))) {
+        spdlog::critical("event=init_failed reason=anchor_exists path={} anchor={} error=\"an "
+                         "anchor is there already, the checkpoint of an earlier log: move it "
+                         "away with that log's store (keep both), then run --init-store "
+                         "again\"",
+                         config.audit_db_path, anchor_file);
+        return 1;
+    }
     asio::io_context io(1);
-    auto created = AuditStore::create(config.audit_db_path, store_options(config, io));
+    AnchorKeeper anchor(anchor_file);
+    const std::string origin = audit::default_log_origin();
+    auto created = AuditStore::create(config.audit_db_path,
+                                      store_options(config, io, *signing, anchor), origin);
     if (!created) {
         spdlog::critical("event=init_failed reason=audit_store path={} error=\"{}\"",
                          config.audit_db_path, created.error().message);
         return 1;
     }
+    // The new log's first row says that it began; the checkpoint stored with it is the
+    // first anchor.
+    auto began = created.value()->append(event_record(
+        AuditKind::init, "", "new log " + origin + ", flowgated " + std::string(daemon_version())));
     created.value()->close();
-    spdlog::info("event=store_created path={} durability={}", config.audit_db_path,
+    anchor.stop();
+    const AnchorKeeper::State anchored = anchor.state();
+    if (!began || !anchored.size) {
+        spdlog::critical("event=init_failed reason={} path={} anchor={} error=\"{}\"",
+                         !began ? "audit_store" : "anchor", config.audit_db_path, anchor_file,
+                         !began ? began.error().message : anchored.last_error);
+        spdlog::critical("event=init_failed the new store at {} holds no anchored first row: "
+                         "remove it (with its -wal) before running --init-store again",
+                         config.audit_db_path);
+        return 1;
+    }
+    spdlog::info("event=store_created path={} anchor={} origin={} durability={}",
+                 config.audit_db_path, anchor_file, origin,
                  to_string(config.durability == Durability::full ? AuditDurability::full
                                                                  : AuditDurability::relaxed));
+    log_checkpoint_key(*signing);
     return 0;
 }
 

@@ -1,9 +1,9 @@
-// flowgated's life once its configuration is read: start-up in named steps (the
-// policy, the store's lock, the audit store, the socket, then the start events and the
-// signals), serving until SIGTERM or SIGINT, and the stop event; or, with
-// --init-store, a new audit store made. Only start-up may fail; each failing step says
-// why in the log (a policy's diagnostics also on stderr), and a start that fails
-// records nothing in the store.
+// flowgated's life once its configuration is read: start-up in named steps (the signing
+// key, the policy, the store's lock, the audit store and its anchor, the socket, then the
+// start events and the signals), serving until SIGTERM or SIGINT, and the stop event; or,
+// with --init-store, a new audit store and its first anchor made. Only start-up may
+// fail; each failing step says why in the log (a policy's diagnostics also on stderr),
+// and a start that fails records nothing in the store.
 #pragma once
 
 #include "daemon/config.hpp"
@@ -15,10 +15,10 @@ namespace flowgate::daemon {
 // when start-up fails.
 int run_daemon(Config config);
 
-// flowgated --init-store: makes a new, empty audit store at the configured path (under
-// the store's lock, so not beside a running daemon) and returns 0 without serving;
-// returns 1, changing nothing, if a store (or its WAL) is there already or the file
-// cannot be made.
+// flowgated --init-store: makes a new audit store at the configured path (under the
+// store's lock, so not beside a running daemon) whose one row says that a new log began,
+// writes its first anchor, and returns 0 without serving; returns 1, changing nothing,
+// if a store (or its WAL) or an anchor is there already or the file cannot be made.
 int init_store(const Config& config);
 
 } // namespace flowgate::daemon

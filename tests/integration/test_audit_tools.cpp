@@ -242,6 +242,11 @@ TEST_CASE("audit verify --checkpoint: a truncated tail and a log rebuilt from an
     }
 
     SECTION("a log rebuilt from an old copy") {
+        // The daemon's anchor too (first, so that it is no newer than the copy): the daemon
+        // serves an old copy only with the anchor of its time.
+        const fs::path anchor = s.daemon.db().string() + ".checkpoint";
+        const fs::path old_anchor = s.daemon.dir() / "old.db.checkpoint";
+        fs::copy_file(anchor, old_anchor);
         const fs::path old_copy = copy_of(s.daemon, "old.db");
         s.decide(allowed_check(), "allow");
         s.decide(allowed_check(), "allow");
@@ -257,6 +262,7 @@ TEST_CASE("audit verify --checkpoint: a truncated tail and a log rebuilt from an
         fs::remove(s.daemon.db().string() + "-wal");
         fs::remove(s.daemon.db().string() + "-shm");
         fs::copy_file(old_copy, s.daemon.db(), fs::copy_options::overwrite_existing);
+        fs::copy_file(old_anchor, anchor, fs::copy_options::overwrite_existing);
         REQUIRE(s.daemon.start());
         auto client = s.daemon.connect();
         while (last_seq(s.daemon.db()) < checkpointed + 2) {

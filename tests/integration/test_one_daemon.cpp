@@ -29,6 +29,9 @@ std::int64_t rows_in(const fs::path& db, const std::string& table = "audit_log")
     return counted[0].at("n").as_int64();
 }
 
+// The rows of a new store: the one --init-store writes to say that the log began.
+constexpr std::int64_t init_rows = 1;
+
 // A daemon's configuration that shares another's store or socket.
 RigConfig sharing(std::optional<fs::path> db, std::optional<fs::path> socket) {
     RigConfig config;
@@ -152,7 +155,7 @@ TEST_CASE("flowgated: a second daemon on the same socket refuses to start and re
                                  Catch::Contains(first.socket().string() +
                                                  " is in use by another flowgated (pid " +
                                                  std::to_string(first.pid()) + ")"));
-    CHECK(rows_in(second.db()) == 0);
+    CHECK(rows_in(second.db()) == init_rows);
     CHECK(rows_in(second.db(), "policy_files") == 0);
     check_allowed_through(first.socket());
 
@@ -173,7 +176,7 @@ TEST_CASE("flowgated: two daemons started at once on one socket: one serves, one
     CHECK_THAT(refused.log(), Catch::Contains("reason=socket"));
     REQUIRE(answers_on(a.socket()));
     check_allowed_through(a.socket());
-    CHECK(rows_in(refused.db()) == 0);
+    CHECK(rows_in(refused.db()) == init_rows);
     CHECK(audit_rows(serving.db(), "check").size() == 1);
     serving.signal(SIGTERM);
     CHECK(serving.wait_exit() == 0);
@@ -189,7 +192,7 @@ TEST_CASE("flowgated: a live socket of another program is never replaced", "[int
     // The other program still gets its connections.
     RawConnection connection(daemon.socket());
     CHECK(connection.connected());
-    CHECK(rows_in(daemon.db()) == 0);
+    CHECK(rows_in(daemon.db()) == init_rows);
     ::close(other);
 }
 
@@ -211,7 +214,7 @@ TEST_CASE("flowgated: a socket path that is not a socket is refused, and left as
         CHECK(fs::is_directory(daemon.socket()));
     }
     CHECK_THAT(daemon.log(), Catch::Contains("exists and is not a socket"));
-    CHECK(rows_in(daemon.db()) == 0);
+    CHECK(rows_in(daemon.db()) == init_rows);
 }
 
 TEST_CASE("flowgated: after kill -9 the lock is free and the stale socket is replaced",
@@ -265,17 +268,35 @@ TEST_CASE("flowgated: a missing store is refused with how to make one, nothing i
     CHECK_FALSE(fs::exists(daemon.socket()));
 }
 
-TEST_CASE("flowgated: --init-store makes an empty store and exits, it never replaces one",
+TEST_CASE("flowgated: --init-store begins a new log and exits, it never replaces one or its "
+          "anchor",
           "[integration]") {
     Daemon daemon;
     REQUIRE(daemon.init_store() == 0);
     CHECK_THAT(daemon.log(), Catch::Contains("event=store_created"));
-    CHECK(rows_in(daemon.db()) == 0);
+    CHECK(rows_in(daemon.db()) == init_rows);
+    CHECK(audit_rows(daemon.db(), "init").size() == 1);
+    const fs::path anchor = daemon.db().string() + ".checkpoint";
+    CHECK(fs::exists(anchor));
     CHECK_FALSE(fs::exists(daemon.socket()));
 
     SECTION("a second --init-store is refused") {
         CHECK(daemon.init_store() == 1);
         CHECK_THAT(daemon.log(), Catch::Contains("init_failed") && Catch::Contains("exists"));
+    }
+    SECTION("a store moved away without its anchor is not begun again beside that anchor") {
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            const fs::path file = daemon.db().string() + suffix;
+            if (fs::exists(file)) {
+                fs::rename(file, daemon.dir() / ("old.db" + std::string(suffix)));
+            }
+        }
+        CHECK(daemon.init_store() == 1);
+        CHECK_THAT(daemon.log(), Catch::Contains("event=init_failed reason=anchor_exists") &&
+                                     Catch::Contains("anchor=" + anchor.string()));
+        CHECK_FALSE(fs::exists(daemon.db()));
+        fs::rename(anchor, daemon.dir() / "old.db.checkpoint");
+        CHECK(daemon.init_store() == 0);
     }
     SECTION("--init-store beside a running daemon is refused, and its rows stay") {
         REQUIRE(daemon.start());

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # systemd-analyze verify accepts the installed units without a word: every key known,
 # every command executable, the socket and the service naming each other correctly;
-# and the service may open a descriptor for each client max_connections allows.
+# and the service may open a descriptor for each client max_connections allows; and the
+# signing key's LoadCredential= line the unit documents, put in a drop-in as the README
+# says, is one systemd takes.
 # verify needs ExecStart='s binary to exist, so it runs on a temporary-prefix install,
 # whose units name the binaries installed next to them.
 # Usage: unit-verify.sh BUILD_DIR
@@ -14,11 +16,21 @@ grep -qx "ExecStart=$prefix/sbin/flowgated --config $prefix/etc/flowgate/flowgat
 grep -qx "ListenStream=$prefix/run/flowgate/flowgate.sock" "$units/flowgated.socket" ||
   fail "the socket unit does not listen where the configuration says"
 
-status=0
-output=$(systemd-analyze verify "$units/flowgated.service" "$units/flowgated.socket" 2>&1) ||
-  status=$?
-[ "$status" -eq 0 ] || { echo "$output" >&2; fail "systemd-analyze verify exited $status"; }
-[ -z "$output" ] || { echo "$output" >&2; fail "systemd-analyze verify had something to say"; }
+verify_units() {
+  local status=0 output
+  output=$(systemd-analyze verify "$units/flowgated.service" "$units/flowgated.socket" 2>&1) ||
+    status=$?
+  [ "$status" -eq 0 ] || { echo "$output" >&2; fail "systemd-analyze verify exited $status$1"; }
+  [ -z "$output" ] || { echo "$output" >&2; fail "systemd-analyze verify had something to say$1"; }
+}
+verify_units ""
+
+credential="LoadCredential=signing_key:$prefix/etc/flowgate/signing.key"
+grep -qx "#$credential" "$units/flowgated.service" ||
+  fail "the unit does not document $credential"
+mkdir "$units/flowgated.service.d"
+printf '[Service]\n%s\n' "$credential" >"$units/flowgated.service.d/signing-key.conf"
+verify_units " with the signing key's drop-in"
 
 # Room for every client the daemon serves (max_connections, 1024 unless the installed
 # configuration says otherwise) and its own descriptors (the store, its WAL, the locks,
