@@ -92,15 +92,6 @@ std::string export_text(const audit::AuditField& /*field*/, std::uint64_t seq) {
 std::string export_text(const audit::AuditField& /*field*/, std::string_view text) {
     return std::string(text);
 }
-json::value export_json(const audit::AuditField& field, std::int64_t value) {
-    return field.role == audit::FieldRole::time ? json::value(iso_time(value)) : json::value(value);
-}
-json::value export_json(const audit::AuditField& /*field*/, std::uint64_t seq) {
-    return seq;
-}
-json::value export_json(const audit::AuditField& /*field*/, std::string_view text) {
-    return json::string(text);
-}
 
 json::value data_json(std::string_view text) {
     boost::system::error_code error;
@@ -386,27 +377,19 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     auto walked = reader.for_each_row(range, [&](const audit::AuditRowView& stored) {
         progress.row();
         const audit::AuditRowView row = audit::in_current_form(stored, version, encoded);
-        if (csv) {
-            cells.clear();
+        if (!csv) {
+            std::cout << json::serialize(audit::row_json(row)) << "\n";
+            return true;
         }
-        json::object out;
+        cells.clear();
         audit::for_each_field(
-            [&](const audit::AuditField& field, const auto& value) {
-                if (!field.exported()) {
-                    return;
-                }
-                if (csv) {
+            [&cells](const audit::AuditField& field, const auto& value) {
+                if (field.exported()) {
                     cells.push_back(export_text(field, value));
-                } else {
-                    out[field.export_name()] = export_json(field, value);
                 }
             },
             row);
-        if (csv) {
-            csv_line(std::cout, cells);
-        } else {
-            std::cout << json::serialize(out) << "\n";
-        }
+        csv_line(std::cout, cells);
         return true;
     });
     if (!walked) {
@@ -521,6 +504,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     });
 
     register_key_commands(*audit, outcome);
+    register_proof_commands(*audit, outcome);
 }
 
 } // namespace flowgate::cli
