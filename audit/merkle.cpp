@@ -290,6 +290,36 @@ std::vector<TreeNode> TreeFrontier::nodes() const {
     return out;
 }
 
+std::span<const TreeNode> TreeBuilder::append(const TreeHash& leaf_hash) {
+    return append(TreeNode{NodeId{0, m_end}, leaf_hash});
+}
+
+std::span<const TreeNode> TreeBuilder::append(const TreeNode& node) {
+    if (node.id.first_leaf() != m_end || node.id.level >= 64 ||
+        m_end > UINT64_MAX - node.id.leaf_count()) {
+        throw std::invalid_argument("a perfect subtree appended to a run must start at its end");
+    }
+    m_end += node.id.leaf_count();
+    m_completed.clear();
+    m_completed.push_back(node);
+    m_nodes.push_back(node);
+    TreeHasher& hasher = thread_hasher();
+    // Siblings: two neighbours of one level, the left one at an even index.
+    while (m_nodes.size() >= 2) {
+        const TreeNode& right = m_nodes[m_nodes.size() - 1];
+        const TreeNode& left = m_nodes[m_nodes.size() - 2];
+        if (left.id.level != right.id.level || (left.id.index & 1U) != 0) {
+            break;
+        }
+        const TreeNode parent{NodeId{left.id.level + 1, left.id.index / 2},
+                              hasher.node(left.hash, right.hash)};
+        m_nodes.pop_back();
+        m_nodes.back() = parent;
+        m_completed.push_back(parent);
+    }
+    return m_completed;
+}
+
 MerkleResult<TreeHash> root_from_source(std::uint64_t size, NodeSource& source) {
     if (size == 0) {
         return empty_tree_root();

@@ -22,10 +22,11 @@
 // perfect subtree), is hashed from the perfect subtrees its size's binary digits name,
 // largest (leftmost) first: MTH = node(P1, node(P2, … node(Pj-1, Pj))).
 //
-// Storage, for the store that keeps the tree (a design, not yet wired):
+// Storage, as a store of schema version 3 keeps the tree (audit/tree_store.hpp):
 // - The writer keeps a TreeFrontier, appends each row's leaf hash as the row is written,
 //   and persists from what append() reports the complete subtrees whose level is at
-//   least k (a table keyed (level, index)); a node is complete once and never changes,
+//   least k (a table keyed by the size at which each completed and its level, so that
+//   inserts land at its right edge); a node is complete once and never changes,
 //   so the table is append-only like the log. With k = 4 it holds about n/8 nodes:
 //   125,000 for a million rows. (Keeping only the levels that are multiples of k
 //   halves that, and makes a node at level qk + r cost 2^r stored nodes: still
@@ -195,6 +196,32 @@ private:
     std::uint64_t m_size = 0;
     std::array<TreeHash, 64> m_roots{}; // m_roots[level] is held iff bit `level` of m_size
     std::array<TreeNode, 64> m_completed{};
+};
+
+// The perfect subtrees of a run of leaves that starts anywhere (leaf first_leaf): what one
+// part of a parallel pass over the log builds, and what joins the parts' runs after.
+// Holds the run as the aligned perfect subtrees that cover it, in leaf order: at most
+// two per level.
+class TreeBuilder {
+public:
+    explicit TreeBuilder(std::uint64_t first_leaf = 0) : m_end(first_leaf) {}
+
+    // Appends the next leaf (index end()). Returns the perfect subtrees completed by it:
+    // the leaf itself (level 0), then each parent it completed, lowest first. Valid until
+    // the next call.
+    std::span<const TreeNode> append(const TreeHash& leaf_hash);
+    // Appends the perfect subtree `node`, which must start at end() (std::invalid_argument
+    // otherwise). Returns it, then each parent it completed, as append(leaf) does.
+    std::span<const TreeNode> append(const TreeNode& node);
+
+    std::uint64_t end() const { return m_end; }
+    // The perfect subtrees that cover the run so far, in leaf order.
+    const std::vector<TreeNode>& nodes() const { return m_nodes; }
+
+private:
+    std::uint64_t m_end;
+    std::vector<TreeNode> m_nodes;
+    std::vector<TreeNode> m_completed;
 };
 
 // MTH of the first `size` leaves, from the perfect subtrees that make it up.

@@ -2,6 +2,7 @@
 #include "audit/reader.hpp"
 
 #include "audit/schema.hpp"
+#include "audit/tree_store.hpp"
 
 namespace flowgate::audit {
 
@@ -105,6 +106,110 @@ AuditResult<PolicyFiles> AuditReader::policy_files(const std::string& policy_has
             sqlite_error(m_db.get(), AuditErrc::unavailable, "reading the policy files"));
     }
     return files;
+}
+
+namespace {
+
+// A value of the tree through a StoredTree over the reader's snapshot.
+template <class Make> auto through_tree(sqlite3* db, int version, Make make) {
+    StoredTree tree(db, version);
+    auto made = make(tree);
+    using Value = std::decay_t<decltype(made.value())>;
+    if (!made) {
+        return AuditResult<Value>(outcome::failure(tree_error(made.error(), tree)));
+    }
+    return AuditResult<Value>(std::move(made).value());
+}
+
+} // namespace
+
+AuditResult<TreeHash> AuditReader::tree_root(std::uint64_t size) {
+    return through_tree(m_db.get(), m_version,
+                        [size](StoredTree& tree) { return root_from_source(size, tree); });
+}
+
+AuditResult<std::vector<TreeHash>> AuditReader::inclusion_proof(std::uint64_t leaf_index,
+                                                                std::uint64_t tree_size) {
+    return through_tree(m_db.get(), m_version, [&](StoredTree& tree) {
+        return audit::inclusion_proof(leaf_index, tree_size, tree);
+    });
+}
+
+AuditResult<std::vector<TreeHash>> AuditReader::consistency_proof(std::uint64_t old_size,
+                                                                  std::uint64_t new_size) {
+    return through_tree(m_db.get(), m_version, [&](StoredTree& tree) {
+        return audit::consistency_proof(old_size, new_size, tree);
+    });
+}
+
+AuditResult<std::string> AuditReader::origin() {
+    if (m_version < 3) {
+        return std::string();
+    }
+    auto stmt = prepare(m_db.get(), "SELECT origin FROM audit_origin", AuditErrc::bad_schema);
+    if (!stmt) {
+        return stmt.error();
+    }
+    const int step = sqlite3_step(stmt.value().get());
+    if (step == SQLITE_ROW) {
+        return std::string(column_view(stmt.value().get(), 0));
+    }
+    if (step == SQLITE_DONE) {
+        return outcome::failure(
+            AuditError{AuditErrc::bad_schema, m_path.string() + " holds no origin"});
+    }
+    return outcome::failure(
+        sqlite_error(m_db.get(), AuditErrc::unavailable, "reading " + m_path.string()));
+}
+
+AuditResult<std::vector<StoredCheckpoint>> AuditReader::checkpoints() {
+    std::vector<StoredCheckpoint> out;
+    if (m_version < 3) {
+        return out;
+    }
+    auto stmt =
+        prepare(m_db.get(), "SELECT tree_size, time_us, note FROM audit_checkpoint ORDER BY rowid",
+                AuditErrc::bad_schema);
+    if (!stmt) {
+        return stmt.error();
+    }
+    int step = SQLITE_ROW;
+    while ((step = sqlite3_step(stmt.value().get())) == SQLITE_ROW) {
+        sqlite3_stmt* row = stmt.value().get();
+        out.push_back(StoredCheckpoint{static_cast<std::uint64_t>(sqlite3_column_int64(row, 0)),
+                                       sqlite3_column_int64(row, 1),
+                                       std::string(column_view(row, 2))});
+    }
+    if (step != SQLITE_DONE) {
+        return outcome::failure(
+            sqlite_error(m_db.get(), AuditErrc::unavailable, "reading the checkpoints"));
+    }
+    return out;
+}
+
+AuditResult<std::optional<StoredCheckpoint>> AuditReader::latest_checkpoint() {
+    if (m_version < 3) {
+        return std::optional<StoredCheckpoint>();
+    }
+    auto stmt = prepare(m_db.get(),
+                        "SELECT tree_size, time_us, note FROM audit_checkpoint "
+                        "ORDER BY rowid DESC LIMIT 1",
+                        AuditErrc::bad_schema);
+    if (!stmt) {
+        return stmt.error();
+    }
+    sqlite3_stmt* row = stmt.value().get();
+    const int step = sqlite3_step(row);
+    if (step == SQLITE_ROW) {
+        return std::optional<StoredCheckpoint>(
+            StoredCheckpoint{static_cast<std::uint64_t>(sqlite3_column_int64(row, 0)),
+                             sqlite3_column_int64(row, 1), std::string(column_view(row, 2))});
+    }
+    if (step == SQLITE_DONE) {
+        return std::optional<StoredCheckpoint>();
+    }
+    return outcome::failure(
+        sqlite_error(m_db.get(), AuditErrc::unavailable, "reading the checkpoints"));
 }
 
 } // namespace flowgate::audit

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "audit/error.hpp"
+#include "audit/merkle.hpp"
 #include "audit/record.hpp"
 #include "audit/sqlite.hpp"
 
@@ -29,6 +30,14 @@ struct AuditRowRange {
     std::int64_t to_seq = INT64_MAX;      // seq <= to_seq
     std::optional<std::int64_t> since_us; // time_us >= since_us
     std::optional<std::int64_t> until_us; // time_us < until_us
+};
+
+// A checkpoint as the store holds it (schema version 3): the signed note, or the
+// unsigned checkpoint body, of the tree of the first tree_size rows.
+struct StoredCheckpoint {
+    std::uint64_t tree_size = 0;
+    std::int64_t time_us = 0;
+    std::string note;
 };
 
 // One reader belongs to one thread at a time (the connection has no mutex of its own).
@@ -54,6 +63,24 @@ public:
 
     // The policy files stored under the hash (empty if none).
     AuditResult<PolicyFiles> policy_files(const std::string& policy_hash);
+
+    // The log's tree (audit/tree_store.hpp): from its stored nodes, or, in a store of
+    // version 1 or 2, from its rows. Sizes are of the tree of the first N rows; leaf
+    // index = seq - 1.
+    AuditResult<TreeHash> tree_root(std::uint64_t size);
+    AuditResult<std::vector<TreeHash>> inclusion_proof(std::uint64_t leaf_index,
+                                                       std::uint64_t tree_size);
+    AuditResult<std::vector<TreeHash>> consistency_proof(std::uint64_t old_size,
+                                                         std::uint64_t new_size);
+
+    // The checkpoints' origin line; empty for a store of version 1 or 2, which has none.
+    AuditResult<std::string> origin();
+    // The stored checkpoints, in the order they were stored (none before version 3).
+    AuditResult<std::vector<StoredCheckpoint>> checkpoints();
+    AuditResult<std::optional<StoredCheckpoint>> latest_checkpoint();
+
+    // The connection, for a pass of the library's own (the verifier's tree check).
+    sqlite3* connection() const noexcept { return m_db.get(); }
 
     const std::filesystem::path& path() const noexcept { return m_path; }
     // The store's PRAGMA user_version (audit/schema.hpp).

@@ -3,10 +3,14 @@
 
 #include "audit/sqlite.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <ctime>
 #include <map>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 namespace flowgate::audit {
@@ -46,6 +50,49 @@ WHEN EXISTS (SELECT 1 FROM policy_files WHERE policy_hash = NEW.policy_hash AND 
 BEGIN SELECT RAISE(ABORT, 'policy_files is append-only: a stored file is never replaced'); END;
 )sql";
 
+// Version 3: the tree's stored nodes, the checkpoints and the log's origin, each
+// append-only as the log is. A node, a checkpoint or the origin is written once and
+// never changed; checkpoints are stored in the order of their tree sizes.
+constexpr const char* tree_checkpoints_and_origin = R"sql(
+CREATE TABLE audit_tree (
+    end         INTEGER NOT NULL,
+    level       INTEGER NOT NULL,
+    hash        BLOB NOT NULL,
+    PRIMARY KEY (end, level)
+) WITHOUT ROWID;
+CREATE TRIGGER audit_tree_no_update BEFORE UPDATE ON audit_tree
+BEGIN SELECT RAISE(ABORT, 'audit_tree is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_tree_no_delete BEFORE DELETE ON audit_tree
+BEGIN SELECT RAISE(ABORT, 'audit_tree is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER audit_tree_once BEFORE INSERT ON audit_tree
+WHEN EXISTS (SELECT 1 FROM audit_tree WHERE end = NEW.end AND level = NEW.level)
+BEGIN SELECT RAISE(ABORT, 'audit_tree is append-only: a stored node is never replaced'); END;
+
+CREATE TABLE audit_checkpoint (
+    tree_size   INTEGER NOT NULL,
+    time_us     INTEGER NOT NULL,
+    note        TEXT NOT NULL
+);
+CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER audit_checkpoint_in_order BEFORE INSERT ON audit_checkpoint
+WHEN NEW.tree_size < (SELECT MAX(tree_size) FROM audit_checkpoint)
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only: a checkpoint never shrinks the tree'); END;
+
+CREATE TABLE audit_origin (
+    origin      TEXT NOT NULL
+);
+CREATE TRIGGER audit_origin_no_update BEFORE UPDATE ON audit_origin
+BEGIN SELECT RAISE(ABORT, 'audit_origin is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_origin_no_delete BEFORE DELETE ON audit_origin
+BEGIN SELECT RAISE(ABORT, 'audit_origin is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER audit_origin_once BEFORE INSERT ON audit_origin
+WHEN EXISTS (SELECT 1 FROM audit_origin)
+BEGIN SELECT RAISE(ABORT, 'audit_origin is append-only: a log has one origin'); END;
+)sql";
+
 // The SQL type of a field: the key, integers and texts.
 template <class Value> std::string_view column_type(const AuditField& field) {
     if (field.role == FieldRole::key) {
@@ -72,6 +119,9 @@ std::string make_schema_sql(int version) {
         AuditRowView{});
     sql += "\n);";
     sql += triggers_and_policy_files;
+    if (version >= 3) {
+        sql += tree_checkpoints_and_origin;
+    }
     return sql;
 }
 
@@ -262,7 +312,20 @@ AuditResult<int> readable_schema_version(sqlite3* db, const std::filesystem::pat
     return version.value();
 }
 
-AuditResult<void> create_schema(sqlite3* db) {
+std::string default_log_origin() {
+    std::array<char, 256> host{};
+    if (::gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+        std::strcpy(host.data(), "localhost");
+    }
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    ::gmtime_r(&now, &utc);
+    std::array<char, 32> stamp{};
+    std::strftime(stamp.data(), stamp.size(), "%Y%m%dT%H%M%SZ", &utc);
+    return std::string(host.data()) + "/flowgate/" + stamp.data();
+}
+
+AuditResult<void> create_schema(sqlite3* db, std::string_view origin) {
     if (auto begun = exec(db, "BEGIN IMMEDIATE", AuditErrc::cannot_open, "creating the schema");
         !begun) {
         return begun;
@@ -284,6 +347,17 @@ AuditResult<void> create_schema(sqlite3* db) {
         !created) {
         return rollback_with(created.error());
     }
+    auto insert_origin =
+        prepare(db, "INSERT INTO audit_origin (origin) VALUES (?1)", AuditErrc::cannot_open);
+    if (!insert_origin) {
+        return rollback_with(insert_origin.error());
+    }
+    const std::string chosen = origin.empty() ? default_log_origin() : std::string(origin);
+    bind_text(insert_origin.value().get(), 1, chosen);
+    if (sqlite3_step(insert_origin.value().get()) != SQLITE_DONE) {
+        return rollback_with(sqlite_error(db, AuditErrc::cannot_open, "storing the log's origin"));
+    }
+    insert_origin.value().reset();
     const std::string set_version = "PRAGMA user_version = " + std::to_string(schema_version);
     if (auto set = exec(db, set_version.c_str(), AuditErrc::cannot_open, "creating the schema");
         !set) {

@@ -14,12 +14,15 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace flowgate::audit {
 
 // PRAGMA user_version of a store this library writes, and of the oldest it still reads.
-// Version 2 added request_encoding, request_bytes and request_sha256.
-inline constexpr int schema_version = 2;
+// Version 2 added request_encoding, request_bytes and request_sha256; version 3 the
+// Merkle tree's stored nodes (audit_tree), the checkpoints (audit_checkpoint) and the
+// log's origin (audit_origin), with the same audit_log.
+inline constexpr int schema_version = 3;
 inline constexpr int oldest_readable_schema_version = 1;
 
 // The schema of a new store: CREATE TABLE and CREATE TRIGGER statements.
@@ -46,9 +49,15 @@ void bind_row(sqlite3_stmt* stmt, const AuditRowView& row);
 AuditRowView read_row(sqlite3_stmt* stmt);
 AuditRowView read_row(sqlite3_stmt* stmt, int version);
 
-// Creates the schema (and sets its version) in an empty database, in one transaction;
-// refuses a database that holds anything.
-AuditResult<void> create_schema(sqlite3* db);
+// The origin line of a new log's checkpoints: "<hostname>/flowgate/<UTC time of
+// creation, YYYYMMDDTHHMMSSZ>", so that two logs, of two hosts or one after another on
+// one host, have two names.
+std::string default_log_origin();
+
+// Creates the schema (and sets its version) in an empty database, in one transaction,
+// with the log's origin (default_log_origin() when empty); refuses a database that holds
+// anything.
+AuditResult<void> create_schema(sqlite3* db, std::string_view origin = {});
 
 // Fails with bad_schema unless the file holds exactly what create_schema() makes: this
 // schema version, and every table, trigger and index with the same SQL, none missing,

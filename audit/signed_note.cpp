@@ -146,6 +146,11 @@ SigningResult<std::string> sign_note(std::string_view text, std::span<const Sign
     return note;
 }
 
+std::string_view note_text_unchecked(std::string_view note) {
+    const std::size_t split = note.rfind("\n\n");
+    return split == std::string_view::npos ? note : note.substr(0, split + 1);
+}
+
 SigningResult<OpenedNote> open_note(std::string_view note, std::span<const VerifierKey> known) {
     if (note.size() > max_note_bytes) {
         return SigningError{SigningErrc::note_too_large,

@@ -48,6 +48,11 @@ struct OpenedNote {
 SigningResult<std::string> sign_note(std::string_view text, const SigningKey& key);
 SigningResult<std::string> sign_note(std::string_view text, std::span<const SigningKey> keys);
 
+// The text of a note without looking at its signatures: what comes before its last blank
+// line, or all of `note` when it has none (a checkpoint body stored unsigned). For a
+// note whose text is checked some other way (a store's own checkpoint, against its tree).
+std::string_view note_text_unchecked(std::string_view note);
+
 // The text of `note` once its signatures are checked against the keys `known`: a
 // signature by a key of `known` (same name and key ID) must verify, or the whole note is
 // refused (invalid_signature); signatures by other keys are ignored, as the specification

@@ -6,7 +6,10 @@
 
 #include "audit/checkpointer.hpp"
 #include "audit/schema.hpp"
+#include "audit/signed_note.hpp"
 #include "audit/sqlite.hpp"
+#include "audit/tree_checkpoint.hpp"
+#include "audit/tree_store.hpp"
 #include "audit/verifier.hpp"
 
 #include <spdlog/spdlog.h>
@@ -104,7 +107,7 @@ AuditResult<ChainHead> verify_head_and_tail(sqlite3* db, std::uint64_t window) {
 // existing PATH, so a store is never replaced, and no half-made file is ever at PATH.
 // A WAL or journal left at PATH's name is refused too: SQLite would replay it into
 // the new file.
-AuditResult<void> create_store_file(const std::filesystem::path& path) {
+AuditResult<void> create_store_file(const std::filesystem::path& path, std::string_view origin) {
     namespace fs = std::filesystem;
     for (const char* suffix : {"", "-wal", "-journal"}) {
         const fs::path existing = path.string() + suffix;
@@ -129,7 +132,7 @@ AuditResult<void> create_store_file(const std::filesystem::path& path) {
     if (!db) {
         return fail(db.error());
     }
-    if (auto created = create_schema(db.value().get()); !created) {
+    if (auto created = create_schema(db.value().get(), origin); !created) {
         db.value().reset();
         return fail(created.error());
     }
@@ -142,6 +145,32 @@ AuditResult<void> create_store_file(const std::filesystem::path& path) {
     std::error_code ignored;
     fs::remove(made, ignored);
     return outcome::success();
+}
+
+// The note on one line, for the journal: each newline written as \n (and a backslash
+// as \\), so that `printf '%b'` gives the note back.
+std::string one_line(std::string_view note) {
+    std::string out;
+    out.reserve(note.size() + 8);
+    for (const char c : note) {
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\\') {
+            out += "\\\\";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// A single-value query's integer (0 when NULL), or nothing on failure.
+std::optional<std::int64_t> query_int(sqlite3* db, const char* sql) {
+    auto stmt = prepare(db, sql, AuditErrc::bad_schema);
+    if (!stmt || sqlite3_step(stmt.value().get()) != SQLITE_ROW) {
+        return std::nullopt;
+    }
+    return sqlite3_column_int64(stmt.value().get(), 0);
 }
 
 } // namespace
@@ -238,6 +267,8 @@ private:
         Stmt insert_row;
         Stmt policy_exists;
         Stmt insert_policy;
+        Stmt insert_node;
+        Stmt insert_checkpoint;
     };
 
     // Opens the write connection, prepares it and reads the chain's head from the
@@ -292,6 +323,29 @@ private:
         if (!head) {
             return head.error();
         }
+        auto origin = prepare(raw, "SELECT origin FROM audit_origin", AuditErrc::bad_schema);
+        if (!origin) {
+            return origin.error();
+        }
+        if (sqlite3_step(origin.value().get()) != SQLITE_ROW) {
+            return outcome::failure(AuditError{
+                AuditErrc::bad_schema, m_path.string() + " holds no origin for its checkpoints"});
+        }
+        std::string origin_line(column_view(origin.value().get(), 0));
+        origin.value().reset();
+        const auto checkpoint_size =
+            query_int(raw, "SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoint");
+        if (!checkpoint_size) {
+            return outcome::failure(
+                sqlite_error(raw, AuditErrc::unavailable, "reading the last checkpoint"));
+        }
+        // The tree's frontier from the nodes stored for the rows (a missing or short node
+        // is a store someone changed).
+        StoredTree tree(raw, schema_version);
+        auto frontier = TreeFrontier::from_source(head.value().seq, tree);
+        if (!frontier) {
+            return outcome::failure(tree_error(frontier.error(), tree));
+        }
 
         Statements statements;
         for (auto [target, sql] :
@@ -302,7 +356,12 @@ private:
                         "SELECT 1 FROM policy_files WHERE policy_hash = ? AND name = ?"},
               std::pair{&statements.insert_policy,
                         "INSERT INTO policy_files (policy_hash, name, text, stored_us) "
-                        "VALUES (?, ?, ?, ?)"}}) {
+                        "VALUES (?, ?, ?, ?)"},
+              std::pair{&statements.insert_node,
+                        "INSERT INTO audit_tree (end, level, hash) VALUES (?, ?, ?)"},
+              std::pair{&statements.insert_checkpoint,
+                        "INSERT INTO audit_checkpoint (tree_size, time_us, note) "
+                        "VALUES (?, ?, ?)"}}) {
             auto stmt = prepare(raw, sql, AuditErrc::cannot_open, true);
             if (!stmt) {
                 return stmt.error();
@@ -311,6 +370,10 @@ private:
         }
         m_last_seq = head.value().seq;
         m_last_hash = head.value().hash;
+        m_frontier = std::move(frontier).value();
+        m_origin = std::move(origin_line);
+        m_checkpoint_size = static_cast<std::uint64_t>(*checkpoint_size);
+        m_checkpoint_due = true;
         m_db = std::move(db).value();
         m_statements = std::move(statements);
         return outcome::success();
@@ -323,6 +386,8 @@ private:
                 std::unique_lock lock(m_queue_mutex);
                 m_wake.wait(lock, [&] { return !m_queue.empty() || m_stopping; });
                 if (m_queue.empty()) {
+                    lock.unlock();
+                    checkpoint_at_close();
                     return;
                 }
                 if (m_queue.size() <= m_options.max_batch) {
@@ -336,6 +401,15 @@ private:
             }
             commit(batch);
             batch.clear();
+        }
+    }
+
+    // The last checkpoint, of the rows added since the one before (if any).
+    void checkpoint_at_close() {
+        if (m_db && !m_needs_connect && m_last_seq != m_checkpoint_size) {
+            std::vector<Job> none;
+            m_checkpoint_due = true;
+            commit(none);
         }
     }
 
@@ -379,6 +453,9 @@ private:
                 if (!insert_row(row, head, hash)) {
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
                 }
+                if (!append_leaf(m_tree_hasher.leaf(m_canonical))) {
+                    return fail_all(sqlite_error(db, AuditErrc::unavailable, "storing the tree"));
+                }
                 head = hash;
                 values[i] = ++seq;
                 ++rows;
@@ -392,23 +469,112 @@ private:
                 policy_files += *stored;
             }
         }
+        std::optional<CheckpointRecord> checkpoint;
+        const auto now = std::chrono::steady_clock::now();
+        if (seq != m_checkpoint_size &&
+            (m_checkpoint_due || now - m_checkpoint_time >= m_options.checkpoint_interval)) {
+            auto made = store_checkpoint(seq);
+            if (!made) {
+                return fail_all(made.error());
+            }
+            checkpoint = std::move(made).value();
+        }
         if (!step_once(m_statements.commit.get())) {
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "committing"));
         }
 
         m_last_seq = seq;
         m_last_hash = head;
+        if (checkpoint) {
+            m_checkpoint_size = seq;
+            m_checkpoint_time = now;
+            m_checkpoint_due = false;
+        }
         {
             std::lock_guard lock(m_state_mutex);
             ++m_stats.transactions;
             m_stats.records += rows;
             m_stats.policies += policy_files;
             m_stats.wal_frames = m_wal_frames;
+            if (checkpoint) {
+                ++m_stats.checkpoints;
+                m_stats.checkpoint_size = seq;
+            }
             m_health.last_seq = seq;
         }
         mark_available();
         complete(batch, std::move(values), std::nullopt);
+        if (checkpoint) {
+            announce(*checkpoint);
+        }
         restart_wal_if_long();
+    }
+
+    // Appends a row's leaf to the tree, storing each complete subtree of a kept level.
+    bool append_leaf(const TreeHash& leaf) {
+        for (const TreeNode& node : m_frontier.append(leaf)) {
+            if (node.id.level < tree_stored_from_level) {
+                continue;
+            }
+            sqlite3_stmt* stmt = m_statements.insert_node.get();
+            sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(node_end(node.id)));
+            sqlite3_bind_int(stmt, 2, static_cast<int>(node.id.level));
+            sqlite3_bind_blob(stmt, 3, node.hash.data(), static_cast<int>(node.hash.size()),
+                              SQLITE_STATIC);
+            if (!step_once(stmt)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // The checkpoint of the tree of `size` rows (the frontier's), signed when there is a
+    // key, inserted in the open transaction.
+    AuditResult<CheckpointRecord> store_checkpoint(std::uint64_t size) {
+        CheckpointRecord made;
+        made.origin = m_origin;
+        made.tree_size = size;
+        made.root = m_frontier.root();
+        made.time_us = now_us();
+        auto body = format_tree_checkpoint(TreeCheckpoint{m_origin, size, made.root, {}});
+        if (!body) {
+            return outcome::failure(
+                AuditError{AuditErrc::bad_schema,
+                           "the log's origin cannot head a checkpoint: " + body.error().message});
+        }
+        if (m_options.signing_key) {
+            auto note = sign_note(body.value(), *m_options.signing_key);
+            if (!note) {
+                return outcome::failure(AuditError{
+                    AuditErrc::unavailable, "signing a checkpoint: " + note.error().message});
+            }
+            made.note = std::move(note).value();
+            made.is_signed = true;
+        } else {
+            made.note = std::move(body).value();
+        }
+        sqlite3_stmt* stmt = m_statements.insert_checkpoint.get();
+        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(size));
+        sqlite3_bind_int64(stmt, 2, made.time_us);
+        bind_text(stmt, 3, made.note);
+        if (!step_once(stmt)) {
+            return outcome::failure(
+                sqlite_error(m_db.get(), AuditErrc::unavailable, "storing a checkpoint"));
+        }
+        return made;
+    }
+
+    // The journal's copy of a stored checkpoint, then the owner's.
+    void announce(const CheckpointRecord& checkpoint) {
+        spdlog::info("audit checkpoint: size={} signed={} note=\"{}\"", checkpoint.tree_size,
+                     checkpoint.is_signed ? "yes" : "no", one_line(checkpoint.note));
+        if (m_options.on_checkpoint) {
+            try {
+                m_options.on_checkpoint(checkpoint);
+            } catch (const std::exception& e) {
+                spdlog::error("audit: a checkpoint handler threw: {}", e.what());
+            }
+        }
     }
 
     // Called by SQLite after each commit with the WAL's length in frames.
@@ -582,6 +748,12 @@ private:
     bool m_needs_connect = false;
     std::size_t m_wal_frames = 0; // the WAL's length after the last commit
     ChainHasher m_hasher;
+    TreeHasher m_tree_hasher;
+    TreeFrontier m_frontier;
+    std::string m_origin;
+    std::uint64_t m_checkpoint_size = 0; // the tree size of the last stored checkpoint
+    std::chrono::steady_clock::time_point m_checkpoint_time;
+    bool m_checkpoint_due = true;
     std::string m_canonical; // buffers reused from row to row
     char m_prev_hex[64]{};
     char m_hash_hex[64]{};
@@ -611,8 +783,9 @@ AuditResult<std::unique_ptr<AuditStore>> AuditStore::open(const std::filesystem:
 }
 
 AuditResult<std::unique_ptr<AuditStore>> AuditStore::create(const std::filesystem::path& path,
-                                                            const AuditOptions& options) {
-    if (auto made = create_store_file(path); !made) {
+                                                            const AuditOptions& options,
+                                                            std::string_view origin) {
+    if (auto made = create_store_file(path, origin); !made) {
         return made.error();
     }
     return open(path, options);

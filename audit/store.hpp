@@ -10,7 +10,9 @@
 
 #include "audit/canonical.hpp"
 #include "audit/error.hpp"
+#include "audit/merkle.hpp"
 #include "audit/record.hpp"
+#include "audit/signing_key.hpp"
 #include "audit/unique_function.hpp"
 
 #include <chrono>
@@ -34,6 +36,18 @@ enum class AuditDurability {
 
 std::string_view to_string(AuditDurability durability);
 
+// A checkpoint the writer stored: the tree of the log's first tree_size rows, as a
+// c2sp.org/tlog-checkpoint body in a signed note (audit/signed_note.hpp) when the store
+// has a signing key, or the body alone (unsigned).
+struct CheckpointRecord {
+    std::string origin;
+    std::uint64_t tree_size = 0;
+    TreeHash root{};
+    std::int64_t time_us = 0;
+    std::string note;
+    bool is_signed = false;
+};
+
 struct AuditOptions {
     AuditDurability durability = AuditDurability::full;
     // How long a write waits for another connection's lock before the batch fails.
@@ -52,6 +66,15 @@ struct AuditOptions {
     std::size_t wal_restart_frames = 16384;
     // Where the completions of submit_delivered() run (unset: on the writer thread).
     AuditDelivery deliver;
+    // The key the checkpoints are signed with; none: they are stored unsigned.
+    std::shared_ptr<const SigningKey> signing_key;
+    // The writer stores a checkpoint of the tree in the transaction of the first batch
+    // after open, of each batch that comes this long after the last checkpoint, and in
+    // one transaction of its own at close when rows were added since the last.
+    std::chrono::milliseconds checkpoint_interval{1000};
+    // Called on the writer thread with each checkpoint, once its transaction committed
+    // (after the journal's line for it); must not block.
+    std::function<void(const CheckpointRecord&)> on_checkpoint;
 };
 
 struct AuditHealth {
@@ -62,11 +85,13 @@ struct AuditHealth {
 };
 
 struct AuditStats {
-    std::uint64_t transactions = 0;   // committed batches
-    std::uint64_t records = 0;        // committed rows
-    std::uint64_t failed_batches = 0; // batches whose records all got an error
-    std::uint64_t policies = 0;       // policy files newly stored
-    std::uint64_t wal_frames = 0;     // the WAL's length in pages after the last commit
+    std::uint64_t transactions = 0;    // committed batches
+    std::uint64_t records = 0;         // committed rows
+    std::uint64_t failed_batches = 0;  // batches whose records all got an error
+    std::uint64_t policies = 0;        // policy files newly stored
+    std::uint64_t wal_frames = 0;      // the WAL's length in pages after the last commit
+    std::uint64_t checkpoints = 0;     // checkpoints stored
+    std::uint64_t checkpoint_size = 0; // the tree size of the last one stored
 };
 
 // Called once, after the row's transaction committed (the value is the row's seq) or
@@ -99,9 +124,11 @@ public:
 
     // Makes a new, empty store at PATH, then opens it as open() does. Refuses (with
     // cannot_open) when PATH, or a WAL or journal of that name, exists: a store is
-    // never made over another one.
+    // never made over another one. `origin`: the checkpoints' origin line
+    // (default_log_origin() when empty).
     static AuditResult<std::unique_ptr<AuditStore>> create(const std::filesystem::path& path,
-                                                           const AuditOptions& options = {});
+                                                           const AuditOptions& options = {},
+                                                           std::string_view origin = {});
 
     // Drains what was submitted, then stops the writer.
     ~AuditStore();

@@ -3,6 +3,12 @@
 // hashes with a reused context, without an allocation.
 #include "audit/verifier.hpp"
 
+#include "audit/signed_note.hpp"
+#include "audit/tree_checkpoint.hpp"
+#include "audit/tree_store.hpp"
+
+#include <map>
+
 #include <charconv>
 #include <cstring>
 
@@ -147,6 +153,146 @@ bool ChainVerifier::end_at(std::uint64_t last_seq) {
 
 namespace {
 
+// A node as audit_tree holds it, in the table's (end, level) order.
+struct StoredNode {
+    std::uint64_t end = 0;
+    unsigned level = 0;
+    TreeHash hash{};
+    bool well_formed = false; // a 32-byte hash of a level and end a node can have
+    auto key() const { return std::pair{end, level}; }
+};
+
+std::string node_name(std::uint64_t end, unsigned level) {
+    return "the tree's node of level " + std::to_string(level) + " ending at size " +
+           std::to_string(end);
+}
+
+// Compares the nodes one part of the log completes (in the order a TreeBuilder completes
+// them: by end, then level) with audit_tree's rows of the same ends, read alongside. A
+// stored node that starts before the part spans the seam with the part before: it is
+// kept for the seams' check.
+class PartTree {
+public:
+    PartTree(sqlite3* db, std::uint64_t first_leaf, std::optional<std::uint64_t> last_leaf_end)
+        : m_builder(first_leaf), m_first_leaf(first_leaf) {
+        auto stmt = prepare(db,
+                            "SELECT end, level, hash FROM audit_tree WHERE end > ?1 AND end <= ?2 "
+                            "ORDER BY end, level",
+                            AuditErrc::bad_schema);
+        if (!stmt) {
+            m_error = stmt.error();
+            return;
+        }
+        m_stmt = std::move(stmt).value();
+        sqlite3_bind_int64(m_stmt.get(), 1, static_cast<sqlite3_int64>(first_leaf));
+        sqlite3_bind_int64(m_stmt.get(), 2,
+                           last_leaf_end ? static_cast<sqlite3_int64>(*last_leaf_end) : INT64_MAX);
+        m_db = db;
+        next();
+    }
+
+    // The next row's leaf; false once a fault is found.
+    bool add(const TreeHash& leaf) {
+        if (m_fault || m_error) {
+            return false;
+        }
+        for (const TreeNode& node : m_builder.append(leaf)) {
+            if (node.id.level >= tree_stored_from_level && !expect(node)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // After the part's last row: every stored node left is one that no row completed.
+    void finish() {
+        while (!m_fault && !m_error && m_current) {
+            skip_unmatched();
+        }
+    }
+
+    const std::optional<std::string>& fault() const { return m_fault; }
+    const std::optional<AuditError>& error() const { return m_error; }
+    std::uint64_t matched() const { return m_matched; }
+    const std::vector<TreeNode>& nodes() const { return m_builder.nodes(); }
+    std::vector<StoredNode>& seam_nodes() { return m_seam; }
+
+private:
+    bool expect(const TreeNode& node) {
+        const std::pair key{node_end(node.id), node.id.level};
+        while (!m_fault && !m_error && m_current && m_current->key() < key) {
+            skip_unmatched();
+        }
+        if (m_fault || m_error) {
+            return false;
+        }
+        if (!m_current || m_current->key() != key) {
+            m_fault = node_name(key.first, key.second) + " is missing from audit_tree";
+            return false;
+        }
+        if (m_current->hash != node.hash) {
+            m_fault = node_name(key.first, key.second) +
+                      " differs from the one its rows give: the tree was altered";
+            return false;
+        }
+        ++m_matched;
+        next();
+        return true;
+    }
+
+    // The current stored node has no node of this part's rows to match.
+    void skip_unmatched() {
+        const StoredNode& node = *m_current;
+        if (node.well_formed && node.end - (std::uint64_t{1} << node.level) < m_first_leaf) {
+            m_seam.push_back(node);
+        } else if (node.well_formed && node.end <= m_builder.end()) {
+            m_fault = node_name(node.end, node.level) + " is not a node of the log's rows";
+            return;
+        } else {
+            m_fault = node_name(node.end, node.level) +
+                      " is not a node of a tree of the log's rows (past its last row, or "
+                      "malformed)";
+            return;
+        }
+        next();
+    }
+
+    void next() {
+        const int step = sqlite3_step(m_stmt.get());
+        if (step == SQLITE_ROW) {
+            sqlite3_stmt* row = m_stmt.get();
+            StoredNode node;
+            const auto end = sqlite3_column_int64(row, 0);
+            const auto level = sqlite3_column_int64(row, 1);
+            node.end = static_cast<std::uint64_t>(end);
+            node.level = static_cast<unsigned>(std::clamp<sqlite3_int64>(level, 0, 64));
+            node.well_formed = sqlite3_column_type(row, 2) == SQLITE_BLOB &&
+                               sqlite3_column_bytes(row, 2) == 32 && end > 0 &&
+                               level >= tree_stored_from_level && level < 63 &&
+                               (node.end & ((std::uint64_t{1} << node.level) - 1)) == 0;
+            if (node.well_formed) {
+                std::memcpy(node.hash.data(), sqlite3_column_blob(row, 2), node.hash.size());
+            }
+            m_current = node;
+        } else if (step == SQLITE_DONE) {
+            m_current.reset();
+        } else {
+            m_error = sqlite_error(m_db, AuditErrc::unavailable, "reading the tree");
+            m_current.reset();
+        }
+    }
+
+    TreeBuilder m_builder;
+    std::uint64_t m_first_leaf;
+    sqlite3* m_db = nullptr;
+    Stmt m_stmt;
+    std::optional<StoredNode> m_current;
+    std::vector<StoredNode> m_seam;
+    std::optional<std::string> m_fault;
+    std::optional<AuditError> m_error;
+    std::uint64_t m_matched = 0;
+};
+
 // What one part of the log says about the chain.
 struct PartCheck {
     std::optional<ChainFault> fault;
@@ -156,6 +302,11 @@ struct PartCheck {
     std::uint64_t last_seq = 0;
     ChainHash last_hash{};
     bool checkpoint_seen = false;
+    // The tree, for a store that keeps one.
+    std::optional<std::string> tree_fault;
+    std::uint64_t tree_nodes = 0;
+    std::vector<TreeNode> tree_run;     // the part's rows as perfect subtrees
+    std::vector<StoredNode> seam_nodes; // stored nodes that start before the part
 };
 
 AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
@@ -163,9 +314,24 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
                                   RowCounter& counter) {
     ChainVerifier verifier(part.start, checkpoint ? &*checkpoint : nullptr,
                            reader.schema_version());
+    std::optional<PartTree> tree;
+    if (reader.schema_version() >= 3) {
+        tree.emplace(reader.connection(), part.start - 1, part.end);
+        if (tree->error()) {
+            return *tree->error();
+        }
+    }
+    TreeHasher hasher;
+    bool tree_going = tree.has_value();
     auto walked = reader.for_each_row(part.range, [&](const AuditRowView& row) {
         counter.row();
-        return verifier.add(row);
+        if (!verifier.add(row)) {
+            return false;
+        }
+        if (tree_going) {
+            tree_going = tree->add(hasher.leaf(verifier.canonical()));
+        }
+        return true;
     });
     if (!walked) {
         return walked.error();
@@ -174,6 +340,16 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
         verifier.end_at(*part.end);
     }
     PartCheck out;
+    if (tree) {
+        tree->finish();
+        if (tree->error()) {
+            return *tree->error();
+        }
+        out.tree_fault = tree->fault();
+        out.tree_nodes = tree->matched();
+        out.tree_run = tree->nodes();
+        out.seam_nodes = std::move(tree->seam_nodes());
+    }
     out.fault = verifier.fault();
     out.rows = verifier.rows();
     out.first_prev = std::string(verifier.first_prev());
@@ -182,6 +358,103 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
     out.last_hash = verifier.last_hash();
     out.checkpoint_seen = verifier.checkpoint_seen();
     return out;
+}
+
+// Joins the parts' runs into the whole log's tree, comparing the stored nodes that span
+// their seams, then holds each stored checkpoint against the tree. Fills the result's
+// tree fields.
+AuditResult<void> check_tree(AuditReader& reader, std::vector<PartCheck>& parts,
+                             VerifyResult& result) {
+    result.tree_checked = true;
+    std::map<std::pair<std::uint64_t, unsigned>, StoredNode> seam;
+    for (PartCheck& part : parts) {
+        for (const StoredNode& node : part.seam_nodes) {
+            seam.emplace(node.key(), node);
+        }
+    }
+    TreeBuilder whole;
+    for (PartCheck& part : parts) {
+        result.tree_nodes += part.tree_nodes;
+        if (part.tree_fault) {
+            result.tree_fault = part.tree_fault;
+            return outcome::success();
+        }
+        for (const TreeNode& run_node : part.tree_run) {
+            const auto completed = whole.append(run_node);
+            for (const TreeNode& node : completed.subspan(1)) {
+                if (node.id.level < tree_stored_from_level) {
+                    continue;
+                }
+                const auto there = seam.find(std::pair{node_end(node.id), node.id.level});
+                if (there == seam.end()) {
+                    result.tree_fault =
+                        node_name(node_end(node.id), node.id.level) + " is missing from audit_tree";
+                    return outcome::success();
+                }
+                if (there->second.hash != node.hash) {
+                    result.tree_fault = node_name(node_end(node.id), node.id.level) +
+                                        " differs from the one its rows give: the tree was altered";
+                    return outcome::success();
+                }
+                ++result.tree_nodes;
+                seam.erase(there);
+            }
+        }
+    }
+    if (!seam.empty()) {
+        const StoredNode& node = seam.begin()->second;
+        result.tree_fault = node_name(node.end, node.level) + " is not a node of the log's rows";
+        return outcome::success();
+    }
+    // The whole tree's root from the run's perfect subtrees, largest first.
+    const std::vector<TreeNode>& run = whole.nodes();
+    result.tree_root = empty_tree_root();
+    if (!run.empty()) {
+        result.tree_root = run.back().hash;
+        for (std::size_t i = run.size() - 1; i-- > 0;) {
+            result.tree_root = node_hash(run[i].hash, result.tree_root);
+        }
+    }
+    // The stored nodes are now those of the rows, so the roots they give are the rows'.
+    auto origin = reader.origin();
+    if (!origin) {
+        return origin.error();
+    }
+    auto checkpoints = reader.checkpoints();
+    if (!checkpoints) {
+        return checkpoints.error();
+    }
+    for (const StoredCheckpoint& stored : checkpoints.value()) {
+        const std::string where = "the checkpoint of size " + std::to_string(stored.tree_size) +
+                                  " stored at " + std::to_string(stored.time_us);
+        auto parsed = parse_tree_checkpoint(note_text_unchecked(stored.note));
+        if (!parsed) {
+            result.tree_fault = where + " is not a checkpoint: " + parsed.error().message;
+            return outcome::success();
+        }
+        const TreeCheckpoint& checkpoint = parsed.value();
+        if (checkpoint.size != stored.tree_size || checkpoint.origin != origin.value()) {
+            result.tree_fault = where + " names origin '" + checkpoint.origin + "' and size " +
+                                std::to_string(checkpoint.size) + ", not the store's";
+            return outcome::success();
+        }
+        if (checkpoint.size > result.rows) {
+            result.tree_fault = where + " is of more rows than the log holds (" +
+                                std::to_string(result.rows) + "): the log was truncated";
+            return outcome::success();
+        }
+        auto root = checkpoint.size == result.rows ? AuditResult<TreeHash>(result.tree_root)
+                                                   : reader.tree_root(checkpoint.size);
+        if (!root) {
+            return root.error();
+        }
+        if (root.value() != checkpoint.root) {
+            result.tree_fault = where + " holds a root that is not the tree's at that size";
+            return outcome::success();
+        }
+        ++result.checkpoints;
+    }
+    return outcome::success();
 }
 
 } // namespace
@@ -221,6 +494,11 @@ AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& o
         }
     }
     result.tail.hash = to_hex(prev);
+    if (!result.fault && reader.schema_version() >= 3) {
+        if (auto checked = check_tree(reader, parts.value(), result); !checked) {
+            return checked.error();
+        }
+    }
     if (!result.fault && options.checkpoint && !checkpoint_seen) {
         result.fault = ChainFault{result.tail.seq + 1, "truncated: the log ends at seq " +
                                                            std::to_string(result.tail.seq) +

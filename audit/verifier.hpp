@@ -6,6 +6,7 @@
 
 #include "audit/canonical.hpp"
 #include "audit/error.hpp"
+#include "audit/merkle.hpp"
 #include "audit/parts.hpp"
 #include "audit/reader.hpp"
 #include "audit/record.hpp"
@@ -50,6 +51,8 @@ public:
 
     // Checks the next row; false once a fault is found (the rows after it are not checked).
     bool add(const AuditRowView& row);
+    // The canonical bytes of the row add() last passed (its Merkle leaf input).
+    std::string_view canonical() const noexcept { return m_canonical; }
     // The rows fed should have reached `last_seq`; false if they stopped short.
     bool end_at(std::uint64_t last_seq);
 
@@ -90,13 +93,22 @@ struct VerifyResult {
     std::uint64_t rows = 0;          // rows checked before the fault, or all of them
     Checkpoint tail;                 // the last good row's seq and hash (0 and zeros when empty)
     std::optional<ChainFault> fault; // the first problem; none when the log is intact
+    // The tree (a store of schema version 3 whose chain is intact): every node stored in
+    // audit_tree recomputed from the rows, none missing and none extra, then every stored
+    // checkpoint's origin, size and root held against the tree.
+    bool tree_checked = false;
+    std::uint64_t tree_nodes = 0;          // stored nodes that matched
+    std::uint64_t checkpoints = 0;         // stored checkpoints that matched
+    TreeHash tree_root{};                  // the root of the whole log's tree
+    std::optional<std::string> tree_fault; // the first problem of the tree or a checkpoint
 };
 
 // Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link, each
 // row hashed as its store's schema version has it),
 // and, given a checkpoint, that row checkpoint.seq exists with exactly that hash: a
-// log truncated or rebuilt since the checkpoint fails. A long log is cut into parts
-// (audit/parts.hpp) verified side by side, and the seams between them checked after;
+// log truncated or rebuilt since the checkpoint fails. With an intact chain, the tree
+// and the stored checkpoints are checked in the same pass (VerifyResult::tree_fault). A long log is
+// cut into parts (audit/parts.hpp) verified side by side, and the seams between them checked after;
 // the first fault is the one a single pass finds.
 AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& options = {});
 

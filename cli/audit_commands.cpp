@@ -155,12 +155,24 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
                   << result.fault->message << "\n";
         return exit_deny;
     }
+    if (result.tree_fault) {
+        std::cout << path << ": FAILED: the chain is intact, but " << *result.tree_fault << "\n";
+        return exit_deny;
+    }
     if (print_tail) {
         std::cout << audit::format_checkpoint(result.tail);
     } else {
         std::cout << path << ": ok, " << result.rows << " rows chain from seq 1 to seq "
-                  << result.tail.seq << (checkpoint ? ", checkpoint matches" : "") << "\n"
-                  << audit::format_checkpoint(result.tail);
+                  << result.tail.seq << (checkpoint ? ", checkpoint matches" : "") << "\n";
+        if (result.tree_checked) {
+            std::cout << path << ": tree ok, " << result.tree_nodes << " stored nodes and "
+                      << result.checkpoints << " stored checkpoints match its rows; root "
+                      << audit::base64_encode(std::string_view(
+                             reinterpret_cast<const char*>(result.tree_root.data()),
+                             result.tree_root.size()))
+                      << "\n";
+        }
+        std::cout << audit::format_checkpoint(result.tail);
     }
     return exit_allow;
 }

@@ -219,9 +219,14 @@ TEST_CASE("audit verify --checkpoint: a truncated tail and a log rebuilt from an
         const std::int64_t last = last_seq(s.daemon.db());
         const fs::path db = copy_of(s.daemon, "truncated.db");
         drop_triggers(db);
-        sqlite(db, "DELETE FROM audit_log WHERE seq > " + std::to_string(last - 2) + ";");
+        // Cut as someone who knows the schema would: the rows, and the tree's nodes and
+        // checkpoints past them.
+        const std::string cut = std::to_string(last - 2);
+        sqlite(db, "DELETE FROM audit_log WHERE seq > " + cut +
+                       ";\nDELETE FROM audit_tree WHERE end > " + cut +
+                       ";\nDELETE FROM audit_checkpoint WHERE tree_size > " + cut + ";");
 
-        // The chain alone cannot see it; the checkpoint does.
+        // The file alone cannot show it; the checkpoint kept elsewhere does.
         CHECK(run_flowgate(s.daemon.dir(), {"audit", "verify", db.string()}).status == 0);
         CommandResult verified =
             run_flowgate(s.daemon.dir(), {"audit", "verify", "--checkpoint",

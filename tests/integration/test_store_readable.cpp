@@ -134,7 +134,7 @@ TEST_CASE("audit store: a store that received bytes that are not UTF-8 and 64 Ki
     REQUIRE(daemon.wait_exit() == 0);
 
     const fs::path db = daemon.db();
-    CHECK_THAT(python_verified(daemon.dir(), db), Catch::StartsWith("ok: version 2, "));
+    CHECK_THAT(python_verified(daemon.dir(), db), Catch::StartsWith("ok: version 3, "));
 
     const fs::path junk_file = write_file(daemon.dir(), "junk", junk);
     const fs::path script = write_file(daemon.dir(), "rows.py", python_rows);
@@ -337,7 +337,7 @@ TEST_CASE("audit tools: a store of schema version 1 verifies, lists its records,
         CHECK(daemon.run_to_exit(launch) == 1);
         CHECK_THAT(daemon.log(),
                    Catch::Contains(v1.string() + " is an audit store of schema version 1; this "
-                                                 "flowgated writes version 2") &&
+                                                 "flowgated writes version 3") &&
                        Catch::Contains("still read it") &&
                        Catch::Contains("make a new store at another path with `flowgated "
                                        "--init-store`"));

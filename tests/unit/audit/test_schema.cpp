@@ -130,18 +130,18 @@ TEST_CASE("schema: a store of a version this flowgate does not know is refused b
     TempDir dir;
     const auto path = dir.path() / "audit.db";
     new_store(path)->close();
-    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 3") == 0);
+    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 4") == 0);
 
     const auto writer = AuditStore::open(path);
     REQUIRE_FALSE(writer);
     CHECK(writer.error().code == AuditErrc::bad_schema);
-    CHECK_THAT(writer.error().message, Catch::Contains("schema version 3, expected 2"));
+    CHECK_THAT(writer.error().message, Catch::Contains("schema version 4, expected 3"));
     const auto reader = AuditReader::open(path);
     REQUIRE_FALSE(reader);
     CHECK(reader.error().code == AuditErrc::bad_schema);
     CHECK_THAT(reader.error().message,
                Catch::Contains("is not a flowgate audit store of a version this flowgate reads "
-                               "(1 to 2): its user_version is 3"));
+                               "(1 to 3): its user_version is 4"));
 }
 
 TEST_CASE("schema: a missing store is not created by open, and create never replaces one",
@@ -275,7 +275,7 @@ TEST_CASE("schema: a version-1 store is refused by the writer, saying the tools 
     CHECK(opened.error().code == AuditErrc::bad_schema);
     CHECK_THAT(opened.error().message,
                Catch::StartsWith(path.string() + " is an audit store of schema version 1; this "
-                                                 "flowgated writes version 2") &&
+                                                 "flowgated writes version 3") &&
                    Catch::Contains("`flowgate audit verify`") &&
                    Catch::Contains("the record of its period") &&
                    Catch::Contains("at another path with `flowgated --init-store`"));
