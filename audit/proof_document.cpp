@@ -417,6 +417,10 @@ ProofResult<VerifiedProof> verify(const ConsistencyDocument& document, const Ver
 
 } // namespace
 
+std::string base64_of(const TreeHash& hash) {
+    return base64_encode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
+}
+
 RowProof row_proof(const AuditRowView& row, int version, std::vector<TreeHash> inclusion_path) {
     RowProof proof;
     proof.schema_version = version;

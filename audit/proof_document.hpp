@@ -81,6 +81,9 @@ template <class T>
 using ProofResult =
     boost::outcome_v2::basic_result<T, ProofError, boost::outcome_v2::policy::terminate>;
 
+// A hash as the documents (and the checkpoints) write it: RFC 4648 base64, padded.
+std::string base64_of(const TreeHash& hash);
+
 // The proof of `row` (of a store of schema `version`) with its inclusion path (from
 // inclusion_proof() of leaf row.seq - 1): its leaf index and leaf hash computed.
 RowProof row_proof(const AuditRowView& row, int version, std::vector<TreeHash> inclusion_path);

@@ -237,14 +237,4 @@ SigningResult<OpenedNote> open_note(std::string_view note, std::span<const Verif
     return opened;
 }
 
-SigningResult<std::string> unverified_note_text(std::string_view note) {
-    // With no key known, every signature line is parsed and none is checked: the one
-    // error left after the form's is that none is by a known key.
-    auto opened = open_note(note, {});
-    if (!opened && opened.error().code != SigningErrc::no_known_signature) {
-        return opened.error();
-    }
-    return std::string(note.substr(0, note.rfind("\n\n") + 1));
-}
-
 } // namespace flowgate::audit

@@ -61,9 +61,4 @@ std::string_view note_text_unchecked(std::string_view note);
 // is checked.
 SigningResult<OpenedNote> open_note(std::string_view note, std::span<const VerifierKey> known);
 
-// The text of a well-formed note (every rule open_note() checks before the signatures),
-// its signatures not checked: for comparing a note with a store before, or without,
-// knowing who signed it. Never evidence by itself.
-SigningResult<std::string> unverified_note_text(std::string_view note);
-
 } // namespace flowgate::audit

@@ -58,4 +58,26 @@ void report_error(const std::string& message) {
     std::cerr << "flowgate audit: error: " << message << "\n";
 }
 
+std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
+    auto reader = audit::AuditReader::open(path);
+    if (!reader) {
+        report_error(reader.error().message);
+        return nullptr;
+    }
+    return std::move(reader).value();
+}
+
+std::optional<OpenedLog> open_log_or_report(const std::string& path) {
+    auto reader = open_or_report(path);
+    if (!reader) {
+        return std::nullopt;
+    }
+    auto last = reader->last_seq();
+    if (!last) {
+        report_error(last.error().message);
+        return std::nullopt;
+    }
+    return OpenedLog{std::move(reader), last.value()};
+}
+
 } // namespace flowgate::cli

@@ -1,14 +1,19 @@
-// What the auditor's commands are handed besides the store: documents and checkpoint
-// files (or the standard input), read whole up to a bound, and the log's verifier key,
-// given as its text or as a file holding it. Failures are messages for the auditor.
+// What the auditor's commands are handed: the store (opened read-only), documents and
+// checkpoint files (or the standard input), read whole up to a bound, and the log's
+// verifier key, given as its text or as a file holding it. Failures are messages for the
+// auditor.
 #pragma once
 
+#include "audit/reader.hpp"
 #include "audit/signing_key.hpp"
 
 #include <boost/outcome/basic_result.hpp>
 #include <boost/outcome/policy/terminate.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace flowgate::cli {
@@ -32,5 +37,16 @@ InputResult<audit::VerifierKey> read_verifier_key(const std::string& argument);
 
 // "flowgate audit: error: <message>" on stderr.
 void report_error(const std::string& message);
+
+// The store at `path`, read-only; none (reported) when it cannot be opened.
+std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path);
+
+// A store opened for a pass with a progress count: the reader and its last seq (the
+// total). None, reported, when the file cannot be opened or read.
+struct OpenedLog {
+    std::unique_ptr<audit::AuditReader> reader;
+    std::uint64_t last_seq = 0;
+};
+std::optional<OpenedLog> open_log_or_report(const std::string& path);
 
 } // namespace flowgate::cli
