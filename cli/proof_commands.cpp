@@ -112,8 +112,14 @@ int run_prove(std::uint64_t seq, const std::string& db) {
     if (!reader) {
         return exit_error;
     }
-    if (seq == 0) {
-        report_error("seqs start at 1");
+    auto last = reader->last_seq();
+    if (!last) {
+        report_error(last.error().message);
+        return exit_error;
+    }
+    if (seq == 0 || seq > last.value()) {
+        report_error("no row has seq " + std::to_string(seq) + " (the log holds seqs 1 to " +
+                     std::to_string(last.value()) + ")");
         return exit_error;
     }
     int status = exit_error;
