@@ -45,8 +45,15 @@ private:
     std::unique_ptr<Context> m_context;
 };
 
-// SHA-256(prev ‖ canonical), with a hasher of the calling thread's.
+// SHA-256(prev ‖ canonical), with a hasher of the calling thread's: a row's hash in a
+// store of version 1 or 2. From version 3 the chain links the rows' Merkle leaf hashes
+// instead (row_hash() in audit/merkle.hpp).
 ChainHash chain_hash(const ChainHash& prev, std::string_view canonical);
+
+// Whether the rows of a store of this version chain through their leaf hashes.
+inline constexpr bool chain_links_leaves(int version) {
+    return version >= 3;
+}
 
 // SHA-256 of some bytes, once (a line's digest, a key's ID): not for a row at a time.
 ChainHash sha256(std::string_view bytes);

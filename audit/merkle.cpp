@@ -163,6 +163,13 @@ TreeHash leaf_hash(std::string_view leaf_input) {
     return thread_hasher().leaf(leaf_input);
 }
 
+ChainHash row_hash(const ChainHash& prev, std::string_view canonical, int version) {
+    if (!chain_links_leaves(version)) {
+        return chain_hash(prev, canonical);
+    }
+    return chain_hash(prev, hash_bytes(leaf_hash(canonical)));
+}
+
 TreeHash node_hash(const TreeHash& left, const TreeHash& right) {
     return thread_hasher().node(left, right);
 }

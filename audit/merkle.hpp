@@ -80,6 +80,17 @@ private:
 };
 
 TreeHash leaf_hash(std::string_view leaf_input);
+
+// The bytes of a hash, as a chain hasher takes them.
+inline std::string_view hash_bytes(const TreeHash& hash) {
+    return {reinterpret_cast<const char*>(hash.data()), hash.size()};
+}
+
+// A row's hash in the chain, from the previous row's and the row's canonical bytes, as
+// a store of `version` defines it: SHA-256(prev ‖ canonical) in versions 1 and 2,
+// SHA-256(prev ‖ leaf hash) from version 3, so that the chain and the tree hash each
+// row's bytes once, into the same leaf.
+ChainHash row_hash(const ChainHash& prev, std::string_view canonical, int version);
 TreeHash node_hash(const TreeHash& left, const TreeHash& right);
 // MTH({}) = SHA-256 of nothing: e3b0c442…b855.
 TreeHash empty_tree_root();

@@ -432,11 +432,13 @@ private:
                 }
                 row.seq = seq + 1;
                 canonical_row_bytes(row, schema_version, m_canonical);
-                const auto hash = m_hasher.hash(head, m_canonical);
+                static_assert(chain_links_leaves(schema_version));
+                const TreeHash leaf = m_tree_hasher.leaf(m_canonical);
+                const auto hash = m_hasher.hash(head, hash_bytes(leaf));
                 if (!insert_row(row, head, hash)) {
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "appending a row"));
                 }
-                if (!append_leaf(m_tree_hasher.leaf(m_canonical))) {
+                if (!append_leaf(leaf)) {
                     return fail_all(sqlite_error(db, AuditErrc::unavailable, "storing the tree"));
                 }
                 head = hash;

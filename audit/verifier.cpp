@@ -123,7 +123,13 @@ bool ChainVerifier::add(const AuditRowView& row) {
                                  std::string(row.decision) + "': not a row flowgate writes");
     }
     canonical_row_bytes(row, m_version, m_canonical);
-    const ChainHash digest = m_hasher.hash(m_prev, m_canonical);
+    ChainHash digest;
+    if (chain_links_leaves(m_version)) {
+        m_leaf = m_tree_hasher.leaf(m_canonical);
+        digest = m_hasher.hash(m_prev, hash_bytes(m_leaf));
+    } else {
+        digest = m_hasher.hash(m_prev, m_canonical);
+    }
     to_hex(digest, m_prev_hex);
     if (row.hash != std::string_view(m_prev_hex, sizeof m_prev_hex)) {
         return fail(row.seq, "altered: its hash does not match its contents");
@@ -321,7 +327,6 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
             return *tree->error();
         }
     }
-    TreeHasher hasher;
     bool tree_going = tree.has_value();
     auto walked = reader.for_each_row(part.range, [&](const AuditRowView& row) {
         counter.row();
@@ -329,7 +334,7 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
             return false;
         }
         if (tree_going) {
-            tree_going = tree->add(hasher.leaf(verifier.canonical()));
+            tree_going = tree->add(verifier.leaf());
         }
         return true;
     });

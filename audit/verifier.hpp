@@ -54,8 +54,9 @@ public:
 
     // Checks the next row; false once a fault is found (the rows after it are not checked).
     bool add(const AuditRowView& row);
-    // The canonical bytes of the row add() last passed (its Merkle leaf input).
-    std::string_view canonical() const noexcept { return m_canonical; }
+    // The Merkle leaf hash of the row add() last passed, in a store whose chain links
+    // leaves (version 3 on: chain_links_leaves()).
+    const TreeHash& leaf() const noexcept { return m_leaf; }
     // The rows fed should have reached `last_seq`; false if they stopped short.
     bool end_at(std::uint64_t last_seq);
 
@@ -84,6 +85,8 @@ private:
     std::string m_first_prev;
     bool m_checkpoint_seen = false;
     ChainHasher m_hasher;
+    TreeHasher m_tree_hasher;
+    TreeHash m_leaf{};
     std::string m_canonical;
 };
 

@@ -6,6 +6,7 @@
 // Level i of --clients keeps the i-th window of --window in flight per client (the last
 // one when the list is shorter). Run a Release build:
 //   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
+//                [--flowgated PATH]   (another build's daemon, for an A/B run)
 //
 // --noisy: how well eight clients (window 8) are served next to a noisy neighbour, in
 // four phases of S seconds on one daemon: alone; next to one connection pipelining valid
@@ -61,7 +62,11 @@ struct Options {
     fs::path dir = fs::temp_directory_path();
     bool relaxed = false;
     bool noisy = false;
+    std::string flowgated = FLOWGATED_PATH; // --flowgated: another build's, for an A/B run
 };
+
+// The daemon the run starts (set from --flowgated once the options are read).
+std::string flowgated_path = FLOWGATED_PATH;
 
 struct Level {
     std::uint64_t decisions = 0;
@@ -322,9 +327,11 @@ Options parse(int argc, char** argv) {
             options.clients = numbers(next());
         } else if (arg == "--window") {
             options.windows = numbers(next());
+        } else if (arg == "--flowgated") {
+            options.flowgated = next();
         } else {
             std::fprintf(stderr, "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
-                                 "[--window 8,8,3] [--dir DIR] [--relaxed]\n"
+                                 "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH]\n"
                                  "       bench_daemon --noisy [--seconds S] [--dir DIR] "
                                  "[--relaxed]\n");
             std::exit(2);
@@ -337,8 +344,8 @@ Options parse(int argc, char** argv) {
 bool init_store(const fs::path& config) {
     pid_t initialiser = ::fork();
     if (initialiser == 0) {
-        ::execl(FLOWGATED_PATH, FLOWGATED_PATH, "--config", config.c_str(), "--init-store",
-                nullptr);
+        ::execl(flowgated_path.c_str(), flowgated_path.c_str(), "--config", config.c_str(),
+                "--init-store", nullptr);
         ::_exit(127);
     }
     int status = 0;
@@ -349,8 +356,9 @@ bool init_store(const fs::path& config) {
 // The levels of --clients and --window, one after the other.
 int run_levels(const Options& options, const fs::path& socket, const fs::path& db,
                flowgate::client::Client& client) {
-    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n", FLOWGATED_PATH,
-                db.c_str(), options.relaxed ? "relaxed" : "full", options.seconds);
+    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n",
+                flowgated_path.c_str(), db.c_str(), options.relaxed ? "relaxed" : "full",
+                options.seconds);
     std::printf("%8s %7s %12s %14s %10s %10s %12s\n", "clients", "window", "decisions",
                 "decisions/s", "p50 ms", "p99 ms", "transactions");
     int status_code = 0;
@@ -613,7 +621,7 @@ std::string format(const char* pattern, double value, double bound) {
 
 int run_noisy(const Options& options, const fs::path& socket, const fs::path& db,
               flowgate::client::Client& client) {
-    std::printf("flowgated %s, store %s (durability %s)\n", FLOWGATED_PATH, db.c_str(),
+    std::printf("flowgated %s, store %s (durability %s)\n", flowgated_path.c_str(), db.c_str(),
                 options.relaxed ? "relaxed" : "full");
     std::printf("%d clients x window %zu measured for %.0f s per phase; valid flood: one "
                 "connection, %zu checks in flight; junk flood: one connection, %zu-byte "
@@ -704,6 +712,7 @@ int main(int argc, char** argv) {
     Options options;
     try {
         options = parse(argc, argv);
+        flowgated_path = options.flowgated;
     } catch (const std::exception& e) { // numbers() or std::stod on a bad value
         std::fprintf(stderr, "bench_daemon: %s\n", e.what());
         return 2;
@@ -740,7 +749,8 @@ int main(int argc, char** argv) {
                 ::dup2(out, STDERR_FILENO);
             }
         }
-        ::execl(FLOWGATED_PATH, FLOWGATED_PATH, "--config", config.c_str(), nullptr);
+        ::execl(flowgated_path.c_str(), flowgated_path.c_str(), "--config", config.c_str(),
+                nullptr);
         ::_exit(127);
     }
     std::optional<flowgate::client::Client> client;

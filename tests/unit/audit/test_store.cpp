@@ -1,6 +1,7 @@
 // The audit store's promises: rows come back as written and chained, the database
 // itself refuses edits from any connection, concurrent decisions share transactions,
 // and a store that cannot be written fails its submitters and then recovers.
+#include "audit/merkle.hpp"
 #include "tests/unit/audit/fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -155,8 +156,8 @@ TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", 
         CHECK(rows[i].seq == i + 1);
         const auto prev = hash_from_hex(rows[i].prev_hash);
         REQUIRE(prev);
-        CHECK(to_hex(chain_hash(*prev, canonical_row_bytes(view_of(rows[i]), schema_version))) ==
-              rows[i].hash);
+        CHECK(to_hex(row_hash(*prev, canonical_row_bytes(view_of(rows[i]), schema_version),
+                              schema_version)) == rows[i].hash);
         if (i > 0) {
             CHECK(rows[i].prev_hash == rows[i - 1].hash);
         }

@@ -2,6 +2,7 @@
 // into parts checked side by side, whose seams are checked after; with a small part
 // size (a parameter), every kind of fault inside a part and exactly at a seam is found
 // at the same seq and in the same words as one sequential pass finds it.
+#include "audit/merkle.hpp"
 #include "audit/parts.hpp"
 #include "audit/verifier.hpp"
 #include "tests/unit/audit/fixture.hpp"
@@ -62,7 +63,8 @@ void forge(const fs::path& db, std::uint64_t seq, const std::string& subject,
     row.prev_hash = prev_hash;
     const auto prev = hash_from_hex(prev_hash);
     REQUIRE(prev);
-    row.hash = to_hex(chain_hash(*prev, canonical_row_bytes(view_of(row), schema_version)));
+    row.hash =
+        to_hex(row_hash(*prev, canonical_row_bytes(view_of(row), schema_version), schema_version));
     tamper(db, "UPDATE audit_log SET subject = '" + subject + "', prev_hash = '" + prev_hash +
                    "', hash = '" + row.hash + "' WHERE seq = " + std::to_string(seq) + ";");
 }
