@@ -205,7 +205,11 @@ TEST_CASE("proofs: every decision of a signed log is proved by `audit prove`, ch
                  d["checkpoint"] = altered;
              },
              "checkpoint: the signature by test.example/flowgate+"},
-            {"a row's column", [](json::object& d) { d["row"].as_object()["decision"] = "deny"; },
+            {"a row's column",
+             [](json::object& d) {
+                 json::value& detail = d["row"].as_object()["detail"];
+                 detail = std::string(detail.as_string()) + " (forged)";
+             },
              "the row does not hash to leaf_hash"},
         };
         std::vector<fs::path> altered;
@@ -360,9 +364,9 @@ db.commit()
             INFO(how);
             const fs::path copy = dir / (how + ".db");
             fs::copy_file(db, copy);
-            REQUIRE(
-                run_command(dir, python3() + " forge.py " + shell_quoted(copy.string()) + " " + how)
-                    .status == 0);
+            REQUIRE(run_command(dir, python3() + " " + shell_quoted((dir / "forge.py").string()) +
+                                         " " + shell_quoted(copy.string()) + " " + how)
+                        .status == 0);
             CommandResult verified = log.flowgate({"audit", "verify", copy});
             INFO(verified.out << verified.err);
             CHECK(verified.status == 0);
