@@ -147,23 +147,6 @@ AuditResult<void> create_store_file(const std::filesystem::path& path, std::stri
     return outcome::success();
 }
 
-// The note on one line, for the journal: each newline written as \n (and a backslash
-// as \\), so that `printf '%b'` gives the note back.
-std::string one_line(std::string_view note) {
-    std::string out;
-    out.reserve(note.size() + 8);
-    for (const char c : note) {
-        if (c == '\n') {
-            out += "\\n";
-        } else if (c == '\\') {
-            out += "\\\\";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
 // A single-value query's integer (0 when NULL), or nothing on failure.
 std::optional<std::int64_t> query_int(sqlite3* db, const char* sql) {
     auto stmt = prepare(db, sql, AuditErrc::bad_schema);
@@ -572,7 +555,7 @@ private:
     // The journal's copy of a stored checkpoint, then the owner's.
     void announce(const CheckpointRecord& checkpoint) {
         spdlog::info("audit checkpoint: size={} signed={} note=\"{}\"", checkpoint.tree_size,
-                     checkpoint.is_signed ? "yes" : "no", one_line(checkpoint.note));
+                     checkpoint.is_signed ? "yes" : "no", note_on_one_line(checkpoint.note));
         if (m_options.on_checkpoint) {
             try {
                 m_options.on_checkpoint(checkpoint);

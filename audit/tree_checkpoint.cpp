@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <limits>
+#include <optional>
 
 namespace flowgate::audit {
 
@@ -105,6 +106,97 @@ SigningResult<TreeCheckpoint> parse_tree_checkpoint(std::string_view body) {
         checkpoint.extensions.emplace_back(lines[i]);
     }
     return checkpoint;
+}
+
+std::string note_on_one_line(std::string_view note) {
+    std::string out;
+    out.reserve(note.size() + 8);
+    for (const char c : note) {
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\\') {
+            out += "\\\\";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+namespace {
+
+constexpr std::string_view journal_note = "note=\"";
+constexpr std::string_view signature_start = "\xE2\x80\x94 "; // U+2014 EM DASH, a space
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+    std::vector<std::string_view> lines;
+    while (!text.empty()) {
+        const std::size_t end = text.find('\n');
+        std::string_view line = text.substr(0, end);
+        if (line.ends_with('\r')) {
+            line.remove_suffix(1);
+        }
+        lines.push_back(line);
+        text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    }
+    return lines;
+}
+
+// The note a journal line ends with, its \n and \\ written back.
+std::optional<std::string> journal_line_note(std::string_view line) {
+    const std::size_t at = line.rfind(journal_note);
+    while (!line.empty() && line.back() == ' ') {
+        line.remove_suffix(1);
+    }
+    if (at == std::string_view::npos || !line.ends_with('"') ||
+        line.size() < at + journal_note.size() + 1) {
+        return std::nullopt;
+    }
+    const std::string_view escaped =
+        line.substr(at + journal_note.size(), line.size() - 1 - at - journal_note.size());
+    std::string note;
+    for (std::size_t i = 0; i < escaped.size(); ++i) {
+        if (escaped[i] == '\\' && i + 1 < escaped.size() &&
+            (escaped[i + 1] == 'n' || escaped[i + 1] == '\\')) {
+            note += escaped[++i] == 'n' ? '\n' : '\\';
+        } else {
+            note += escaped[i];
+        }
+    }
+    return note;
+}
+
+} // namespace
+
+std::vector<std::string> checkpoint_notes(std::string_view text) {
+    const std::vector<std::string_view> lines = lines_of(text);
+    std::vector<std::string> notes;
+    if (text.find(journal_note) != std::string_view::npos) {
+        for (std::string_view line : lines) {
+            if (auto note = journal_line_note(line)) {
+                notes.push_back(std::move(*note));
+            }
+        }
+        return notes;
+    }
+    for (std::size_t i = 0; i < lines.size();) {
+        if (lines[i].empty()) {
+            ++i;
+            continue;
+        }
+        std::string note;
+        for (; i < lines.size() && !lines[i].empty(); ++i) {
+            note.append(lines[i]).push_back('\n');
+        }
+        if (i + 1 < lines.size() && lines[i + 1].starts_with(signature_start)) {
+            note.push_back('\n');
+            for (++i; i < lines.size() && lines[i].starts_with(signature_start); ++i) {
+                note.append(lines[i]).push_back('\n');
+            }
+        }
+        notes.push_back(std::move(note));
+    }
+    return notes;
 }
 
 } // namespace flowgate::audit

@@ -35,4 +35,16 @@ SigningResult<std::string> format_tree_checkpoint(const TreeCheckpoint& checkpoi
 // non-empty. Each fault is a bad_checkpoint error naming the line and what is wrong.
 SigningResult<TreeCheckpoint> parse_tree_checkpoint(std::string_view body);
 
+// A checkpoint's note on one line, as the journal carries it: each newline written \n and
+// each backslash \\, so that `printf '%b'` gives the note back.
+std::string note_on_one_line(std::string_view note);
+
+// The checkpoint notes in a file an auditor keeps, in order, each as it was written (to
+// be checked with open_note() and parse_tree_checkpoint()): either signed notes (or
+// unsigned bodies) one after another, blank lines between them allowed — a checkpoint's
+// body has no empty line, so a note ends after the signature lines that follow its one
+// blank line —, or lines copied from the journal, each ending in note="<the note on one
+// line>" (other lines are skipped).
+std::vector<std::string> checkpoint_notes(std::string_view text);
+
 } // namespace flowgate::audit

@@ -365,11 +365,36 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
     return out;
 }
 
+// Why the log (of `log.rows` rows, its whole tree's root log.tree_root) does not hold the
+// tree of `checkpoint`, or "".
+AuditResult<std::string> mismatch_of(AuditReader& reader, const std::string& origin,
+                                     const TreeCheckpoint& checkpoint, const VerifyResult& log) {
+    if (checkpoint.origin != origin) {
+        return "names origin '" + checkpoint.origin + "', not the store's ('" + origin +
+               "'): another log, or this one rebuilt";
+    }
+    if (checkpoint.size > log.rows) {
+        return "is of more rows than the log holds (" + std::to_string(log.rows) +
+               "): the log was truncated, or rebuilt from an older copy";
+    }
+    auto root = checkpoint.size == log.rows ? AuditResult<TreeHash>(log.tree_root)
+                                            : reader.tree_root(checkpoint.size);
+    if (!root) {
+        return root.error();
+    }
+    if (root.value() != checkpoint.root) {
+        return std::string("holds a root that is not the tree's at that size: rows were "
+                           "altered, or the log rebuilt");
+    }
+    return std::string();
+}
+
 // Joins the parts' runs into the whole log's tree, comparing the stored nodes that span
 // their seams, then holds each stored checkpoint against the tree. Fills the result's
 // tree fields.
 AuditResult<void> check_tree(AuditReader& reader, std::vector<PartCheck>& parts,
-                             VerifyResult& result) {
+                             const std::optional<VerifierKey>& key,
+                             const std::vector<TreeCheckpoint>& kept, VerifyResult& result) {
     result.tree_checked = true;
     std::map<std::pair<std::uint64_t, unsigned>, StoredNode> seam;
     for (PartCheck& part : parts) {
@@ -432,37 +457,73 @@ AuditResult<void> check_tree(AuditReader& reader, std::vector<PartCheck>& parts,
     for (const StoredCheckpoint& stored : checkpoints.value()) {
         const std::string where = "the checkpoint of size " + std::to_string(stored.tree_size) +
                                   " stored at " + std::to_string(stored.time_us);
+        if (key) {
+            if (auto opened = open_note(stored.note, std::span(&*key, 1)); !opened) {
+                result.tree_fault =
+                    where + " is not signed by the key given: " + opened.error().message;
+                return outcome::success();
+            }
+        }
         auto parsed = parse_tree_checkpoint(note_text_unchecked(stored.note));
         if (!parsed) {
             result.tree_fault = where + " is not a checkpoint: " + parsed.error().message;
             return outcome::success();
         }
-        const TreeCheckpoint& checkpoint = parsed.value();
-        if (checkpoint.size != stored.tree_size || checkpoint.origin != origin.value()) {
-            result.tree_fault = where + " names origin '" + checkpoint.origin + "' and size " +
-                                std::to_string(checkpoint.size) + ", not the store's";
+        if (parsed.value().size != stored.tree_size) {
+            result.tree_fault =
+                where + " names size " + std::to_string(parsed.value().size) + ", not the store's";
             return outcome::success();
         }
-        if (checkpoint.size > result.rows) {
-            result.tree_fault = where + " is of more rows than the log holds (" +
-                                std::to_string(result.rows) + "): the log was truncated";
-            return outcome::success();
+        auto mismatch = mismatch_of(reader, origin.value(), parsed.value(), result);
+        if (!mismatch) {
+            return mismatch.error();
         }
-        auto root = checkpoint.size == result.rows ? AuditResult<TreeHash>(result.tree_root)
-                                                   : reader.tree_root(checkpoint.size);
-        if (!root) {
-            return root.error();
-        }
-        if (root.value() != checkpoint.root) {
-            result.tree_fault = where + " holds a root that is not the tree's at that size";
+        if (!mismatch.value().empty()) {
+            result.tree_fault = where + " " + mismatch.value();
             return outcome::success();
         }
         ++result.checkpoints;
+    }
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        auto mismatch = mismatch_of(reader, origin.value(), kept[i], result);
+        if (!mismatch) {
+            return mismatch.error();
+        }
+        if (!mismatch.value().empty()) {
+            result.tree_fault =
+                "the checkpoint of size " + std::to_string(kept[i].size) + " kept outside" +
+                (kept.size() > 1 ? " (number " + std::to_string(i + 1) + ")" : std::string()) +
+                " " + mismatch.value();
+            return outcome::success();
+        }
+        ++result.kept_checkpoints;
     }
     return outcome::success();
 }
 
 } // namespace
+
+AuditResult<std::string> checkpoint_mismatch(AuditReader& reader,
+                                             const TreeCheckpoint& checkpoint) {
+    auto origin = reader.origin();
+    if (!origin) {
+        return origin.error();
+    }
+    auto last = reader.last_seq();
+    if (!last) {
+        return last.error();
+    }
+    VerifyResult log;
+    log.rows = last.value();
+    if (checkpoint.size == log.rows) {
+        auto root = reader.tree_root(log.rows);
+        if (!root) {
+            return root.error();
+        }
+        log.tree_root = root.value();
+    }
+    return mismatch_of(reader, origin.value(), checkpoint, log);
+}
 
 AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& options) {
     auto last = reader.last_seq();
@@ -500,9 +561,16 @@ AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& o
     }
     result.tail.hash = to_hex(prev);
     if (!result.fault && reader.schema_version() >= 3) {
-        if (auto checked = check_tree(reader, parts.value(), result); !checked) {
+        if (auto checked =
+                check_tree(reader, parts.value(), options.key, options.kept_checkpoints, result);
+            !checked) {
             return checked.error();
         }
+    }
+    if (!result.fault && reader.schema_version() < 3 && !options.kept_checkpoints.empty()) {
+        result.tree_fault = "the store is of schema version " +
+                            std::to_string(reader.schema_version()) +
+                            ", which has no checkpoints: a checkpoint of a tree cannot be of it";
     }
     if (!result.fault && options.checkpoint && !checkpoint_seen) {
         result.fault = ChainFault{result.tail.seq + 1, "truncated: the log ends at seq " +

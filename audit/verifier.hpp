@@ -11,12 +11,15 @@
 #include "audit/reader.hpp"
 #include "audit/record.hpp"
 #include "audit/schema.hpp"
+#include "audit/signing_key.hpp"
+#include "audit/tree_checkpoint.hpp"
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace flowgate::audit {
 
@@ -89,6 +92,12 @@ private:
 
 struct VerifyOptions {
     std::optional<Checkpoint> checkpoint;
+    // Checkpoints of the tree kept outside the store (their notes' signatures checked by
+    // whoever read them): the log must hold exactly each one's tree, as it must its
+    // stored checkpoints'.
+    std::vector<TreeCheckpoint> kept_checkpoints;
+    // The log's verifier key: every stored checkpoint must be a note it signed.
+    std::optional<VerifierKey> key;
     PassOptions pass;
 };
 
@@ -104,7 +113,15 @@ struct VerifyResult {
     std::uint64_t checkpoints = 0;         // stored checkpoints that matched
     TreeHash tree_root{};                  // the root of the whole log's tree
     std::optional<std::string> tree_fault; // the first problem of the tree or a checkpoint
+    std::uint64_t kept_checkpoints = 0;    // kept checkpoints whose trees the log holds
 };
+
+// Why the log of the reader's snapshot does not hold the tree of `checkpoint`, or "" when
+// it does: another origin, fewer rows than the checkpoint's size (the log was truncated,
+// or rebuilt from an older copy), or another root at that size (rows altered, or the log
+// rebuilt). The tree is read as the store keeps it, in O(log n) nodes: verify_log() is
+// what shows that the stored nodes are the rows'.
+AuditResult<std::string> checkpoint_mismatch(AuditReader& reader, const TreeCheckpoint& checkpoint);
 
 // Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link, each
 // row hashed as its store's schema version has it),

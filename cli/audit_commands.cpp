@@ -1,9 +1,14 @@
 // `flowgate audit verify|checkpoint|replay|export|records`: the auditor's tools. They
 // work on the audit store file alone, read-only, while flowgated runs and without
 // root; see audit_tools.hpp for what each pass checks and README.md ("For auditors").
+#include "audit/proof_document.hpp"
 #include "audit/request_text.hpp"
+#include "audit/signed_note.hpp"
+#include "audit/tree_checkpoint.hpp"
+#include "cli/audit_inputs.hpp"
 #include "cli/audit_tools.hpp"
 #include "cli/commands.hpp"
+#include "cli/proof_commands.hpp"
 #include "dsl/policy_loader.hpp"
 
 #include <boost/json.hpp>
@@ -20,35 +25,6 @@ namespace {
 
 bool stderr_is_terminal() {
     return ::isatty(STDERR_FILENO) == 1;
-}
-
-std::unique_ptr<audit::AuditReader> open_or_report(const std::string& path) {
-    auto reader = audit::AuditReader::open(path);
-    if (!reader) {
-        std::cerr << "flowgate audit: error: " << reader.error().message << "\n";
-        return nullptr;
-    }
-    return std::move(reader).value();
-}
-
-// A log opened for a pass with a progress count: the reader and its last seq (the
-// total). None, reported, when the file cannot be opened or read.
-struct OpenedLog {
-    std::unique_ptr<audit::AuditReader> reader;
-    std::uint64_t last_seq = 0;
-};
-
-std::optional<OpenedLog> open_log_or_report(const std::string& path) {
-    auto reader = open_or_report(path);
-    if (!reader) {
-        return std::nullopt;
-    }
-    auto last = reader->last_seq();
-    if (!last) {
-        std::cerr << "flowgate audit: error: " << last.error().message << "\n";
-        return std::nullopt;
-    }
-    return OpenedLog{std::move(reader), last.value()};
 }
 
 std::string csv_field(std::string_view text) {
@@ -92,15 +68,6 @@ std::string export_text(const audit::AuditField& /*field*/, std::uint64_t seq) {
 std::string export_text(const audit::AuditField& /*field*/, std::string_view text) {
     return std::string(text);
 }
-json::value export_json(const audit::AuditField& field, std::int64_t value) {
-    return field.role == audit::FieldRole::time ? json::value(iso_time(value)) : json::value(value);
-}
-json::value export_json(const audit::AuditField& /*field*/, std::uint64_t seq) {
-    return seq;
-}
-json::value export_json(const audit::AuditField& /*field*/, std::string_view text) {
-    return json::string(text);
-}
 
 json::value data_json(std::string_view text) {
     boost::system::error_code error;
@@ -125,27 +92,82 @@ bool read_times(const std::string& since, const std::string& until,
     return true;
 }
 
-int run_verify(const std::string& path, const std::string& checkpoint_path, bool print_tail) {
-    using audit::Checkpoint;
-    std::optional<Checkpoint> checkpoint;
-    if (!checkpoint_path.empty()) {
-        std::ifstream in(checkpoint_path);
-        std::ostringstream text;
-        text << in.rdbuf();
-        checkpoint = audit::parse_checkpoint(text.str());
-        if (!in || !checkpoint) {
-            std::cerr << "flowgate audit: error: " << checkpoint_path
-                      << " does not hold a checkpoint line 'seq <N> hash <hex>'\n";
+// What --checkpoint FILE holds: the chain's line "seq <N> hash <hex>", or checkpoints of
+// the tree (signed notes, or the journal's lines of them), their signatures checked when
+// a key is given.
+struct KeptCheckpoints {
+    std::optional<audit::Checkpoint> chain;
+    std::vector<audit::TreeCheckpoint> trees;
+};
+
+// The checkpoints of the file, or none (reported: exit 2 for a file that cannot be read
+// or holds none, 1 for a note the key did not sign, in `status`).
+std::optional<KeptCheckpoints> read_kept_checkpoints(const std::string& path,
+                                                     const std::optional<audit::VerifierKey>& key,
+                                                     int& status) {
+    status = exit_error;
+    auto text = read_input(path, audit::max_note_bytes);
+    if (!text) {
+        report_error(text.error().message);
+        return std::nullopt;
+    }
+    KeptCheckpoints kept;
+    if ((kept.chain = audit::parse_checkpoint(text.value()))) {
+        return kept;
+    }
+    const std::vector<std::string> notes = audit::checkpoint_notes(text.value());
+    if (notes.empty()) {
+        report_error(path + " holds neither a checkpoint line 'seq <N> hash <hex>' nor signed "
+                            "checkpoints");
+        return std::nullopt;
+    }
+    for (std::size_t i = 0; i < notes.size(); ++i) {
+        const std::string where = path + ": checkpoint " + std::to_string(i + 1) + ": ";
+        std::string body(audit::note_text_unchecked(notes[i]));
+        if (key) {
+            auto opened = audit::open_note(notes[i], std::span(&*key, 1));
+            if (!opened) {
+                std::cout << where << "FAILED: " << opened.error().message << "\n";
+                status = exit_deny;
+                return std::nullopt;
+            }
+            body = opened.value().text;
+        }
+        auto checkpoint = audit::parse_tree_checkpoint(body);
+        if (!checkpoint) {
+            report_error(where + checkpoint.error().message);
+            return std::nullopt;
+        }
+        kept.trees.push_back(std::move(checkpoint).value());
+    }
+    return kept;
+}
+
+int run_verify(const std::string& path, const std::string& checkpoint_path,
+               const std::string& key_argument, bool print_tail) {
+    audit::VerifyOptions options;
+    if (!key_argument.empty()) {
+        auto key = read_verifier_key(key_argument);
+        if (!key) {
+            report_error(key.error().message);
             return exit_error;
         }
+        options.key = key.value();
+    }
+    if (!checkpoint_path.empty()) {
+        int status = exit_error;
+        auto kept = read_kept_checkpoints(checkpoint_path, options.key, status);
+        if (!kept) {
+            return status;
+        }
+        options.checkpoint = kept->chain;
+        options.kept_checkpoints = std::move(kept->trees);
     }
     auto log = open_log_or_report(path);
     if (!log) {
         return exit_error;
     }
     audit::AuditReader& reader = *log->reader;
-    audit::VerifyOptions options;
-    options.checkpoint = checkpoint;
     std::optional<Progress> progress;
     if (stderr_is_terminal()) {
         progress.emplace("verify", log->last_seq, true);
@@ -155,7 +177,7 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
     }
     auto verified = audit::verify_log(reader, options);
     if (!verified) {
-        std::cerr << "flowgate audit: error: " << verified.error().message << "\n";
+        report_error(verified.error().message);
         return exit_error;
     }
     const audit::VerifyResult& result = verified.value();
@@ -170,19 +192,24 @@ int run_verify(const std::string& path, const std::string& checkpoint_path, bool
     }
     if (print_tail) {
         std::cout << audit::format_checkpoint(result.tail);
-    } else {
-        std::cout << path << ": ok, " << result.rows << " rows chain from seq 1 to seq "
-                  << result.tail.seq << (checkpoint ? ", checkpoint matches" : "") << "\n";
-        if (result.tree_checked) {
-            std::cout << path << ": tree ok, " << result.tree_nodes << " stored nodes and "
-                      << result.checkpoints << " stored checkpoints match its rows; root "
-                      << audit::base64_encode(std::string_view(
-                             reinterpret_cast<const char*>(result.tree_root.data()),
-                             result.tree_root.size()))
-                      << "\n";
-        }
-        std::cout << audit::format_checkpoint(result.tail);
+        return exit_allow;
     }
+    std::cout << path << ": ok, " << result.rows << " rows chain from seq 1 to seq "
+              << result.tail.seq << (options.checkpoint ? ", checkpoint matches" : "") << "\n";
+    if (result.tree_checked) {
+        std::cout << path << ": tree ok, " << result.tree_nodes << " stored nodes and "
+                  << result.checkpoints << " stored checkpoints match its rows"
+                  << (options.key ? ", each signed by " + options.key->name : std::string())
+                  << "; root " << audit::base64_of(result.tree_root) << "\n";
+    }
+    if (!options.kept_checkpoints.empty()) {
+        std::cout << path << ": the log holds the tree of each of the " << result.kept_checkpoints
+                  << " checkpoints of " << checkpoint_path
+                  << (options.key ? ", each signed by " + options.key->name
+                                  : std::string(" (their signatures not checked: no --key)"))
+                  << "\n";
+    }
+    std::cout << audit::format_checkpoint(result.tail);
     return exit_allow;
 }
 
@@ -398,27 +425,19 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     auto walked = reader.for_each_row(range, [&](const audit::AuditRowView& stored) {
         progress.row();
         const audit::AuditRowView row = audit::in_current_form(stored, version, encoded);
-        if (csv) {
-            cells.clear();
+        if (!csv) {
+            std::cout << json::serialize(audit::row_json(row)) << "\n";
+            return true;
         }
-        json::object out;
+        cells.clear();
         audit::for_each_field(
-            [&](const audit::AuditField& field, const auto& value) {
-                if (!field.exported()) {
-                    return;
-                }
-                if (csv) {
+            [&cells](const audit::AuditField& field, const auto& value) {
+                if (field.exported()) {
                     cells.push_back(export_text(field, value));
-                } else {
-                    out[field.export_name()] = export_json(field, value);
                 }
             },
             row);
-        if (csv) {
-            csv_line(std::cout, cells);
-        } else {
-            std::cout << json::serialize(out) << "\n";
-        }
+        csv_line(std::cout, cells);
         return true;
     });
     if (!walked) {
@@ -439,20 +458,28 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
 
     auto verify_db = std::make_shared<std::string>();
     auto verify_checkpoint = std::make_shared<std::string>();
+    auto verify_key = std::make_shared<std::string>();
     CLI::App* verify = audit->add_subcommand(
-        "verify", "Check the whole hash chain and sequence (exit 1 naming the first bad seq)");
+        "verify", "Check the whole hash chain and sequence, the tree and the stored checkpoints "
+                  "(exit 1 naming the first fault)");
     verify->add_option("DB", *verify_db, "The audit store file")->required();
     verify->add_option("--checkpoint", *verify_checkpoint,
-                       "A file holding an earlier `flowgate audit checkpoint` line: also catch a "
-                       "truncated or rebuilt log");
-    verify->callback(
-        [=, &outcome] { outcome.status = run_verify(*verify_db, *verify_checkpoint, false); });
+                       "A file of checkpoints kept outside the store (signed notes, the "
+                       "journal's lines of them, or a `flowgate audit checkpoint` line): the "
+                       "log must hold each one's tree, so a truncated or rebuilt log fails");
+    verify->add_option("--key", *verify_key,
+                       "The log's verifier key, or a file holding it: every stored checkpoint, "
+                       "and each one of --checkpoint, must be signed by it");
+    verify->callback([=, &outcome] {
+        outcome.status = run_verify(*verify_db, *verify_checkpoint, *verify_key, false);
+    });
 
     auto checkpoint_db = std::make_shared<std::string>();
     CLI::App* checkpoint = audit->add_subcommand(
         "checkpoint", "Verify, then print the tail ('seq <N> hash <hex>') to keep elsewhere");
     checkpoint->add_option("DB", *checkpoint_db, "The audit store file")->required();
-    checkpoint->callback([=, &outcome] { outcome.status = run_verify(*checkpoint_db, {}, true); });
+    checkpoint->callback(
+        [=, &outcome] { outcome.status = run_verify(*checkpoint_db, {}, {}, true); });
 
     auto replay_db = std::make_shared<std::string>();
     auto replay_policy = std::make_shared<std::string>();
@@ -473,6 +500,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     struct RecordArgs {
         std::string db, since, until, recipient, subject, format, consent_ground;
         bool all = false;
+        bool proofs = false;
     };
     auto export_args = std::make_shared<RecordArgs>();
     export_args->format = "csv";
@@ -516,7 +544,16 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         ->check(CLI::IsMember({"text", "csv", "jsonl"}));
     records->add_option("--consent-ground", record_args->consent_ground,
                         "The ground that means consent");
+    records->add_flag("--proofs", record_args->proofs,
+                      "With --subject: one JSON document of the person's records, each row with "
+                      "its inclusion proof against the latest signed checkpoint (check it with "
+                      "verify-proof)");
     records->callback([record_args, &outcome] {
+        if (record_args->proofs && record_args->subject.empty()) {
+            report_error("--proofs proves one person's records: give --subject");
+            outcome.status = exit_error;
+            return;
+        }
         RecordFilter filter;
         if (!read_times(record_args->since, record_args->until, filter.since_us, filter.until_us)) {
             outcome.status = exit_error;
@@ -529,10 +566,13 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
             filter.subject = record_args->subject;
         }
         filter.consent_ground = record_args->consent_ground;
-        outcome.status = run_records(record_args->db, filter, record_args->format);
+        outcome.status = record_args->proofs
+                             ? run_subject_proofs(record_args->db, filter)
+                             : run_records(record_args->db, filter, record_args->format);
     });
 
     register_key_commands(*audit, outcome);
+    register_proof_commands(*audit, outcome);
 }
 
 } // namespace flowgate::cli

@@ -13,10 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
-#include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <iostream>
 #include <iterator>
 #include <thread>
@@ -483,79 +480,6 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
         return *failure;
     }
     return records;
-}
-
-std::string iso_time(std::int64_t time_us) {
-    std::int64_t seconds = time_us / 1'000'000;
-    std::int64_t micros = time_us % 1'000'000;
-    if (micros < 0) {
-        micros += 1'000'000;
-        --seconds;
-    }
-    const auto time = static_cast<std::time_t>(seconds);
-    std::tm utc{};
-    ::gmtime_r(&time, &utc);
-    char text[64];
-    const std::size_t size = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    char fraction[16];
-    std::snprintf(fraction, sizeof fraction, ".%06lldZ", static_cast<long long>(micros));
-    return std::string(text, size) + fraction;
-}
-
-std::optional<std::int64_t> parse_time(std::string_view text) {
-    if (!text.empty() && text.back() == 'Z') {
-        text.remove_suffix(1);
-    }
-    std::tm utc{};
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    auto number = [&text](int& out, std::size_t digits, char separator) {
-        if (text.size() < digits) {
-            return false;
-        }
-        auto [end, error] = std::from_chars(text.data(), text.data() + digits, out);
-        if (error != std::errc() || end != text.data() + digits) {
-            return false;
-        }
-        text.remove_prefix(digits);
-        if (separator != '\0') {
-            if (text.empty() || text.front() != separator) {
-                return false;
-            }
-            text.remove_prefix(1);
-        }
-        return true;
-    };
-    if (!number(year, 4, '-') || !number(month, 2, '-') || !number(day, 2, '\0')) {
-        return std::nullopt;
-    }
-    if (!text.empty()) {
-        if (text.front() != 'T' && text.front() != ' ') {
-            return std::nullopt;
-        }
-        text.remove_prefix(1);
-        if (!number(hour, 2, ':') || !number(minute, 2, '\0')) {
-            return std::nullopt;
-        }
-        if (!text.empty()) {
-            if (text.front() != ':') {
-                return std::nullopt;
-            }
-            text.remove_prefix(1);
-            if (!number(second, 2, '\0') || !text.empty()) {
-                return std::nullopt;
-            }
-        }
-    }
-    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-        return std::nullopt;
-    }
-    utc.tm_year = year - 1900;
-    utc.tm_mon = month - 1;
-    utc.tm_mday = day;
-    utc.tm_hour = hour;
-    utc.tm_min = minute;
-    utc.tm_sec = second;
-    return static_cast<std::int64_t>(::timegm(&utc)) * 1'000'000;
 }
 
 } // namespace flowgate::cli

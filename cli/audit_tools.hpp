@@ -7,6 +7,7 @@
 #pragma once
 
 #include "audit/reader.hpp"
+#include "audit/row_json.hpp"
 #include "audit/verifier.hpp"
 #include "dsl/compiler.hpp"
 
@@ -141,9 +142,9 @@ struct RecordFilter {
 audit::AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                                    const RecordFilter& filter);
 
-// "2024-05-01T09:30:00.123456Z".
-std::string iso_time(std::int64_t time_us);
-// "2024-05-01", "2024-05-01T09:30", "2024-05-01T09:30:15" (Z optional), read as UTC.
-std::optional<std::int64_t> parse_time(std::string_view text);
+// The time texts of audit/row_json.hpp: "2024-05-01T09:30:00.123456Z" out, and dates or
+// times in ("2024-05-01", "2024-05-01T09:30", ...) read as UTC.
+using audit::iso_time;
+using audit::parse_time;
 
 } // namespace flowgate::cli

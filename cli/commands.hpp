@@ -22,6 +22,8 @@ void register_daemon_commands(CLI::App& app, Outcome& outcome);
 void register_audit_commands(CLI::App& app, Outcome& outcome);
 // keygen and verifier-key, under `audit`.
 void register_key_commands(CLI::App& audit, Outcome& outcome);
+// prove, consistency and verify-proof, under `audit`.
+void register_proof_commands(CLI::App& audit, Outcome& outcome);
 
 int run(int argc, char** argv);
 

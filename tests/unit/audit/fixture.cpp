@@ -13,24 +13,9 @@
 #include <iterator>
 #include <sys/wait.h>
 #include <type_traits>
+#include <unistd.h>
 
 namespace flowgate::audit::testing {
-
-namespace {
-
-std::string shell_quote(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') {
-            out += "'\\''";
-        } else {
-            out += c;
-        }
-    }
-    return out + "'";
-}
-
-} // namespace
 
 AuditRecord check_record(int n, AuditDecision decision) {
     AuditRecord record;
@@ -212,10 +197,28 @@ std::string columns_with(const std::map<std::string, std::string>& replaced,
     return out;
 }
 
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) {
+        if (c == '\'') {
+            out += "'\\''";
+        } else {
+            out += c;
+        }
+    }
+    return out + "'";
+}
+
+std::string python3() {
+    return ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql) {
-    const std::string command =
-        "sqlite3 " + shell_quote(db.string()) + " " + shell_quote(sql) + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
+    return shell_run("sqlite3 " + shell_quote(db.string()) + " " + shell_quote(sql));
+}
+
+ShellResult shell_run(const std::string& command) {
+    FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
     REQUIRE(pipe != nullptr);
     ShellResult result;
     char buffer[512];

@@ -68,6 +68,13 @@ struct ShellResult {
 std::string columns_with(const std::map<std::string, std::string>& replaced,
                          const std::string& integer = {}, const std::string& text = {});
 
+// A shell command's exit status and output (stdout and stderr).
+ShellResult shell_run(const std::string& command);
+// Words quoted for the shell.
+std::string shell_quote(const std::string& text);
+// Debian's python3 (which has python3-cryptography) where it is, else the one on PATH.
+std::string python3();
+
 // The sqlite3 shell as a second connection, the way someone editing the file would.
 ShellResult sqlite3_shell_run(const fs::path& db, const std::string& sql);
 // Its exit status.

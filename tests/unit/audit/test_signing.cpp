@@ -671,6 +671,31 @@ TEST_CASE("checkpoints: each malformed checkpoint body is refused, the line name
     }
 }
 
+TEST_CASE("checkpoints: a file of kept checkpoints gives back each note as written, whether "
+          "notes follow one another or the journal's lines hold them",
+          "[audit][signing]") {
+    const SigningKey key = generated("flowgate.example/kenpo-host-1");
+    TreeCheckpoint first = sample_checkpoint();
+    TreeCheckpoint second = sample_checkpoint();
+    second.size += 5;
+    const std::string one = signed_note(checkpoint_body(first), {key});
+    const std::string two = signed_note(checkpoint_body(second), {key});
+    const std::string body = checkpoint_body(second); // a store's unsigned checkpoint
+
+    CHECK(checkpoint_notes(one) == std::vector{one});
+    CHECK(checkpoint_notes(one + two) == std::vector{one, two});
+    CHECK(checkpoint_notes("\n" + one + "\n\n" + body + "\n" + two + "\n") ==
+          std::vector{one, body, two});
+    const std::string journal =
+        "Dec 02 07:00:00 host-1 flowgated[812]: [info] audit checkpoint: size=20852163 "
+        "signed=yes note=\"" +
+        note_on_one_line(one) + "\"\nDec 02 07:00:01 host-1 flowgated[812]: [info] event=stop\n" +
+        "audit checkpoint: size=20852168 signed=yes note=\"" + note_on_one_line(two) + "\"\n";
+    CHECK(checkpoint_notes(journal) == std::vector{one, two});
+    CHECK(note_on_one_line("a\\b\nc\n") == "a\\\\b\\nc\\n");
+    CHECK(checkpoint_notes("").empty());
+}
+
 namespace {
 
 // Debian's interpreter has python3-cryptography; another python3 first on PATH may not.
