@@ -1,12 +1,10 @@
 // Reading a private key file; see key_file.hpp.
 #include "audit/key_file.hpp"
 
-#include <cerrno>
+#include "audit/small_file.hpp"
+
 #include <cstring>
-#include <fcntl.h>
 #include <string>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace flowgate::audit {
 
@@ -16,59 +14,29 @@ SigningError unreadable(const std::filesystem::path& path, const std::string& wh
     return {SigningErrc::unreadable_key, path.string() + ": " + why};
 }
 
-SigningError system_error(const std::filesystem::path& path, const char* what) {
-    return unreadable(path, std::string(what) + ": " + std::strerror(errno));
-}
-
-// Closes the descriptor however the read ends.
-struct Descriptor {
-    int fd = -1;
-    ~Descriptor() {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-    }
-};
-
 } // namespace
 
 SigningResult<PrivateKeyFile> read_private_key_file(const std::filesystem::path& path) {
-    // O_NONBLOCK: a FIFO put where the key should be is refused, not waited on.
-    Descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
-    if (file.fd < 0) {
-        return system_error(path, "cannot open the key file");
-    }
-    struct stat status {};
-    if (::fstat(file.fd, &status) != 0) {
-        return system_error(path, "cannot read the key file");
-    }
-    if (!S_ISREG(status.st_mode)) {
+    const SmallFile file = read_small_file(path, max_key_file_bytes);
+    switch (file.fault) {
+    case SmallFile::Fault::none:
+        break;
+    case SmallFile::Fault::cannot_open:
+        return unreadable(path, std::string("cannot open the key file: ") +
+                                    std::strerror(file.error_number));
+    case SmallFile::Fault::cannot_read:
+        return unreadable(path, std::string("cannot read the key file: ") +
+                                    std::strerror(file.error_number));
+    case SmallFile::Fault::not_regular:
         return unreadable(path, "not a regular file, so not a key file");
-    }
-    std::string text(max_key_file_bytes + 1, '\0');
-    std::size_t size = 0;
-    while (size < text.size()) {
-        const ssize_t n = ::read(file.fd, text.data() + size, text.size() - size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return system_error(path, "cannot read the key file");
-        }
-        if (n == 0) {
-            break;
-        }
-        size += static_cast<std::size_t>(n);
-    }
-    if (size > max_key_file_bytes) {
+    case SmallFile::Fault::too_large:
         return unreadable(path, "longer than a private key file");
     }
-    text.resize(size);
-    auto key = parse_private_key(text);
+    auto key = parse_private_key(file.text);
     if (!key) {
         return SigningError{key.error().code, path.string() + ": " + key.error().message};
     }
-    return PrivateKeyFile{std::move(key).value(), static_cast<mode_t>(status.st_mode & 07777U)};
+    return PrivateKeyFile{std::move(key).value(), file.mode};
 }
 
 } // namespace flowgate::audit

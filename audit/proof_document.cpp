@@ -321,14 +321,23 @@ ProofResult<void> check_size(std::string_view member, std::uint64_t size,
     return outcome_v2::success();
 }
 
-ProofResult<VerifiedProof> verify(const InclusionDocument& document, const VerifierKey& key) {
-    auto checkpoint = open_checkpoint(document.checkpoint, key, "checkpoint");
+// The document's `checkpoint`, signed by `key`, of the document's `tree_size`.
+ProofResult<TreeCheckpoint> open_sized_checkpoint(std::string_view note, std::uint64_t tree_size,
+                                                  const VerifierKey& key) {
+    auto checkpoint = open_checkpoint(note, key, "checkpoint");
     if (!checkpoint) {
         return checkpoint.error();
     }
-    if (auto sized = check_size("tree_size", document.tree_size, checkpoint.value(), "checkpoint");
-        !sized) {
+    if (auto sized = check_size("tree_size", tree_size, checkpoint.value(), "checkpoint"); !sized) {
         return sized.error();
+    }
+    return checkpoint;
+}
+
+ProofResult<VerifiedProof> verify(const InclusionDocument& document, const VerifierKey& key) {
+    auto checkpoint = open_sized_checkpoint(document.checkpoint, document.tree_size, key);
+    if (!checkpoint) {
+        return checkpoint.error();
     }
     if (auto checked = check_row_proof(document.proof, checkpoint.value(), ""); !checked) {
         return checked.error();
@@ -341,13 +350,9 @@ ProofResult<VerifiedProof> verify(const InclusionDocument& document, const Verif
 }
 
 ProofResult<VerifiedProof> verify(const SubjectDocument& document, const VerifierKey& key) {
-    auto checkpoint = open_checkpoint(document.checkpoint, key, "checkpoint");
+    auto checkpoint = open_sized_checkpoint(document.checkpoint, document.tree_size, key);
     if (!checkpoint) {
         return checkpoint.error();
-    }
-    if (auto sized = check_size("tree_size", document.tree_size, checkpoint.value(), "checkpoint");
-        !sized) {
-        return sized.error();
     }
     VerifiedProof verified{
         std::string(subject_kind), std::move(checkpoint).value(), key.name, 0, {}};

@@ -163,13 +163,28 @@ AuditResult<std::string> AuditReader::origin() {
 }
 
 AuditResult<std::vector<StoredCheckpoint>> AuditReader::checkpoints() {
+    return read_checkpoints("ORDER BY rowid");
+}
+
+AuditResult<std::optional<StoredCheckpoint>> AuditReader::latest_checkpoint() {
+    auto last = read_checkpoints("ORDER BY rowid DESC LIMIT 1");
+    if (!last) {
+        return last.error();
+    }
+    if (last.value().empty()) {
+        return std::optional<StoredCheckpoint>();
+    }
+    return std::optional<StoredCheckpoint>(std::move(last.value().front()));
+}
+
+AuditResult<std::vector<StoredCheckpoint>> AuditReader::read_checkpoints(std::string_view order) {
     std::vector<StoredCheckpoint> out;
     if (m_version < 3) {
         return out;
     }
-    auto stmt =
-        prepare(m_db.get(), "SELECT tree_size, time_us, note FROM audit_checkpoint ORDER BY rowid",
-                AuditErrc::bad_schema);
+    auto stmt = prepare(
+        m_db.get(), "SELECT tree_size, time_us, note FROM audit_checkpoint " + std::string(order),
+        AuditErrc::bad_schema);
     if (!stmt) {
         return stmt.error();
     }
@@ -185,31 +200,6 @@ AuditResult<std::vector<StoredCheckpoint>> AuditReader::checkpoints() {
             sqlite_error(m_db.get(), AuditErrc::unavailable, "reading the checkpoints"));
     }
     return out;
-}
-
-AuditResult<std::optional<StoredCheckpoint>> AuditReader::latest_checkpoint() {
-    if (m_version < 3) {
-        return std::optional<StoredCheckpoint>();
-    }
-    auto stmt = prepare(m_db.get(),
-                        "SELECT tree_size, time_us, note FROM audit_checkpoint "
-                        "ORDER BY rowid DESC LIMIT 1",
-                        AuditErrc::bad_schema);
-    if (!stmt) {
-        return stmt.error();
-    }
-    sqlite3_stmt* row = stmt.value().get();
-    const int step = sqlite3_step(row);
-    if (step == SQLITE_ROW) {
-        return std::optional<StoredCheckpoint>(
-            StoredCheckpoint{static_cast<std::uint64_t>(sqlite3_column_int64(row, 0)),
-                             sqlite3_column_int64(row, 1), std::string(column_view(row, 2))});
-    }
-    if (step == SQLITE_DONE) {
-        return std::optional<StoredCheckpoint>();
-    }
-    return outcome::failure(
-        sqlite_error(m_db.get(), AuditErrc::unavailable, "reading the checkpoints"));
 }
 
 } // namespace flowgate::audit

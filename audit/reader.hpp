@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 namespace flowgate::audit {
@@ -88,6 +89,8 @@ public:
 
 private:
     AuditReader(std::filesystem::path path, Db db, int version);
+    // The stored checkpoints, in `order` (an ORDER BY, with any LIMIT).
+    AuditResult<std::vector<StoredCheckpoint>> read_checkpoints(std::string_view order);
     std::filesystem::path m_path;
     Db m_db;
     int m_version;

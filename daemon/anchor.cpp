@@ -4,6 +4,7 @@
 #include "audit/reader.hpp"
 #include "audit/request_text.hpp"
 #include "audit/signed_note.hpp"
+#include "audit/small_file.hpp"
 #include "audit/tree_checkpoint.hpp"
 #include "daemon/log_throttle.hpp"
 
@@ -56,30 +57,26 @@ struct AnchorText {
 };
 
 AnchorText read_anchor(const fs::path& path) {
-    Descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
-    if (file.fd < 0) {
-        return errno == ENOENT ? AnchorText{} : AnchorText{{}, system_error("cannot open", path)};
-    }
-    std::string text(audit::max_note_bytes + 1, '\0');
-    std::size_t size = 0;
-    while (size < text.size()) {
-        const ssize_t n = ::read(file.fd, text.data() + size, text.size() - size);
-        if (n < 0 && errno == EINTR) {
-            continue;
+    const audit::SmallFile file = audit::read_small_file(path, audit::max_note_bytes);
+    const auto reason = [&file] {
+        return std::string(std::strerror(file.error_number));
+    };
+    switch (file.fault) {
+    case audit::SmallFile::Fault::none:
+        return {file.text, {}};
+    case audit::SmallFile::Fault::cannot_open:
+        if (file.error_number == ENOENT) {
+            return {};
         }
-        if (n < 0) {
-            return {{}, system_error("cannot read", path)};
-        }
-        if (n == 0) {
-            break;
-        }
-        size += static_cast<std::size_t>(n);
-    }
-    if (size > audit::max_note_bytes) {
+        return {{}, "cannot open " + path.string() + ": " + reason()};
+    case audit::SmallFile::Fault::cannot_read:
+        return {{}, "cannot read " + path.string() + ": " + reason()};
+    case audit::SmallFile::Fault::not_regular:
+        return {{}, path.string() + " is not a regular file, so not an anchor"};
+    case audit::SmallFile::Fault::too_large:
         return {{}, path.string() + " is larger than a checkpoint can be"};
     }
-    text.resize(size);
-    return {std::move(text), {}};
+    return {};
 }
 
 std::string restore_hint(const fs::path& anchor) {

@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <sys/stat.h>
 
 using namespace flowgate::integration;
 namespace json = boost::json;
@@ -194,6 +195,17 @@ TEST_CASE("anchor: a daemon stopped and started again on its intact store starts
         std::ofstream(anchor_of(daemon)) << last_journal_checkpoint(daemon.log());
         CHECK(read_text(anchor_of(daemon)) == anchor);
         REQUIRE(daemon.start());
+    }
+    SECTION("a FIFO where the anchor should be is refused, not waited on") {
+        fs::remove(anchor_of(daemon));
+        REQUIRE(::mkfifo(anchor_of(daemon).c_str(), 0600) == 0);
+        const std::size_t log_before = daemon.log().size();
+        CHECK(daemon.run_to_exit() == 1);
+        const std::string log = daemon.log().substr(log_before);
+        CHECK_THAT(log, Catch::Contains("event=start_failed reason=anchor") &&
+                            Catch::Contains(anchor_of(daemon).string() +
+                                            " is not a regular file, so not an anchor"));
+        CHECK_FALSE(fs::exists(daemon.socket()));
     }
 }
 
