@@ -6,7 +6,8 @@
 // included. The log is written by the real AuditStore in relaxed durability, signing
 // its checkpoints with a key made for it (kept beside it as <db-path>.key), from the
 // bundled policy's own test requests (allowed and denied, with a subject per row), so
-// its rows look like the daemon's; writing it is not timed.
+// its rows look like the daemon's; writing it is not timed. Verify runs twice: in a part
+// per hardware thread, as the command does, and on one thread (its speed per core).
 // Run a Release build: bench_audit [rows] [db-path]
 #include "audit/proof_document.hpp"
 #include "audit/signed_note.hpp"
@@ -255,6 +256,33 @@ bool verify_proof(const std::string& text, const audit::VerifierKey& key) {
     return document && audit::verify_proof_document(document.value(), key);
 }
 
+// `flowgate audit verify --key` as a library call, in parts on `threads` threads (0: one
+// per hardware thread), timed: the rows checked, none when the log does not verify.
+std::optional<std::uint64_t> time_verify(audit::AuditReader& reader, const audit::VerifierKey& key,
+                                         unsigned threads) {
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = cpu_seconds();
+    audit::VerifyOptions options;
+    options.key = key;
+    options.pass.threads = threads;
+    auto verified = audit::verify_log(reader, options);
+    const double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
+    if (!verified || verified.value().fault || !verified.value().tree_checked ||
+        verified.value().tree_fault) {
+        return std::nullopt;
+    }
+    const audit::VerifyResult& result = verified.value();
+    std::printf("verify (%s): %llu rows, %llu tree nodes, %llu signed checkpoints in %.3f s: "
+                "%.0f rows/s (%.3f s of processor time)\n",
+                threads == 0 ? "a part per hardware thread" : "one thread",
+                static_cast<unsigned long long>(result.rows),
+                static_cast<unsigned long long>(result.tree_nodes),
+                static_cast<unsigned long long>(result.checkpoints), elapsed,
+                static_cast<double>(result.rows) / elapsed, cpu);
+    return result.rows;
+}
+
 struct Spread {
     double median = 0;
     double max = 0;
@@ -359,35 +387,25 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", reader.error().message.c_str());
         return 2;
     }
-    auto start = std::chrono::steady_clock::now();
-    double cpu_start = cpu_seconds();
-    audit::VerifyOptions verify_options;
-    verify_options.key = key->verifier();
-    auto verified = audit::verify_log(*reader.value(), verify_options);
-    double elapsed = seconds_since(start);
-    double cpu = cpu_seconds() - cpu_start;
-    if (!verified || verified.value().fault || !verified.value().tree_checked ||
-        verified.value().tree_fault) {
-        std::fprintf(stderr, "verify failed\n");
-        return 1;
+    std::uint64_t verified_rows = 0;
+    for (const unsigned threads : {0U, 1U}) {
+        auto rows_checked = time_verify(*reader.value(), key->verifier(), threads);
+        if (!rows_checked) {
+            std::fprintf(stderr, "verify failed\n");
+            return 1;
+        }
+        verified_rows = *rows_checked;
     }
-    const auto verified_rows = verified.value().rows;
-    std::printf("verify: %llu rows, %llu tree nodes, %llu signed checkpoints in %.3f s: %.0f "
-                "rows/s (%.3f s of processor time)\n",
-                static_cast<unsigned long long>(verified_rows),
-                static_cast<unsigned long long>(verified.value().tree_nodes),
-                static_cast<unsigned long long>(verified.value().checkpoints), elapsed,
-                static_cast<double>(verified_rows) / elapsed, cpu);
 
     if (!time_proofs(db, verified_rows, key->verifier(), 21)) {
         return 1;
     }
 
-    start = std::chrono::steady_clock::now();
-    cpu_start = cpu_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = cpu_seconds();
     auto replayed = cli::replay_log(*reader.value(), cli::ReplayOptions{});
-    elapsed = seconds_since(start);
-    cpu = cpu_seconds() - cpu_start;
+    const double elapsed = seconds_since(start);
+    const double cpu = cpu_seconds() - cpu_start;
     if (!replayed || !replayed.value().differences.empty()) {
         std::fprintf(stderr, "replay failed or did not reproduce\n");
         return 1;
