@@ -21,10 +21,7 @@ namespace flowgate::cli {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-// Loads a policy, printing its diagnostics; null when it has errors.
-std::shared_ptr<const dsl::CompiledPolicy> load_or_report(const std::string& path) {
+std::shared_ptr<const dsl::CompiledPolicy> load_policy_or_report(const std::string& path) {
     dsl::LoadResult result = dsl::load_policy(path);
     if (!result) {
         std::cerr << dsl::format(result.diagnostics);
@@ -34,6 +31,8 @@ std::shared_ptr<const dsl::CompiledPolicy> load_or_report(const std::string& pat
     }
     return result.policy;
 }
+
+namespace {
 
 // The request's answer exactly as the daemon builds it (less "audit_seq").
 json::object answer_request(const dsl::CompiledPolicy& policy, const json::value& request) {
@@ -144,7 +143,7 @@ CaseResult run_case(const dsl::CompiledPolicy& policy, const json::object& test)
 }
 
 int run_policy_tests(const std::string& path, bool verbose) {
-    auto policy = load_or_report(path);
+    auto policy = load_policy_or_report(path);
     if (!policy) {
         return exit_error;
     }
@@ -216,7 +215,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
         policy->add_subcommand("check", "Check a policy file or directory (exit 0 when clean)");
     check->add_option("PATH", *path, "A .policy file or a directory of them")->required();
     check->callback([path, &outcome] {
-        auto loaded = load_or_report(*path);
+        auto loaded = load_policy_or_report(*path);
         if (!loaded) {
             outcome.status = exit_deny;
             return;
@@ -243,7 +242,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
     eval->add_option("REQUEST", *eval_request, "The request as JSON (op check or explain)")
         ->required();
     eval->callback([=, &outcome] {
-        auto loaded = load_or_report(*eval_policy);
+        auto loaded = load_policy_or_report(*eval_policy);
         if (!loaded) {
             outcome.status = exit_error;
             return;
@@ -274,7 +273,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
         "describe", "Print the policy's vocabulary as the daemon's describe");
     describe->add_option("--policy", *describe_policy, "The policy file or directory")->required();
     describe->callback([=, &outcome] {
-        auto loaded = load_or_report(*describe_policy);
+        auto loaded = load_policy_or_report(*describe_policy);
         if (!loaded) {
             outcome.status = exit_error;
             return;
@@ -289,6 +288,8 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
     test->add_option("PATH", *test_path, "The policy directory")->required();
     test->add_flag("-v,--verbose", *test_verbose, "List every case");
     test->callback([=, &outcome] { outcome.status = run_policy_tests(*test_path, *test_verbose); });
+
+    register_policy_review_commands(*policy, outcome);
 
     auto table_path = std::make_shared<std::string>();
     CLI::App* compile = policy->add_subcommand("compile-table",
