@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <iterator>
 #include <map>
 #include <tuple>
 
@@ -102,51 +103,41 @@ bool sensitive(Sensitivity sensitivity) {
     return sensitivity == Sensitivity::special_care || sensitivity == Sensitivity::specific;
 }
 
+template <typename T> const T* item(const std::vector<T>& items, Id id) {
+    return id == no_id ? nullptr : &items[id];
+}
+
 // Names looked up in the new policy first, then in the old.
 class Vocabulary {
 public:
     Vocabulary(const CompiledPolicy& before, const CompiledPolicy& after)
         : m_before(before), m_after(after) {}
 
+    // What `find` finds in the new policy, else in the old (null: in neither).
+    template <typename Find> auto first(Find find) const {
+        auto found = find(m_after);
+        return found != nullptr ? found : find(m_before);
+    }
+
     Named purpose(std::string_view id) const {
-        for (const CompiledPolicy* policy : {&m_after, &m_before}) {
-            Id p = policy->find_purpose(id);
-            if (p != no_id) {
-                return {std::string(id), policy->model().purposes[p].label};
-            }
-        }
-        return {std::string(id), ""};
+        const Purpose* found = first(
+            [&](const CompiledPolicy& p) { return item(p.model().purposes, p.find_purpose(id)); });
+        return {std::string(id), found == nullptr ? "" : found->label};
     }
-
     const Activity* activity(std::string_view purpose, std::string_view id) const {
-        for (const CompiledPolicy* policy : {&m_after, &m_before}) {
-            Id p = policy->find_purpose(purpose);
-            Id a = p == no_id ? no_id : policy->find_activity(p, id);
-            if (a != no_id) {
-                return &policy->model().activities[a];
-            }
-        }
-        return nullptr;
+        return first([&](const CompiledPolicy& p) {
+            Id in = p.find_purpose(purpose);
+            return item(p.model().activities, in == no_id ? no_id : p.find_activity(in, id));
+        });
     }
-
     const Party* party(std::string_view id) const {
-        for (const CompiledPolicy* policy : {&m_after, &m_before}) {
-            Id p = policy->find_party(id);
-            if (p != no_id) {
-                return &policy->model().parties[p];
-            }
-        }
-        return nullptr;
+        return first(
+            [&](const CompiledPolicy& p) { return item(p.model().parties, p.find_party(id)); });
     }
-
     const Category* category(std::string_view id) const {
-        for (const CompiledPolicy* policy : {&m_after, &m_before}) {
-            Id c = policy->find_category(id);
-            if (c != no_id) {
-                return &policy->model().categories[c];
-            }
-        }
-        return nullptr;
+        return first([&](const CompiledPolicy& p) {
+            return item(p.model().categories, p.find_category(id));
+        });
     }
 
     // Declaration order: the new policy's, then the old policy's names it lacks.
@@ -286,10 +277,21 @@ std::string_view direction_word(Direction direction) {
 
 } // namespace
 
-std::string context_text(const ContextSet& contexts, std::size_t ground_choices) {
+std::string context_text(const ContextSet& contexts,
+                         const std::vector<std::string>& ground_choices) {
     std::string text;
     auto add = [&text](std::string_view part) {
         text += (text.empty() ? "" : ", ") + std::string(part);
+    };
+    auto listed = [](const std::vector<std::string>& grounds, std::string_view last) {
+        std::string out;
+        for (std::size_t i = 0; i < grounds.size(); ++i) {
+            if (i != 0) {
+                out += i + 1 == grounds.size() ? std::string(last) : ", ";
+            }
+            out += grounds[i].empty() ? "none" : grounds[i];
+        }
+        return out;
     };
     if (contexts.consent != context_any) {
         add(contexts.consent == context_true ? "consent" : "no consent");
@@ -297,15 +299,13 @@ std::string context_text(const ContextSet& contexts, std::size_t ground_choices)
     if (contexts.objection != context_any) {
         add(contexts.objection == context_true ? "objection" : "no objection");
     }
-    if (contexts.grounds.size() != ground_choices) {
-        std::string grounds = "legal_basis ";
-        for (std::size_t i = 0; i < contexts.grounds.size(); ++i) {
-            if (i != 0) {
-                grounds += i + 1 == contexts.grounds.size() ? " or " : ", ";
-            }
-            grounds += contexts.grounds[i].empty() ? "none" : contexts.grounds[i];
-        }
-        add(grounds);
+    if (contexts.grounds.size() < ground_choices.size()) {
+        std::vector<std::string> others;
+        std::set_difference(ground_choices.begin(), ground_choices.end(), contexts.grounds.begin(),
+                            contexts.grounds.end(), std::back_inserter(others));
+        add(others.size() < contexts.grounds.size()
+                ? "legal_basis other than " + listed(others, " and ")
+                : "legal_basis " + listed(contexts.grounds, " or "));
     }
     return text.empty() ? "any context" : text;
 }
@@ -389,17 +389,15 @@ PolicyDiff diff_policies(const CompiledPolicy& before, const CompiledPolicy& aft
             }
         }
     });
-    diff.ground_choices = 1 + [&] {
-        std::vector<std::string_view> grounds;
-        for (const CompiledPolicy* policy : pair) {
-            for (const Ground& ground : policy->model().grounds) {
-                grounds.push_back(ground.id);
-            }
+    diff.ground_choices.emplace_back();
+    for (const CompiledPolicy* policy : pair) {
+        for (const Ground& ground : policy->model().grounds) {
+            diff.ground_choices.push_back(ground.id);
         }
-        std::sort(grounds.begin(), grounds.end());
-        return static_cast<std::size_t>(std::unique(grounds.begin(), grounds.end()) -
-                                        grounds.begin());
-    }();
+    }
+    std::sort(diff.ground_choices.begin(), diff.ground_choices.end());
+    diff.ground_choices.erase(std::unique(diff.ground_choices.begin(), diff.ground_choices.end()),
+                              diff.ground_choices.end());
 
     for (std::size_t g = 0; g < diff.groups.size(); ++g) {
         for (auto& [key, flow] : flows[g]) {

@@ -95,8 +95,9 @@ struct OrderChange {
 struct PolicyDiff {
     std::string before_hash;
     std::string after_hash;
-    RequestSpace space;                 // the joint space walked
-    std::size_t ground_choices = 0;     // the values legal_basis takes in it (none included)
+    RequestSpace space; // the joint space walked
+    // The values legal_basis takes in it, sorted: "" (none named), then each ground.
+    std::vector<std::string> ground_choices;
     std::uint64_t changed_requests = 0; // the sum over the groups
     std::vector<ChangeGroup> groups;    // most significant first
     std::vector<OrderChange> order_changes;
@@ -111,8 +112,9 @@ PolicyDiff diff_policies(const CompiledPolicy& before, const CompiledPolicy& aft
 boost::json::object diff_to_json(const PolicyDiff& diff);
 
 // A context set as an admin reads it: "consent, no objection, legal_basis appi_18 or
-// none"; "any context" when it is every one.
-// `ground_choices`: PolicyDiff::ground_choices.
-std::string context_text(const ContextSet& contexts, std::size_t ground_choices);
+// none" (or "legal_basis other than appi_27_1_1", when that is shorter); "any context"
+// when it is every one. `ground_choices`: PolicyDiff::ground_choices.
+std::string context_text(const ContextSet& contexts,
+                         const std::vector<std::string>& ground_choices);
 
 } // namespace flowgate::dsl

@@ -5,7 +5,7 @@
 // Run a Release build: bench_evaluate [policies-dir]
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
-#include "tests/bench/generated_policy.hpp"
+#include "tests/bench/bench_policies.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -104,29 +104,19 @@ std::size_t measure(const char* name, const CompiledPolicy& policy, std::size_t 
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string directory = argc > 1 ? argv[1] : FLOWGATE_SOURCE_DIR "/policies";
-    LoadResult bundled = load_policy(std::filesystem::path(directory));
-    if (!bundled) {
-        std::fputs(format(bundled.diagnostics).c_str(), stderr);
-        return 1;
-    }
-    std::size_t bundled_requests = measure("bundled policy", *bundled.policy);
+    auto bundled = flowgate::bench::load_bundled_or_exit(argc, argv);
+    std::size_t bundled_requests = measure("bundled policy", *bundled);
 
     auto start = std::chrono::steady_clock::now();
-    LoadResult generated =
-        load_policy(std::vector<PolicyText>{{"generated.policy", generated_policy()}});
+    auto generated = flowgate::bench::load_or_exit({{"generated.policy", generated_policy()}});
     auto load_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - start)
                        .count();
-    if (!generated) {
-        std::fputs(format(generated.diagnostics).substr(0, 4000).c_str(), stderr);
-        return 1;
-    }
     std::printf("generated policy loaded in %lld ms\n", static_cast<long long>(load_ms));
     // Once with as many distinct requests as the bundled policy has (the same working set,
     // so only the rule count differs), once with every request of the generated policy
     // (a working set far larger than the caches).
-    measure("generated 10k, sample", *generated.policy, bundled_requests);
-    measure("generated 10k, all", *generated.policy);
+    measure("generated 10k, sample", *generated, bundled_requests);
+    measure("generated 10k, all", *generated);
     return 0;
 }

@@ -6,7 +6,7 @@
 // Run a Release build: bench_policy_diff [policies-dir]
 #include "dsl/policy_diff.hpp"
 #include "dsl/policy_loader.hpp"
-#include "tests/bench/generated_policy.hpp"
+#include "tests/bench/bench_policies.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -16,15 +16,6 @@
 using namespace flowgate::dsl;
 
 namespace {
-
-std::shared_ptr<const CompiledPolicy> load(std::vector<PolicyText> texts) {
-    LoadResult loaded = load_policy(std::move(texts));
-    if (!loaded) {
-        std::fputs(format(loaded.diagnostics).substr(0, 4000).c_str(), stderr);
-        std::exit(1);
-    }
-    return loaded.policy;
-}
 
 std::string replaced(std::string text, const std::string& from, const std::string& to) {
     auto at = text.find(from);
@@ -51,13 +42,9 @@ void measure(const char* name, const CompiledPolicy& before, const CompiledPolic
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string directory = argc > 1 ? argv[1] : FLOWGATE_SOURCE_DIR "/policies";
-    LoadResult bundled = load_policy(std::filesystem::path(directory));
-    if (!bundled) {
-        std::fputs(format(bundled.diagnostics).c_str(), stderr);
-        return 1;
-    }
-    std::vector<PolicyText> texts = bundled.policy->texts();
+    using flowgate::bench::load_or_exit;
+    auto bundled = flowgate::bench::load_bundled_or_exit(argc, argv);
+    std::vector<PolicyText> texts = bundled->texts();
     for (PolicyText& text : texts) {
         if (text.name.ends_with("kenpo.policy")) {
             text.text = replaced(text.text,
@@ -66,19 +53,19 @@ int main(int argc, char** argv) {
                                  "  basis appi_27_1_consent;\n");
         }
     }
-    auto edited = load(texts);
-    measure("bundled, against itself", *bundled.policy, *bundled.policy);
-    measure("bundled, one condition dropped", *bundled.policy, *edited);
+    auto edited = load_or_exit(texts);
+    measure("bundled, against itself", *bundled, *bundled);
+    measure("bundled, one condition dropped", *bundled, *edited);
 
     std::string text = flowgate::bench::generated_policy();
-    auto generated = load({{"generated.policy", text}});
+    auto generated = load_or_exit({{"generated.policy", text}});
     std::string changed = replaced(text, "forbid no_blocked { to blocked; }\n", "");
     changed = replaced(changed,
                        "permit p500_00 { purpose purpose50; activity activity0; to "
                        "party100; data cat20; when consent and not objection;",
                        "permit p500_00 { purpose purpose50; activity activity0; to party100; "
                        "data cat20;");
-    auto generated_changed = load({{"generated.policy", changed}});
+    auto generated_changed = load_or_exit({{"generated.policy", changed}});
     measure("generated 10k, against itself", *generated, *generated);
     measure("generated 10k, two rules changed", *generated, *generated_changed);
     return 0;

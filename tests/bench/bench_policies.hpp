@@ -1,12 +1,20 @@
-// The generated policy the benchmarks load: 100 purposes of 10 activities each, every
-// activity with 2 recipients (of 200 contractors and third parties) and 5 of 40
-// categories, one permit per (recipient, category): 10,000 permits, plus a few forbids.
-// bench_evaluate times decisions on it, bench_policy_diff the whole request space.
+// The policies the benchmarks load: the bundled one (or the directory the command line
+// names) and a generated one of 100 purposes of 10 activities each, every activity with
+// 2 recipients (of 200 contractors and third parties) and 5 of 40 categories, one permit
+// per (recipient, category): 10,000 permits, plus a few forbids. bench_evaluate times
+// decisions on them, bench_policy_diff the whole request space.
 #pragma once
 
+#include "dsl/policy_loader.hpp"
+
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace flowgate::bench {
+
+namespace dsl = flowgate::dsl;
 
 // 100 purposes x 10 activities, each activity with 2 recipients and 5 categories and
 // one permit per (recipient, category): 10,000 permits, plus a few forbids.
@@ -61,6 +69,27 @@ inline std::string generated_policy() {
     text += "forbid third_party_care { to role third_party; data sensitivity special_care; "
             "when objection; }\n";
     return text;
+}
+
+// The policy of these texts; a policy that does not load ends the benchmark.
+inline std::shared_ptr<const dsl::CompiledPolicy> load_or_exit(std::vector<dsl::PolicyText> texts) {
+    dsl::LoadResult loaded = dsl::load_policy(std::move(texts));
+    if (!loaded) {
+        std::fputs(dsl::format(loaded.diagnostics).substr(0, 4000).c_str(), stderr);
+        std::exit(1);
+    }
+    return loaded.policy;
+}
+
+// The policy directory given as the first argument, else the bundled one.
+inline std::shared_ptr<const dsl::CompiledPolicy> load_bundled_or_exit(int argc, char** argv) {
+    std::string directory = argc > 1 ? argv[1] : FLOWGATE_SOURCE_DIR "/policies";
+    dsl::LoadResult bundled = dsl::load_policy(std::filesystem::path(directory));
+    if (!bundled) {
+        std::fputs(dsl::format(bundled.diagnostics).c_str(), stderr);
+        std::exit(1);
+    }
+    return bundled.policy;
 }
 
 } // namespace flowgate::bench
