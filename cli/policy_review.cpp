@@ -110,6 +110,15 @@ void print_diff(const dsl::PolicyDiff& diff) {
     }
 }
 
+void print_label_changes(const dsl::PolicyDiff& diff) {
+    for (const dsl::LabelChange& change : diff.label_changes) {
+        std::cout << "\nrelabelled: " << change.kind << " " << change.id << " \"" << change.before
+                  << "\" -> \"" << change.after
+                  << "\"\n  (a request naming the old label is denied as naming an unknown "
+                  << change.kind << ")\n";
+    }
+}
+
 int run_diff(const std::string& before_path, const std::string& after_path, bool as_json) {
     auto before = load_policy_or_report(before_path);
     auto after = load_policy_or_report(after_path);
@@ -121,6 +130,7 @@ int run_diff(const std::string& before_path, const std::string& after_path, bool
         std::cout << json::serialize(dsl::diff_to_json(diff)) << "\n";
     } else {
         print_diff(diff);
+        print_label_changes(diff);
     }
     return diff.empty() ? exit_allow : exit_deny;
 }

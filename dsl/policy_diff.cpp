@@ -240,6 +240,44 @@ std::vector<OrderChange> order_changes(const CompiledPolicy& before, const Compi
     return changes;
 }
 
+template <typename Items>
+void relabelled(std::string_view kind, const Items& before, const Items& after,
+                std::vector<LabelChange>& out, std::string_view prefix = {}) {
+    for (const auto& old_item : before) {
+        for (const auto& new_item : after) {
+            if (old_item.id == new_item.id && old_item.label != new_item.label) {
+                out.push_back(LabelChange{std::string(kind), std::string(prefix) + old_item.id,
+                                          old_item.label, new_item.label});
+            }
+        }
+    }
+}
+
+std::vector<LabelChange> label_changes(const CheckedPolicy& before, const CheckedPolicy& after) {
+    std::vector<LabelChange> changes;
+    relabelled("purpose", before.purposes, after.purposes, changes);
+    for (const Purpose& old_purpose : before.purposes) {
+        for (const Purpose& new_purpose : after.purposes) {
+            if (old_purpose.id != new_purpose.id) {
+                continue;
+            }
+            std::vector<Activity> old_activities;
+            std::vector<Activity> new_activities;
+            for (Id a : old_purpose.activities) {
+                old_activities.push_back(before.activities[a]);
+            }
+            for (Id a : new_purpose.activities) {
+                new_activities.push_back(after.activities[a]);
+            }
+            relabelled("activity", old_activities, new_activities, changes, old_purpose.id + "/");
+        }
+    }
+    relabelled("party", before.parties, after.parties, changes);
+    relabelled("category", before.categories, after.categories, changes);
+    relabelled("ground", before.grounds, after.grounds, changes);
+    return changes;
+}
+
 json::value named_json(const Named& named) {
     return json::object{{"id", named.id}, {"label", named.label}};
 }
@@ -418,6 +456,7 @@ PolicyDiff diff_policies(const CompiledPolicy& before, const CompiledPolicy& aft
         diff.groups.begin(), diff.groups.end(),
         [](const ChangeGroup& a, const ChangeGroup& b) { return a.significance < b.significance; });
     diff.order_changes = order_changes(before, after, names);
+    diff.label_changes = label_changes(before.model(), after.model());
     return diff;
 }
 
@@ -463,13 +502,21 @@ json::object diff_to_json(const PolicyDiff& diff) {
                                       {"before", std::move(before)},
                                       {"after", std::move(after)}});
     }
+    json::array labels;
+    for (const LabelChange& change : diff.label_changes) {
+        labels.push_back(json::object{{"kind", change.kind},
+                                      {"id", change.id},
+                                      {"before", change.before},
+                                      {"after", change.after}});
+    }
     return json::object{{"before", diff.before_hash},
                         {"after", diff.after_hash},
                         {"requests", diff.space.requests},
                         {"classes", diff.space.classes},
                         {"changed_requests", diff.changed_requests},
                         {"groups", std::move(groups)},
-                        {"order_changes", std::move(orders)}};
+                        {"order_changes", std::move(orders)},
+                        {"label_changes", std::move(labels)}};
 }
 
 } // namespace flowgate::dsl

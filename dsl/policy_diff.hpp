@@ -92,6 +92,18 @@ struct OrderChange {
     std::vector<std::string> after;
 };
 
+// A name both policies declare under one identifier but label differently: a request
+// naming the old label no longer resolves (it is denied as unknown), one naming the new
+// label did not before. The walk names everything by identifier, so these are listed
+// apart. `kind` is purpose, activity ("purpose/activity" as `id`), party, category or
+// ground.
+struct LabelChange {
+    std::string kind;
+    std::string id;
+    std::string before;
+    std::string after;
+};
+
 struct PolicyDiff {
     std::string before_hash;
     std::string after_hash;
@@ -101,14 +113,15 @@ struct PolicyDiff {
     std::uint64_t changed_requests = 0; // the sum over the groups
     std::vector<ChangeGroup> groups;    // most significant first
     std::vector<OrderChange> order_changes;
+    std::vector<LabelChange> label_changes;
 
-    bool empty() const { return groups.empty() && order_changes.empty(); }
+    bool empty() const { return groups.empty() && order_changes.empty() && label_changes.empty(); }
 };
 
 PolicyDiff diff_policies(const CompiledPolicy& before, const CompiledPolicy& after);
 
 // {"before","after","requests","classes","changed_requests","groups":[...],
-// "order_changes":[...]}; docs/policy-diff.md shows it.
+// "order_changes":[...],"label_changes":[...]}; docs/policy-diff.md shows it.
 boost::json::object diff_to_json(const PolicyDiff& diff);
 
 // A context set as an admin reads it: "consent, no objection, legal_basis appi_18 or

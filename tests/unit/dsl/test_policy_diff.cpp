@@ -439,3 +439,20 @@ TEST_CASE("policy diff: the JSON names each group in the table's terms, with cou
     CHECK(sum == diff.changed_requests);
     CHECK(out.at("order_changes").as_array().empty());
 }
+
+TEST_CASE("policy diff: a label changed under the same identifier is reported", "[dsl][diff]") {
+    std::string text =
+        replaced(base_text, "party clinic_a \"Aクリニック\"", "party clinic_a \"Aクリニック新宿\"");
+    text = replaced(text, "activity checkups \"健診の委託\"", "activity checkups \"健診委託\"");
+    PolicyDiff diff = diff_policies(*load(base_text), *load(text));
+    CHECK(diff.groups.empty());
+    REQUIRE(diff.label_changes.size() == 2);
+    CHECK(diff.label_changes[0].kind == "activity");
+    CHECK(diff.label_changes[0].id == "health/checkups");
+    CHECK(diff.label_changes[0].before == "健診の委託");
+    CHECK(diff.label_changes[0].after == "健診委託");
+    CHECK(diff.label_changes[1].kind == "party");
+    CHECK(diff.label_changes[1].id == "clinic_a");
+    CHECK_FALSE(diff.empty());
+    CHECK(diff_to_json(diff).at("label_changes").as_array().size() == 2);
+}
