@@ -24,7 +24,6 @@ category status "資格情報" sensitivity ordinary;
 category number "個人番号" sensitivity specific;
 
 party society "健康保険組合" role internal;
-party prevent "（株）PREVENT" role contractor;
 party employer "事業主" role third_party;
 party clinic_a "Aクリニック" role contractor;
 party clinic_b "Bクリニック" role contractor;
@@ -255,7 +254,7 @@ TEST_CASE("policy diff: one condition on one ground for one class member and one
         CHECK(group->direction == Direction::send);
         CHECK(group->before.allowed);
         CHECK(group->before.rule == "p_checkups");
-        CHECK(group->before.rule_source == "test.policy:31 (table row 3, case k)");
+        CHECK(group->before.rule_source == "test.policy:30 (table row 3, case k)");
         CHECK_FALSE(group->after.allowed);
         CHECK(group->flows[0].category.label == "健診結果");
         REQUIRE(group->flows[0].contexts.size() == 1);
@@ -413,7 +412,7 @@ TEST_CASE("policy diff: the JSON names each group in the table's terms, with cou
         CHECK(after_outcome.at("decision").as_string() == "allow");
         CHECK(after_outcome.at("rule").as_string() == "p_employer");
         CHECK(after_outcome.at("rule_source").as_string() ==
-              "test.policy:37 (table row 3, case e)");
+              "test.policy:36 (table row 3, case e)");
         CHECK(after_outcome.at("legal_basis").as_object().at("id").as_string() == "consent_ground");
         CHECK(after_outcome.at("obligations").as_array().at(0).as_object().at("id").as_string() ==
               "provision_record");
