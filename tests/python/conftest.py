@@ -61,6 +61,19 @@ def daemon(make_daemon: Callable[..., Daemon]) -> Daemon:
     return make_daemon()
 
 
+@pytest.fixture(scope="module")
+def shared_daemon() -> Iterator[Daemon]:
+    """One daemon for a module's tests that neither stop it nor count its rows."""
+    root = Path(tempfile.mkdtemp(prefix="flowgate-py-"))
+    shared = Daemon(built("FLOWGATED"), root)
+    try:
+        shared.start()
+        yield shared
+    finally:
+        shared.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 Answerer = Callable[[bytes], "bytes | list[bytes] | None"]
 
 

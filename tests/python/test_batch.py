@@ -134,7 +134,7 @@ def test_a_daemon_stopped_mid_batch_is_a_timeout_with_the_answers_that_came(
     daemon: Daemon,
 ) -> None:
     requests = numbered_checks(40_000, "s")
-    client = flowgate.Client.connect(daemon.socket, timeout=0.5)
+    client = flowgate.Client.connect(daemon.socket, timeout=1.0)
     thread, raised = run_batch_in_thread(client, requests)
     try:
         wait_for_requests(daemon, 2_000)

@@ -54,14 +54,16 @@ SAME = [
     ["--purpose", "保健事業に必要な利用目的", "--to", "(株)PREVENT", "--data", "checkup_result",
      "--data", "benefit", "--legal-basis", "appi_27_1_consent", "--objection"],
     ["--purpose", "health_services", "--to", "prevent", "--data", "checkup_result", "--receive"],
+    ["--purpose", "health_services", "--to", "prevent", "--data", "checkup_result", "benefit"],
     ["--request", '{"purpose":"health_services","recipient":"prevent","data":["checkup_result"]}'],
     ["--purpose", "health_servces", "--to", "prevent", "--data", "checkup_result"],
 ]
 
 
 @pytest.mark.parametrize("arguments", SAME, ids=lambda a: " ".join(a)[:60])
-def test_the_same_flags_give_the_same_status_output_and_request(daemon: Daemon,
+def test_the_same_flags_give_the_same_status_output_and_request(shared_daemon: Daemon,
                                                                 arguments: list[str]) -> None:
+    daemon = shared_daemon
     ours = flowgate_check(["--socket", str(daemon.socket), *arguments])
     our_request = last_request(daemon)
     theirs = flowgate(["--socket", str(daemon.socket), "check", *arguments])
@@ -80,7 +82,8 @@ def test_the_same_flags_give_the_same_status_output_and_request(daemon: Daemon,
     assert ours_answer == theirs_answer
 
 
-def test_allow_is_0_and_deny_is_1(daemon: Daemon) -> None:
+def test_allow_is_0_and_deny_is_1(shared_daemon: Daemon) -> None:
+    daemon = shared_daemon
     allowed = flowgate_check(["--socket", str(daemon.socket), *ALLOWED])
     assert allowed.returncode == 0
     assert allowed.stdout.startswith("allow: ")
@@ -90,7 +93,8 @@ def test_allow_is_0_and_deny_is_1(daemon: Daemon) -> None:
     assert denied.stdout.startswith("deny: ")
 
 
-def test_the_socket_comes_from_flowgate_socket(daemon: Daemon) -> None:
+def test_the_socket_comes_from_flowgate_socket(shared_daemon: Daemon) -> None:
+    daemon = shared_daemon
     ran = flowgate_check(ALLOWED, env={"FLOWGATE_SOCKET": str(daemon.socket)})
     assert ran.returncode == 0, ran.stderr
 
@@ -101,8 +105,9 @@ def test_the_socket_comes_from_flowgate_socket(daemon: Daemon) -> None:
     (["--request", '{"purpose":"health_services"}'], "flowgate: missing_field: "),
 ])
 def test_a_request_that_cannot_be_asked_is_2_said_as_flowgate_says_it(
-    daemon: Daemon, arguments: list[str], says: str,
+    shared_daemon: Daemon, arguments: list[str], says: str,
 ) -> None:
+    daemon = shared_daemon
     ours = flowgate_check(["--socket", str(daemon.socket), *arguments])
     theirs = flowgate(["--socket", str(daemon.socket), "check", *arguments])
     assert ours.returncode == theirs.returncode == 2
@@ -111,7 +116,7 @@ def test_a_request_that_cannot_be_asked_is_2_said_as_flowgate_says_it(
     assert ours.stdout == theirs.stdout == ""
 
 
-def test_a_usage_error_is_2_and_help_is_0(daemon: Daemon) -> None:
+def test_a_usage_error_is_2_and_help_is_0() -> None:
     assert flowgate_check(["--no-such-flag"]).returncode == 2
     assert flowgate_check(["--timeout-ms", "soon", *ALLOWED]).returncode == 2
     helped = flowgate_check(["--help"])
