@@ -58,8 +58,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    std::printf("C++ client, sequential check(): %.0f decisions/s\n",
-                asked / seconds_since(start));
+    std::printf("C++ client, sequential check(): %.0f decisions/s\n", asked / seconds_since(start));
 
     asked = 0;
     start = Clock::now();

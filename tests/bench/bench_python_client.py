@@ -6,7 +6,10 @@ AsyncClient shared by many tasks; then the C++ client doing the same against the
 daemon (bench_client), for the README's comparison. Run by hand, with a Release build:
 
     /usr/bin/python3 tests/bench/bench_python_client.py [--build build/release]
-        [--seconds S] [--batch N] [--tasks 16,64,256]
+        [--seconds S] [--batch N] [--tasks 16,64,256] [--relaxed]
+
+With durability full a check one after the other waits for its own fsync, whichever
+client asks; --relaxed (synchronous=NORMAL) shows what the clients themselves cost.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-import flowgate  # noqa: E402  (daemon_rig puts the source tree's package on the path)
-from daemon_rig import SOURCE_DIR, Daemon  # noqa: E402
+from daemon_rig import SOURCE_DIR, Daemon  # noqa: E402  (it puts the package on the path)
+
+import flowgate  # noqa: E402
 
 
 def question(n: int) -> dict[str, Any]:
@@ -76,11 +80,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--tasks", default="16,64,256")
+    parser.add_argument("--relaxed", action="store_true", help="durability relaxed")
     options = parser.parse_args()
     flowgated = options.build / "daemon" / "flowgated"
     bench_client = options.build / "tests" / "bench" / "bench_client"
     with tempfile.TemporaryDirectory(prefix="flowgate-bench-") as root:
-        daemon = Daemon(str(flowgated), Path(root))
+        daemon = Daemon(str(flowgated), Path(root),
+                        durability="relaxed" if options.relaxed else "full")
         daemon.start()
         try:
             print(f"Python client, sequential check(): "
