@@ -6,6 +6,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev
   sqlite3 socat python3 python3-cryptography clang libclang-rt-14-dev
+  chromium fonts-noto-cjk
 )
 missing=()
 for p in "${packages[@]}"; do
