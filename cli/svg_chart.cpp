@@ -20,6 +20,18 @@ std::string number(double value) {
     return buffer;
 }
 
+// At most `limit` code points of `label`, cut with an ellipsis: a long label would run
+// off the chart's left edge. The whole label stays in the bar's <title>.
+std::string shortened(const std::string& label, std::size_t limit = 24) {
+    std::size_t points = 0;
+    for (std::size_t i = 0; i < label.size(); ++i) {
+        if ((static_cast<unsigned char>(label[i]) & 0xC0) != 0x80 && ++points > limit) {
+            return label.substr(0, i) + "…";
+        }
+    }
+    return label;
+}
+
 double total(const Bar& bar) {
     return std::accumulate(bar.values.begin(), bar.values.end(), 0.0);
 }
@@ -87,7 +99,7 @@ std::string horizontal_bars(const BarChart& chart) {
     for (const Bar& bar : chart.bars) {
         out += "<text x=\"" + number(label_width - 8) + "\" y=\"" + number(y + 15) +
                "\" text-anchor=\"end\">";
-        html::append_escaped(out, bar.label);
+        html::append_escaped(out, shortened(bar.label));
         out += "</text>\n";
         double x = label_width;
         for (std::size_t s = 0; s < chart.series.size() && s < bar.values.size(); ++s) {
