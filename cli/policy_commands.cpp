@@ -1,7 +1,8 @@
-// `flowgate policy check|fmt|eval|describe|test|compile-table`: the policy tools. They
+// `flowgate policy check|fmt|eval|describe|test|compile-table|report`: the policy tools. They
 // run the same pipeline and the same JSON functions as the daemon, so `eval` prints
 // exactly what flowgated answers (less the audit sequence number).
 #include "cli/commands.hpp"
+#include "cli/policy_report.hpp"
 #include "cli/rule_coverage.hpp"
 #include "dsl/formatter.hpp"
 #include "dsl/parser.hpp"
@@ -340,6 +341,24 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
             return;
         }
         std::cout << result.policy_text;
+    });
+
+    auto report_path = std::make_shared<std::string>();
+    auto report_out = std::make_shared<std::string>();
+    CLI::App* report = policy->add_subcommand(
+        "report", "Write the policy as a self-contained HTML page (the published table)");
+    report->add_option("PATH", *report_path, "The policy file or directory")->required();
+    report->add_option("-o,--output", *report_out, "The HTML file to write ('-': stdout)")
+        ->required();
+    report->callback([=, &outcome] {
+        auto loaded = load_policy_or_report(*report_path);
+        if (!loaded) {
+            outcome.status = exit_error;
+            return;
+        }
+        if (!write_report_file(*report_out, policy_report_html(*loaded))) {
+            outcome.status = exit_error;
+        }
     });
 }
 

@@ -8,6 +8,8 @@ packages=(
   sqlite3 socat python3 python3-cryptography clang libclang-rt-14-dev
   # The Python client's tests: pytest, mypy, and the wheels pip builds it with offline.
   python3-pytest python3-venv python3-setuptools-whl python3-wheel-whl mypy
+  # The reports' browser tests: Chromium, and the Japanese fonts the reports name.
+  chromium fonts-noto-cjk
 )
 missing=()
 for p in "${packages[@]}"; do
