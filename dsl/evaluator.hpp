@@ -56,6 +56,27 @@ struct Trace {
     std::size_t omitted = 0;
 };
 
+// A name a denied request could give instead of one of its own: for an unknown name, the
+// nearest declared names of its kind (by edit distance on the folded text; for a made-up
+// member of a class, that class's members); for a recipient that no activity of the
+// purpose takes, the recipients it does take. Views into the compiled policy.
+struct Suggestion {
+    std::string_view field; // the request field: "purpose", "activity", "recipient", "data"
+                            // or "context.legal_basis"
+    std::string_view id;
+    std::string_view label;
+};
+
+// The context that would have allowed a request that a condition denied: the fewest
+// changes to its `consent`, `objection` and `legal_basis`; only the changed values are set.
+struct ContextChange {
+    std::optional<bool> consent;
+    std::optional<bool> objection;
+    bool legal_basis_changed = false;
+    const Ground* legal_basis = nullptr; // when changed: the ground, or null for none
+    bool operator==(const ContextChange&) const = default;
+};
+
 struct Decision {
     bool allowed = false;
     const Rule* rule = nullptr;                // the deciding rule, if any
@@ -65,6 +86,9 @@ struct Decision {
     boost::container::small_vector<const Obligation*, 8> obligations; // on allow
     std::string_view policy_hash;
     const CompiledPolicy* policy = nullptr; // the policy that decided
+    // On a deny only: what would do instead. The reason says the same in words.
+    std::vector<Suggestion> suggestions;
+    std::optional<ContextChange> satisfying_context;
 
     std::string_view reason() const {
         return formatted_reason.empty() ? fixed_reason : std::string_view(formatted_reason);

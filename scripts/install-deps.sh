@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config clang-format clang-tidy
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev catch2
-  libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev
+  libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev libicu-dev
   sqlite3 socat python3 python3-cryptography clang libclang-rt-14-dev
 )
 missing=()

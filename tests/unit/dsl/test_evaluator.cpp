@@ -158,8 +158,8 @@ TEST_CASE("evaluator: conditions on consent, objection and legal basis", "[dsl]"
     SECTION("without consent the closest permit's condition is the reason") {
         Decision d = evaluate(*policy, r);
         CHECK_FALSE(d.allowed);
-        CHECK(d.reason() ==
-              "data 'checkup': requires consent and not objection (rule 'p_programme')");
+        CHECK(d.reason() == "data 'checkup': requires consent and not objection (rule "
+                            "'p_programme'); allowed with context consent: true");
     }
     SECTION("consent allows") {
         r.context.consent = true;
@@ -188,6 +188,7 @@ TEST_CASE("evaluator: conditions on consent, objection and legal basis", "[dsl]"
 
 TEST_CASE("evaluator: unknown names deny with a reason naming them", "[dsl]") {
     auto policy = test_policy();
+    // Names too far from any declared one get no suggestion (see the suggestion tests).
     CHECK(evaluate(*policy, request("nope", {}, "prevent", {"checkup"})).reason() ==
           "unknown purpose 'nope'");
     CHECK(evaluate(*policy, request("health", {}, "foo", {"checkup"})).reason() ==
@@ -201,6 +202,7 @@ TEST_CASE("evaluator: unknown names deny with a reason naming them", "[dsl]") {
     Decision d = evaluate(*policy, r);
     CHECK_FALSE(d.allowed);
     CHECK(d.reason() == "unknown legal basis 'made_up'");
+    CHECK(d.suggestions.empty());
 }
 
 TEST_CASE("evaluator: names may be labels, with white space ignored", "[dsl]") {
