@@ -106,6 +106,21 @@ struct Scenario {
                                            {"status"}, "p-000203");
         explain["op"] = "explain";
         contractor_allows.push_back(decide(explain, "allow"));
+        // Names as a clerk types them, and denies that say what would do instead: an
+        // unknown name's nearest names, the context a condition needs, the recipients a
+        // purpose takes. Each twice, the second from the daemon's decision cache.
+        for (int twice = 0; twice < 2; ++twice) {
+            decide(request_for("health_services", "生活習慣改善 プログラムの実施",
+                               "（株）ＰＲＥＶＥＮＴ", {"健診結果"}, "p-000401"),
+                   "allow");
+            decide(request_for("health_services", "lifestyle_programme", "（株）PREVENTT",
+                               {"checkup_result"}, "p-000402"),
+                   "deny");
+            decide(request_for("health_services", "specific_checkup_report", "state",
+                               {"checkup_result"}, "p-000403"),
+                   "deny");
+            decide(check_request("premium_collection", "prevent", {"status"}), "deny");
+        }
         // Two refused requests: not JSON, and a check without its fields.
         RawConnection raw(daemon.socket());
         REQUIRE(raw.connected());
