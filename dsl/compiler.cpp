@@ -35,8 +35,8 @@ void NameIndex::add(const std::string& name, Id value) {
     if (folded.empty()) {
         return;
     }
-    m_folded.emplace(folded, value);
-    m_entries.push_back({std::move(folded), value});
+    m_entries.push_back({code_points(folded), value});
+    m_folded.emplace(std::move(folded), value);
 }
 
 Id NameIndex::find(std::string_view name) const {

@@ -34,7 +34,7 @@ public:
     // Every name's folded text and its id, in the order added: what suggestions for an
     // unknown name are ranked among.
     struct Entry {
-        std::string folded;
+        std::u32string folded; // as code points, as suggestions compare them
         Id value = no_id;
     };
     const std::vector<Entry>& entries() const { return m_entries; }

@@ -266,7 +266,7 @@ struct Ranked {
 // nearest first, ties in id order; `keep` filters the ids.
 template <typename Keep>
 std::vector<Ranked> rank_names(const NameIndex& index, std::string_view given, Keep keep) {
-    const std::string folded = fold_name(given);
+    const std::u32string folded = code_points(fold_name(given));
     std::vector<Ranked> ranked;
     for (const NameIndex::Entry& entry : index.entries()) {
         if (!keep(entry.value)) {

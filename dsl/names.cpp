@@ -7,6 +7,8 @@
 #include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
@@ -57,20 +59,6 @@ std::string without_space(std::string_view text) {
     return out;
 }
 
-std::vector<UChar32> code_points(std::string_view text) {
-    std::vector<UChar32> out;
-    out.reserve(text.size());
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
-    const auto length = static_cast<std::int32_t>(text.size());
-    std::int32_t i = 0;
-    while (i < length) {
-        UChar32 c = 0;
-        U8_NEXT(bytes, i, length, c);
-        out.push_back(c); // an ill-formed sequence is one (negative) character
-    }
-    return out;
-}
-
 } // namespace
 
 bool folds_to_itself(std::string_view name) noexcept {
@@ -106,11 +94,23 @@ std::string fold_name(std::string_view name) {
     return without_space(normalized);
 }
 
-namespace {
+std::u32string code_points(std::string_view text) {
+    std::u32string out;
+    out.reserve(text.size());
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
+    const auto length = static_cast<std::int32_t>(text.size());
+    std::int32_t i = 0;
+    while (i < length) {
+        UChar32 c = 0;
+        U8_NEXT(bytes, i, length, c);
+        out.push_back(static_cast<char32_t>(c)); // an ill-formed sequence is one character
+    }
+    return out;
+}
 
-std::size_t levenshtein(const std::vector<UChar32>& x, const std::vector<UChar32>& y) {
-    // One row of the Wagner-Fischer table at a time.
-    std::vector<std::size_t> row(y.size() + 1);
+std::size_t edit_distance(std::u32string_view x, std::u32string_view y) {
+    // One row of the Wagner-Fischer table at a time, on the stack for names of usual length.
+    boost::container::small_vector<std::size_t, 128> row(y.size() + 1);
     std::iota(row.begin(), row.end(), std::size_t{0});
     for (std::size_t i = 1; i <= x.size(); ++i) {
         std::size_t diagonal = row[0];
@@ -125,23 +125,26 @@ std::size_t levenshtein(const std::vector<UChar32>& x, const std::vector<UChar32
     return row[y.size()];
 }
 
-} // namespace
-
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-    return levenshtein(code_points(a), code_points(b));
+    return edit_distance(code_points(a), code_points(b));
 }
 
-std::optional<std::size_t> name_distance(std::string_view given, std::string_view candidate) {
-    const std::vector<UChar32> x = code_points(given);
-    if (x.size() > max_suggestion_length) {
+std::optional<std::size_t> name_distance(std::u32string_view given, std::u32string_view candidate) {
+    const std::size_t longer = std::max(given.size(), candidate.size());
+    const std::size_t shorter = std::min(given.size(), candidate.size());
+    // The distance is at least the difference in length: past half, no need to count.
+    if (given.size() > max_suggestion_length || 2 * (longer - shorter) > longer) {
         return std::nullopt;
     }
-    const std::vector<UChar32> y = code_points(candidate);
-    std::size_t distance = levenshtein(x, y);
-    if (distance == 0 || 2 * distance > std::max(x.size(), y.size())) {
+    std::size_t distance = edit_distance(given, candidate);
+    if (distance == 0 || 2 * distance > longer) {
         return std::nullopt;
     }
     return distance;
+}
+
+std::optional<std::size_t> name_distance(std::string_view given, std::string_view candidate) {
+    return name_distance(code_points(given), code_points(candidate));
 }
 
 std::string_view to_string(NameKind kind) {

@@ -32,9 +32,13 @@ std::string fold_name(std::string_view name);
 // identifiers requests mostly give. Cheap (one pass over the bytes, no ICU).
 bool folds_to_itself(std::string_view name) noexcept;
 
+// The code points of UTF-8 text (an ill-formed byte is one, negative, value).
+std::u32string code_points(std::string_view text);
+
 // The Levenshtein distance between two texts, in code points (one edit is one character
 // inserted, removed or replaced, whatever its UTF-8 length).
 std::size_t edit_distance(std::string_view a, std::string_view b);
+std::size_t edit_distance(std::u32string_view a, std::u32string_view b);
 
 // How near a folded name is to another, for suggesting declared names in place of an
 // unknown one: their edit distance, or nullopt when it is more than half the longer
@@ -43,6 +47,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // cost too much). Distance 0 is no suggestion either: the name was not unknown.
 inline constexpr std::size_t max_suggestion_length = 256;
 std::optional<std::size_t> name_distance(std::string_view given, std::string_view candidate);
+// The same on code points, for ranking many candidates without decoding each again.
+std::optional<std::size_t> name_distance(std::u32string_view given, std::u32string_view candidate);
 
 // --- declared names -------------------------------------------------------------------
 
