@@ -39,11 +39,9 @@ const icu::Normalizer2& nfkc() {
     return *instance;
 }
 
-// `text` without its White_Space code points (well-formed UTF-8 in, out; an ill-formed
-// byte is kept as it is).
-std::string without_space(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
+// Calls `visit(c, begin, end)` for each code point of UTF-8 `text` and its byte range; an
+// ill-formed sequence is one negative `c`.
+template <typename Visit> void for_each_code_point(std::string_view text, Visit visit) {
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
     const auto length = static_cast<std::int32_t>(text.size());
     std::int32_t i = 0;
@@ -51,11 +49,19 @@ std::string without_space(std::string_view text) {
         std::int32_t start = i;
         UChar32 c = 0;
         U8_NEXT(bytes, i, length, c);
-        if (c >= 0 && u_isUWhiteSpace(c)) {
-            continue;
-        }
-        out.append(text.data() + start, static_cast<std::size_t>(i - start));
+        visit(c, static_cast<std::size_t>(start), static_cast<std::size_t>(i));
     }
+}
+
+// `text` without its White_Space code points (an ill-formed byte is kept as it is).
+std::string without_space(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for_each_code_point(text, [&](UChar32 c, std::size_t begin, std::size_t end) {
+        if (c < 0 || !u_isUWhiteSpace(c)) {
+            out.append(text.substr(begin, end - begin));
+        }
+    });
     return out;
 }
 
@@ -97,14 +103,9 @@ std::string fold_name(std::string_view name) {
 std::u32string code_points(std::string_view text) {
     std::u32string out;
     out.reserve(text.size());
-    const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
-    const auto length = static_cast<std::int32_t>(text.size());
-    std::int32_t i = 0;
-    while (i < length) {
-        UChar32 c = 0;
-        U8_NEXT(bytes, i, length, c);
-        out.push_back(static_cast<char32_t>(c)); // an ill-formed sequence is one character
-    }
+    for_each_code_point(text, [&](UChar32 c, std::size_t, std::size_t) {
+        out.push_back(static_cast<char32_t>(c));
+    });
     return out;
 }
 

@@ -1,13 +1,13 @@
 // Evaluator: the decision semantics of docs/policy-language.md ("Decisions") over a
 // small policy written for the purpose, loaded through the real pipeline.
-#include "dsl/evaluator.hpp"
-#include "dsl/policy_loader.hpp"
+#include "tests/unit/dsl/evaluator_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 using namespace flowgate::dsl;
+using flowgate::dsl::testing::request;
 
 namespace {
 
@@ -81,23 +81,9 @@ forbid no_numbers {
 )";
 
 std::shared_ptr<const CompiledPolicy> test_policy() {
-    static std::shared_ptr<const CompiledPolicy> policy = [] {
-        LoadResult loaded = load_policy(std::vector<PolicyText>{{"eval.policy", policy_text}});
-        INFO(format(loaded.diagnostics));
-        REQUIRE(loaded);
-        return loaded.policy;
-    }();
+    static std::shared_ptr<const CompiledPolicy> policy =
+        flowgate::dsl::testing::load_text("eval.policy", policy_text);
     return policy;
-}
-
-Request request(std::string purpose, std::optional<std::string> activity, std::string recipient,
-                std::vector<std::string> data) {
-    Request r;
-    r.purpose = std::move(purpose);
-    r.activity = std::move(activity);
-    r.recipient = std::move(recipient);
-    r.data = std::move(data);
-    return r;
 }
 
 std::vector<std::string> obligation_ids(const Decision& d) {

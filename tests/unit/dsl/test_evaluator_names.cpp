@@ -1,13 +1,11 @@
 // The evaluator and the names of a request: every kind of name matched by its folded
 // form, as a clerk types it; an unknown name denied with the nearest declared names;
 // a deny that says which recipients a purpose takes and which context would allow.
-#include "dsl/evaluator.hpp"
-#include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
-
-#include <catch2/catch.hpp>
+#include "tests/unit/dsl/evaluator_fixture.hpp"
 
 using namespace flowgate::dsl;
+using flowgate::dsl::testing::request;
 
 namespace {
 
@@ -51,23 +49,9 @@ permit p_report {
 )";
 
 std::shared_ptr<const CompiledPolicy> names_policy() {
-    static std::shared_ptr<const CompiledPolicy> policy = [] {
-        LoadResult loaded = load_policy(std::vector<PolicyText>{{"names.policy", policy_text}});
-        INFO(format(loaded.diagnostics));
-        REQUIRE(loaded);
-        return loaded.policy;
-    }();
+    static std::shared_ptr<const CompiledPolicy> policy =
+        flowgate::dsl::testing::load_text("names.policy", policy_text);
     return policy;
-}
-
-Request ask(std::string purpose, std::optional<std::string> activity, std::string recipient,
-            std::vector<std::string> data) {
-    Request r;
-    r.purpose = std::move(purpose);
-    r.activity = std::move(activity);
-    r.recipient = std::move(recipient);
-    r.data = std::move(data);
-    return r;
 }
 
 std::vector<std::string> suggested(const Decision& d) {
@@ -86,25 +70,27 @@ TEST_CASE("evaluator names: a request names each kind as a clerk types it", "[ds
         for (const char* name :
              {"（株）PREVENT", "（株）ＰＲＥＶＥＮＴ", "㈱PREVENT", " ( 株 )　PREVENT "}) {
             INFO(name);
-            Decision d = evaluate(*policy, ask("health", "programme", name, {"checkup"}));
+            Decision d = evaluate(*policy, request("health", "programme", name, {"checkup"}));
             CHECK(d.allowed);
         }
-        CHECK(evaluate(*policy, ask("health", "notices", "（財）日本生産性本部", {"status"}))
+        CHECK(evaluate(*policy, request("health", "notices", "（財）日本生産性本部", {"status"}))
                   .allowed);
-        CHECK(evaluate(*policy, ask("health", "notices", "㈶日本生産性本部", {"status"})).allowed);
+        CHECK(evaluate(*policy, request("health", "notices", "㈶日本生産性本部", {"status"}))
+                  .allowed);
     }
     SECTION("purposes and activities by label, full-width digits in an article number") {
-        CHECK(evaluate(*policy, ask("保健事業に　必要な利用目的 ", "生活習慣改善 プログラムの実施",
-                                    "prevent", {"checkup"}))
+        CHECK(evaluate(*policy, request("保健事業に　必要な利用目的 ",
+                                        "生活習慣改善 プログラムの実施", "prevent", {"checkup"}))
                   .allowed);
-        CHECK(evaluate(*policy, ask("health", "通知の作成(第2号)", "zaidan", {"status"})).allowed);
+        CHECK(evaluate(*policy, request("health", "通知の作成(第2号)", "zaidan", {"status"}))
+                  .allowed);
     }
     SECTION("categories: half-width katakana") {
-        CHECK(evaluate(*policy, ask("health", "programme", "prevent", {"ｹﾝｼﾝﾃﾞｰﾀ"})).allowed);
-        CHECK(evaluate(*policy, ask("health", "programme", "prevent", {"健診 結果"})).allowed);
+        CHECK(evaluate(*policy, request("health", "programme", "prevent", {"ｹﾝｼﾝﾃﾞｰﾀ"})).allowed);
+        CHECK(evaluate(*policy, request("health", "programme", "prevent", {"健診 結果"})).allowed);
     }
     SECTION("grounds: full-width digits") {
-        Request r = ask("health", "report", "state", {"checkup"});
+        Request r = request("health", "report", "state", {"checkup"});
         r.context.legal_basis = "個人情報保護法第２７条第１項第１号";
         Decision d = evaluate(*policy, r);
         CHECK(d.allowed);
@@ -112,7 +98,7 @@ TEST_CASE("evaluator names: a request names each kind as a clerk types it", "[ds
         CHECK(d.legal_basis->label == "個人情報保護法第27条第1項第1号"); // as the policy writes it
     }
     SECTION("an alias: the table's word for the employer") {
-        Request r = ask("health", {}, "事業者", {"健診結果"});
+        Request r = request("health", {}, "事業者", {"健診結果"});
         r.context.consent = true;
         Decision d = evaluate(*policy, r);
         CHECK(d.allowed);
@@ -130,39 +116,41 @@ TEST_CASE("evaluator names: an unknown name is denied with the nearest of its ki
           "[dsl][names]") {
     auto policy = names_policy();
     SECTION("a recipient, nearest first") {
-        Decision d = evaluate(*policy, ask("health", "programme", "（株）PREVENTT", {"checkup"}));
+        Decision d =
+            evaluate(*policy, request("health", "programme", "（株）PREVENTT", {"checkup"}));
         CHECK_FALSE(d.allowed);
         CHECK(suggested(d) == std::vector<std::string>{"recipient:prevent"});
         CHECK(d.reason() == "unknown recipient '（株）PREVENTT'; nearest: prevent \"(株)PREVENT\"");
     }
     SECTION("a made-up member of a class: that class's members") {
         Decision d =
-            evaluate(*policy, ask("health", "checkups", "新宿健診クリニック本院", {"checkup"}));
+            evaluate(*policy, request("health", "checkups", "新宿健診クリニック本院", {"checkup"}));
         CHECK_FALSE(d.allowed);
         CHECK(suggested(d) ==
               std::vector<std::string>{"recipient:clinic_shinjuku", "recipient:clinic_tama"});
     }
     SECTION("a purpose, an activity within its purpose, a category, a ground") {
-        CHECK(suggested(evaluate(*policy, ask("helth", {}, "prevent", {"checkup"}))) ==
+        CHECK(suggested(evaluate(*policy, request("helth", {}, "prevent", {"checkup"}))) ==
               std::vector<std::string>{"purpose:health"});
-        CHECK(suggested(evaluate(*policy, ask("health", "programm", "prevent", {"checkup"}))) ==
+        CHECK(suggested(evaluate(*policy, request("health", "programm", "prevent", {"checkup"}))) ==
               std::vector<std::string>{"activity:programme"});
-        CHECK(suggested(evaluate(*policy, ask("health", {}, "prevent", {"status", "健診結杲"}))) ==
+        CHECK(suggested(
+                  evaluate(*policy, request("health", {}, "prevent", {"status", "健診結杲"}))) ==
               std::vector<std::string>{"data:checkup"});
-        Request r = ask("health", "report", "state", {"checkup"});
+        Request r = request("health", "report", "state", {"checkup"});
         r.context.legal_basis = "appi_27_1_l";
         Decision d = evaluate(*policy, r);
         CHECK(suggested(d) == std::vector<std::string>{"context.legal_basis:appi_27_1_1",
                                                        "context.legal_basis:appi_27_5_1"});
     }
     SECTION("a name like nothing declared: no suggestion") {
-        Decision d = evaluate(*policy, ask("health", {}, "(有)ダミー", {"checkup"}));
+        Decision d = evaluate(*policy, request("health", {}, "(有)ダミー", {"checkup"}));
         CHECK_FALSE(d.allowed);
         CHECK(d.suggestions.empty());
         CHECK(d.reason() == "unknown recipient '(有)ダミー'");
     }
     SECTION("the answer carries them, and its text is the JSON's") {
-        Decision d = evaluate(*policy, ask("health", "programme", "事業者様", {"checkup"}));
+        Decision d = evaluate(*policy, request("health", "programme", "事業者様", {"checkup"}));
         boost::json::object answer = decision_to_json(d, nullptr);
         CHECK(boost::json::serialize(answer.at("suggestions")) ==
               R"([{"field":"recipient","id":"employer","label":"事業主"}])");
@@ -174,7 +162,7 @@ TEST_CASE("evaluator names: a recipient no activity takes is answered with those
           "[dsl][names]") {
     auto policy = names_policy();
     SECTION("without an activity: every activity of the purpose was tried") {
-        Decision d = evaluate(*policy, ask("health", {}, "society", {"checkup"}));
+        Decision d = evaluate(*policy, request("health", {}, "society", {"checkup"}));
         CHECK_FALSE(d.allowed);
         CHECK(d.activity == nullptr);
         CHECK(d.rule == nullptr);
@@ -185,12 +173,12 @@ TEST_CASE("evaluator names: a recipient no activity takes is answered with those
                                                        "recipient:employer", "recipient:state"});
     }
     SECTION("a named activity") {
-        Decision d = evaluate(*policy, ask("health", "programme", "zaidan", {"checkup"}));
+        Decision d = evaluate(*policy, request("health", "programme", "zaidan", {"checkup"}));
         CHECK(d.reason() == "activity 'programme' does not send to 'zaidan'; it sends to: prevent "
                             "\"(株)PREVENT\"");
     }
     SECTION("a recipient some activity takes: that activity's deny, not the first tried") {
-        Decision d = evaluate(*policy, ask("health", {}, "prevent", {"status"}));
+        Decision d = evaluate(*policy, request("health", {}, "prevent", {"status"}));
         CHECK_FALSE(d.allowed);
         REQUIRE(d.activity != nullptr);
         CHECK(d.activity->id == "programme");
@@ -204,7 +192,7 @@ TEST_CASE("evaluator names: a condition's deny names the context that would allo
           "[dsl][names]") {
     auto policy = names_policy();
     SECTION("a legal ground") {
-        Decision d = evaluate(*policy, ask("health", "report", "state", {"checkup"}));
+        Decision d = evaluate(*policy, request("health", "report", "state", {"checkup"}));
         CHECK_FALSE(d.allowed);
         CHECK(d.reason() == "data 'checkup': requires legal_basis in [appi_27_1_1] (rule "
                             "'p_report'); allowed with context legal_basis: appi_27_1_1");
@@ -212,12 +200,12 @@ TEST_CASE("evaluator names: a condition's deny names the context that would allo
         REQUIRE(d.satisfying_context->legal_basis_changed);
         CHECK(d.satisfying_context->legal_basis->id == "appi_27_1_1");
         CHECK_FALSE(d.satisfying_context->consent);
-        Request fixed = ask("health", "report", "state", {"checkup"});
+        Request fixed = request("health", "report", "state", {"checkup"});
         fixed.context.legal_basis = "appi_27_1_1";
         CHECK(evaluate(*policy, fixed).allowed);
     }
     SECTION("the fewest changes: consent alone, or consent and the objection withdrawn") {
-        Request r = ask("health", "collabo", "employer", {"checkup"});
+        Request r = request("health", "collabo", "employer", {"checkup"});
         Decision d = evaluate(*policy, r);
         REQUIRE(d.satisfying_context);
         CHECK(*d.satisfying_context == ContextChange{true, std::nullopt, false, nullptr});
@@ -231,7 +219,7 @@ TEST_CASE("evaluator names: a condition's deny names the context that would allo
         CHECK(decision_to_text(d, nullptr) == boost::json::serialize(decision_to_json(d, nullptr)));
     }
     SECTION("no context allows: nothing is said") {
-        Decision d = evaluate(*policy, ask("health", "programme", "prevent", {"status"}));
+        Decision d = evaluate(*policy, request("health", "programme", "prevent", {"status"}));
         CHECK_FALSE(d.allowed);
         CHECK_FALSE(d.satisfying_context);
     }
