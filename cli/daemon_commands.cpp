@@ -337,7 +337,11 @@ void print_describe(const json::object& answer) {
             std::string attribute = text_of(
                 i.if_contains(std::string_view(section) == "parties" ? "role" : "sensitivity"));
             std::cout << "  " << text_of(i.if_contains("id")) << " [" << attribute << "] "
-                      << text_of(i.if_contains("label")) << "\n";
+                      << text_of(i.if_contains("label"));
+            if (std::string aliases = label_list(i.if_contains("aliases")); !aliases.empty()) {
+                std::cout << " (also " << aliases << ")";
+            }
+            std::cout << "\n";
         }
     }
 }

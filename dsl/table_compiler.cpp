@@ -308,6 +308,18 @@ std::uint32_t value_offset(const Cell& cell) {
     return cell.offset + (cell.quoted ? 1 : 0);
 }
 
+// Where the next item separator (`;` or `；`) at or after `from` is, and its length;
+// the end of `text` (length 0) when there is none.
+std::pair<std::size_t, std::size_t> next_separator(const std::string& text, std::size_t from) {
+    std::size_t ascii = text.find(';', from);
+    std::size_t wide = text.find("\xEF\xBC\x9B", from);
+    if (ascii == std::string::npos && wide == std::string::npos) {
+        return {text.size(), 0};
+    }
+    return ascii < wide ? std::make_pair(ascii, std::size_t{1})
+                        : std::make_pair(wide, std::size_t{3});
+}
+
 struct Case {
     int row = 0;
     std::string case_id;
@@ -326,6 +338,7 @@ struct PartyLine {
     std::string type;
     std::string label;
     std::string role;
+    std::vector<std::string> aliases; // the table's other words for it, as written
     std::uint32_t offset = 0;
 };
 
@@ -477,19 +490,6 @@ private:
         return items;
     }
 
-    // Where the next item separator (`;` or `；`) at or after `from` is, and its length;
-    // the end of `text` (length 0) when there is none.
-    static std::pair<std::size_t, std::size_t> next_separator(const std::string& text,
-                                                              std::size_t from) {
-        std::size_t ascii = text.find(';', from);
-        std::size_t wide = text.find("\xEF\xBC\x9B", from);
-        if (ascii == std::string::npos && wide == std::string::npos) {
-            return {text.size(), 0};
-        }
-        return ascii < wide ? std::make_pair(ascii, std::size_t{1})
-                            : std::make_pair(wide, std::size_t{3});
-    }
-
     std::string legal_basis(const Cell& cell) {
         if (!require(cell, "legal_basis")) {
             return {};
@@ -562,6 +562,26 @@ private:
     std::map<std::string, std::uint32_t> m_labels;
 };
 
+// The `;`-separated (or `；`) labels of an `aliases` cell, trimmed of white space.
+std::vector<std::string> alias_list(const std::string& cell) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= cell.size()) {
+        auto [end, separator] = next_separator(cell, start);
+        std::string item = cell.substr(start, end - start);
+        if (!fold_name(item).empty()) {
+            std::size_t first = item.find_first_not_of(" \t");
+            std::size_t last = item.find_last_not_of(" \t");
+            out.push_back(item.substr(first, last - first + 1));
+        }
+        if (separator == 0) {
+            break;
+        }
+        start = end + separator;
+    }
+    return out;
+}
+
 std::vector<PartyLine> read_parties(Sheet& sheet) {
     std::vector<PartyLine> parties;
     std::map<std::string, std::uint32_t> seen;
@@ -584,6 +604,9 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
         const Cell& role = check("role", party.role);
         if (!ok) {
             continue;
+        }
+        if (sheet.has_column("aliases")) {
+            party.aliases = alias_list(sheet.cell(*record, "aliases").value);
         }
         // Names fold as the table's do; the label stays as written.
         const std::string written_id = party.id;
@@ -688,6 +711,14 @@ std::string print_policy(const std::string& table_path, const std::string& parti
             }
             out << (p.type == "class" ? "class " : "party ") << p.id << ' '
                 << label_literal(p.label) << " role " << p.role << ";\n";
+        }
+        bool first_alias = true;
+        for (const PartyLine& p : parties) {
+            for (const std::string& alias : p.aliases) {
+                out << (first_alias ? "\n" : "") << "alias " << p.id << ' ' << label_literal(alias)
+                    << ";\n";
+                first_alias = false;
+            }
         }
     }
     // Purposes in the order of their rows' first line; each followed by its permits.

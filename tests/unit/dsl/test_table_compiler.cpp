@@ -386,6 +386,17 @@ TEST_CASE("table compiler: names in the table fold as a spreadsheet writes them"
         std::string text = compiled(k_line, sheet);
         CHECK(text.find("party prevent \"（株）PREVENT\" role contractor;") != std::string::npos);
     }
+    SECTION("the parties sheet's aliases become alias declarations, as written") {
+        std::string sheet = "id,type,label,role,aliases\n"
+                            "prevent,party,(株)PREVENT,contractor, プリベント；ＰＲＥＶＥＮＴ社 \n";
+        std::string text = compiled(k_line, sheet);
+        CHECK(text.find("party prevent \"(株)PREVENT\" role contractor;\n\n"
+                        "alias prevent \"プリベント\";\nalias prevent \"ＰＲＥＶＥＮＴ社\";\n") !=
+              std::string::npos);
+        CHECK(compiled(k_line,
+                       "id,type,label,role,aliases\nprevent,party,(株)PREVENT,contractor,\n") ==
+              plain);
+    }
     SECTION("labels written apart only by width or white space are one label") {
         std::string second = replaced(k_line, "3,j,", "3,k,");
         second = replaced(second, "lifestyle_programme", "another_programme");
