@@ -1,7 +1,10 @@
 // The decision function: a pure function of (compiled policy, request). It does no
 // I/O, takes no lock and, on the allow path, does not allocate: everything an allow
-// reports points into the compiled policy, which must outlive the decision. Deny
-// reasons are formatted text (a deny may allocate).
+// reports points into the compiled policy, which must outlive the decision. (A name
+// written otherwise than declared, full-width or with white space, is folded first, and
+// folding allocates; identifiers and labels as declared are found as they are.) Deny
+// reasons are formatted text, and a deny says what would do instead (suggestions, the
+// context that would allow), which costs a few more lookups and decisions.
 #pragma once
 
 #include "compiler.hpp"
