@@ -408,12 +408,15 @@ std::string context_text(const ContextChange& change) {
 Decision decide_with(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace,
                      bool help);
 
-// The context with the fewest changes to the request's that allows it, if one does.
+// The context with the fewest changes to the request's that allows it by turning the
+// deciding rule's condition (a permit's that failed, a forbid's that held), if one does.
 // Among as many changes, consent comes first, then each legal ground the policy's
 // conditions test (in declaration order), then the objection: the context space is
-// small (two booleans and the tested grounds), so this is a few decisions.
+// small (two booleans and the tested grounds), and only the contexts that turn the
+// condition cost a decision.
 std::optional<ContextChange> satisfying_context(const CompiledPolicy& policy,
-                                                const ResolvedRequest& request) {
+                                                const ResolvedRequest& request,
+                                                const Rule& deciding) {
     std::vector<Id> grounds{request.ground};
     for (Id ground : policy.tested_grounds()) {
         if (ground != request.ground) {
@@ -445,6 +448,13 @@ std::optional<ContextChange> satisfying_context(const CompiledPolicy& policy,
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const Candidate& a, const Candidate& b) { return a.changes < b.changes; });
     for (const Candidate& candidate : candidates) {
+        // A context that leaves the deciding rule as it was cannot change the decision:
+        // not worth a decision.
+        bool permit = deciding.effect == ast::Effect::permit;
+        if (condition_holds(deciding.condition, candidate.consent, candidate.objection,
+                            candidate.ground) != permit) {
+            continue;
+        }
         ResolvedRequest changed = request;
         changed.consent = candidate.consent;
         changed.objection = candidate.objection;
@@ -732,7 +742,7 @@ Decision decide_with(const CompiledPolicy& policy, const ResolvedRequest& reques
         failed.failure.verdict == Verdict::unmet ||
         (failed.failure.verdict == Verdict::forbidden && !decision.rule->condition.nodes.empty());
     if (help && context_matters) {
-        decision.satisfying_context = satisfying_context(policy, request);
+        decision.satisfying_context = satisfying_context(policy, request, *decision.rule);
         if (decision.satisfying_context) {
             reason += "; allowed with context " + context_text(*decision.satisfying_context);
         }
