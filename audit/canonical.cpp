@@ -7,24 +7,22 @@
 #include <openssl/evp.h>
 
 #include <charconv>
-#include <cstring>
 #include <stdexcept>
 
 namespace flowgate::audit {
 
 namespace {
 
+// Appended, not resized into: the row's buffer is reused, so after the first rows no
+// field allocates, and nothing is zeroed only to be overwritten.
 void append_field(std::string& out, std::string_view bytes) {
-    const std::size_t at = out.size();
-    out.resize(at + 8 + bytes.size());
-    char* p = out.data() + at;
     const auto size = static_cast<std::uint64_t>(bytes.size());
+    char prefix[8];
     for (int i = 0; i < 8; ++i) {
-        p[i] = static_cast<char>((size >> (56 - 8 * i)) & 0xffU);
+        prefix[i] = static_cast<char>((size >> (56 - 8 * i)) & 0xffU);
     }
-    if (!bytes.empty()) {
-        std::memcpy(p + 8, bytes.data(), bytes.size());
-    }
+    out.append(prefix, sizeof prefix);
+    out.append(bytes);
 }
 
 void append_field(std::string& out, std::int64_t value) {

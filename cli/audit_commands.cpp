@@ -379,6 +379,39 @@ void print_records(const std::vector<ProvisionRecord>& records, const std::strin
     }
 }
 
+int run_coverage(const std::string& path, const RecordFilter& period, bool as_json) {
+    auto reader = open_or_report(path);
+    if (!reader) {
+        return exit_error;
+    }
+    auto coverage = rule_coverage(*reader, period.since_us, period.until_us, stderr_is_terminal());
+    if (!coverage) {
+        report_error(coverage.error().message);
+        return exit_error;
+    }
+    const AuditCoverage& found = coverage.value();
+    if (as_json) {
+        json::object out = coverage_to_json(found.rules);
+        json::array policies;
+        for (const auto& [hash, decisions] : found.policies) {
+            policies.push_back(json::object{{"policy", hash}, {"decisions", decisions}});
+        }
+        out["policies"] = std::move(policies);
+        std::cout << json::serialize(out) << "\n";
+        return exit_allow;
+    }
+    if (found.policies.empty()) {
+        std::cout << "coverage: no decisions in the period\n";
+        return exit_allow;
+    }
+    for (const auto& [hash, decisions] : found.policies) {
+        std::cout << "policy " << hash << ": " << decisions
+                  << (decisions == 1 ? " decision\n" : " decisions\n");
+    }
+    print_coverage(std::cout, found.rules, "decision");
+    return exit_allow;
+}
+
 int run_records(const std::string& path, RecordFilter filter, const std::string& format) {
     auto reader = open_or_report(path);
     if (!reader) {
@@ -569,6 +602,26 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         outcome.status = record_args->proofs
                              ? run_subject_proofs(record_args->db, filter)
                              : run_records(record_args->db, filter, record_args->format);
+    });
+
+    auto coverage_args = std::make_shared<RecordArgs>();
+    auto coverage_json = std::make_shared<bool>(false);
+    CLI::App* coverage = audit->add_subcommand(
+        "coverage", "Which rules decided the recorded checks of a period, and which decided none "
+                    "(under the policies recorded with the rows)");
+    coverage->add_option("DB", coverage_args->db, "The audit store file")->required();
+    coverage->add_option("--since", coverage_args->since, "From this UTC date or time (inclusive)");
+    coverage->add_option("--until", coverage_args->until,
+                         "Up to this UTC date or time (exclusive)");
+    coverage->add_flag("--json", *coverage_json, "Print one JSON object");
+    coverage->callback([coverage_args, coverage_json, &outcome] {
+        RecordFilter period;
+        if (!read_times(coverage_args->since, coverage_args->until, period.since_us,
+                        period.until_us)) {
+            outcome.status = exit_error;
+            return;
+        }
+        outcome.status = run_coverage(coverage_args->db, period, *coverage_json);
     });
 
     register_key_commands(*audit, outcome);

@@ -482,4 +482,49 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
     return records;
 }
 
+AuditResult<AuditCoverage> rule_coverage(audit::AuditReader& reader,
+                                         std::optional<std::int64_t> since_us,
+                                         std::optional<std::int64_t> until_us, bool show_progress) {
+    auto last = reader.last_seq();
+    if (!last) {
+        return last.error();
+    }
+    Progress progress("coverage", last.value(), show_progress);
+    PolicyCache cache(reader);
+    AuditCoverage coverage;
+    std::unordered_map<std::string, std::size_t> policy_index;
+    std::optional<AuditError> failure;
+    audit::AuditRowRange range;
+    range.since_us = since_us;
+    range.until_us = until_us;
+    auto walked = reader.for_each_row(range, [&](const AuditRowView& row) {
+        progress.row();
+        if (!is_decision(row.kind)) {
+            return true;
+        }
+        auto [found, added] =
+            policy_index.emplace(std::string(row.policy_hash), coverage.policies.size());
+        if (added) {
+            const StoredPolicy& stored = cache.get(row.policy_hash);
+            if (!stored.policy) {
+                failure = AuditError{AuditErrc::bad_schema,
+                                     "seq " + std::to_string(row.seq) + ": " + stored.error};
+                return false;
+            }
+            coverage.rules.add_rules(*stored.policy);
+            coverage.policies.emplace_back(std::string(row.policy_hash), 0);
+        }
+        ++coverage.policies[found->second].second;
+        coverage.rules.count(row.rule, row.decision == "allow");
+        return true;
+    });
+    if (!walked) {
+        return walked.error();
+    }
+    if (failure) {
+        return *failure;
+    }
+    return coverage;
+}
+
 } // namespace flowgate::cli

@@ -9,6 +9,7 @@
 #include "audit/reader.hpp"
 #include "audit/row_json.hpp"
 #include "audit/verifier.hpp"
+#include "cli/rule_coverage.hpp"
 #include "dsl/compiler.hpp"
 
 #include <cstdint>
@@ -141,6 +142,18 @@ struct RecordFilter {
 // come from the policy stored under the row's hash.
 audit::AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                                    const RecordFilter& filter);
+
+// Which rules decided the checks and explains recorded in [since, until): each
+// decision counted under its recorded rule, the rules listed from the policies stored
+// with those rows (in the order the period first used them).
+struct AuditCoverage {
+    RuleCoverage rules;
+    std::vector<std::pair<std::string, std::uint64_t>> policies; // hash, decisions; in order
+};
+audit::AuditResult<AuditCoverage> rule_coverage(audit::AuditReader& reader,
+                                                std::optional<std::int64_t> since_us,
+                                                std::optional<std::int64_t> until_us,
+                                                bool show_progress);
 
 // The time texts of audit/row_json.hpp: "2024-05-01T09:30:00.123456Z" out, and dates or
 // times in ("2024-05-01", "2024-05-01T09:30", ...) read as UTC.

@@ -4,6 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
+#include <string>
+
+namespace flowgate::dsl {
+class CompiledPolicy;
+}
+
 namespace flowgate::cli {
 
 // Exit statuses a shell script can gate a transfer on.
@@ -18,6 +25,12 @@ struct Outcome {
 };
 
 void register_policy_commands(CLI::App& app, Outcome& outcome);
+// diff and lint, under `policy`.
+void register_policy_review_commands(CLI::App& policy, Outcome& outcome);
+
+// Loads a policy file or directory, printing its diagnostics on stderr; null when it
+// has errors.
+std::shared_ptr<const dsl::CompiledPolicy> load_policy_or_report(const std::string& path);
 void register_daemon_commands(CLI::App& app, Outcome& outcome);
 void register_audit_commands(CLI::App& app, Outcome& outcome);
 // keygen and verifier-key, under `audit`.

@@ -2,6 +2,7 @@
 // run the same pipeline and the same JSON functions as the daemon, so `eval` prints
 // exactly what flowgated answers (less the audit sequence number).
 #include "cli/commands.hpp"
+#include "cli/rule_coverage.hpp"
 #include "dsl/formatter.hpp"
 #include "dsl/parser.hpp"
 #include "dsl/policy_loader.hpp"
@@ -21,10 +22,7 @@ namespace flowgate::cli {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-// Loads a policy, printing its diagnostics; null when it has errors.
-std::shared_ptr<const dsl::CompiledPolicy> load_or_report(const std::string& path) {
+std::shared_ptr<const dsl::CompiledPolicy> load_policy_or_report(const std::string& path) {
     dsl::LoadResult result = dsl::load_policy(path);
     if (!result) {
         std::cerr << dsl::format(result.diagnostics);
@@ -34,6 +32,8 @@ std::shared_ptr<const dsl::CompiledPolicy> load_or_report(const std::string& pat
     }
     return result.policy;
 }
+
+namespace {
 
 // The request's answer exactly as the daemon builds it (less "audit_seq").
 json::object answer_request(const dsl::CompiledPolicy& policy, const json::value& request) {
@@ -105,46 +105,66 @@ int run_fmt(const std::string& path, bool write, bool check_only) {
 struct CaseResult {
     bool passed = false;
     std::string message;
+    // The decision the case's request got, when it got one: for coverage.
+    bool decided = false;
+    bool allowed = false;
+    std::string rule; // the deciding rule's identifier, "" none
+
+    static CaseResult failure(std::string why) {
+        CaseResult result;
+        result.message = std::move(why);
+        return result;
+    }
 };
 
 CaseResult run_case(const dsl::CompiledPolicy& policy, const json::object& test) {
     const json::value* request = test.if_contains("request");
     const json::value* expect = test.if_contains("expect");
     if (request == nullptr || !request->is_object() || expect == nullptr || !expect->is_string()) {
-        return {false,
-                "a case needs \"request\" (an object) and \"expect\" (\"allow\" or \"deny\")"};
+        return CaseResult::failure(
+            "a case needs \"request\" (an object) and \"expect\" (\"allow\" or "
+            "\"deny\")");
     }
     json::object answer = answer_request(policy, *request);
     if (answer.contains("error")) {
-        return {false, "the request is malformed: " + json::serialize(answer["error"])};
+        return CaseResult::failure("the request is malformed: " + json::serialize(answer["error"]));
     }
     std::string decision(answer["decision"].as_string());
     std::string reason(answer["reason"].as_string());
+    const json::value& got = answer["rule"];
+    CaseResult result;
+    result.decided = true;
+    result.allowed = decision == "allow";
+    result.rule = got.is_object() && got.as_object().contains("id")
+                      ? std::string(got.as_object().at("id").as_string())
+                      : std::string();
+    auto failed = [&result](std::string message) {
+        result.message = std::move(message);
+        return result;
+    };
     if (decision != expect->as_string()) {
-        return {false, "expected " + std::string(expect->as_string()) + ", got " + decision + ": " +
-                           reason};
+        return failed("expected " + std::string(expect->as_string()) + ", got " + decision + ": " +
+                      reason);
     }
     if (const json::value* rule = test.if_contains("rule"); rule != nullptr && rule->is_string()) {
-        const json::value& got = answer["rule"];
-        std::string got_id = got.is_object() && got.as_object().contains("id")
-                                 ? std::string(got.as_object().at("id").as_string())
-                                 : std::string("(none)");
+        std::string got_id = result.rule.empty() ? std::string("(none)") : result.rule;
         if (got_id != rule->as_string()) {
-            return {false, "expected rule " + std::string(rule->as_string()) + ", got " + got_id};
+            return failed("expected rule " + std::string(rule->as_string()) + ", got " + got_id);
         }
     }
     if (const json::value* part = test.if_contains("reason_contains");
         part != nullptr && part->is_string()) {
         if (reason.find(part->as_string()) == std::string::npos) {
-            return {false, "reason \"" + reason + "\" does not contain \"" +
-                               std::string(part->as_string()) + "\""};
+            return failed("reason \"" + reason + "\" does not contain \"" +
+                          std::string(part->as_string()) + "\"");
         }
     }
-    return {true, {}};
+    result.passed = true;
+    return result;
 }
 
-int run_policy_tests(const std::string& path, bool verbose) {
-    auto policy = load_or_report(path);
+int run_policy_tests(const std::string& path, bool verbose, bool coverage) {
+    auto policy = load_policy_or_report(path);
     if (!policy) {
         return exit_error;
     }
@@ -164,6 +184,8 @@ int run_policy_tests(const std::string& path, bool verbose) {
     }
     std::size_t passed = 0;
     std::size_t failed = 0;
+    RuleCoverage exercised;
+    exercised.add_rules(*policy);
     for (const fs::path& file : files) {
         // Read as a policy file is: a FIFO or a device named *.jsonl is an error, not a hang.
         dsl::Diagnostics unreadable;
@@ -190,6 +212,9 @@ int run_policy_tests(const std::string& path, bool verbose) {
                                    ? std::string(test.as_object().at("name").as_string())
                                    : "(unnamed)";
             CaseResult result = run_case(*policy, test.as_object());
+            if (result.decided) {
+                exercised.count(result.rule, result.allowed);
+            }
             if (result.passed) {
                 ++passed;
                 if (verbose) {
@@ -202,6 +227,9 @@ int run_policy_tests(const std::string& path, bool verbose) {
         }
     }
     std::cout << passed << " passed, " << failed << " failed\n";
+    if (coverage) {
+        print_coverage(std::cout, exercised, "test case");
+    }
     return failed == 0 ? exit_allow : exit_deny;
 }
 
@@ -216,7 +244,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
         policy->add_subcommand("check", "Check a policy file or directory (exit 0 when clean)");
     check->add_option("PATH", *path, "A .policy file or a directory of them")->required();
     check->callback([path, &outcome] {
-        auto loaded = load_or_report(*path);
+        auto loaded = load_policy_or_report(*path);
         if (!loaded) {
             outcome.status = exit_deny;
             return;
@@ -243,7 +271,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
     eval->add_option("REQUEST", *eval_request, "The request as JSON (op check or explain)")
         ->required();
     eval->callback([=, &outcome] {
-        auto loaded = load_or_report(*eval_policy);
+        auto loaded = load_policy_or_report(*eval_policy);
         if (!loaded) {
             outcome.status = exit_error;
             return;
@@ -274,7 +302,7 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
         "describe", "Print the policy's vocabulary as the daemon's describe");
     describe->add_option("--policy", *describe_policy, "The policy file or directory")->required();
     describe->callback([=, &outcome] {
-        auto loaded = load_or_report(*describe_policy);
+        auto loaded = load_policy_or_report(*describe_policy);
         if (!loaded) {
             outcome.status = exit_error;
             return;
@@ -284,11 +312,18 @@ void register_policy_commands(CLI::App& app, Outcome& outcome) {
 
     auto test_path = std::make_shared<std::string>();
     auto test_verbose = std::make_shared<bool>(false);
+    auto test_coverage = std::make_shared<bool>(false);
     CLI::App* test =
         policy->add_subcommand("test", "Run the policy's test cases (PATH/tests/*.jsonl)");
     test->add_option("PATH", *test_path, "The policy directory")->required();
     test->add_flag("-v,--verbose", *test_verbose, "List every case");
-    test->callback([=, &outcome] { outcome.status = run_policy_tests(*test_path, *test_verbose); });
+    test->add_flag("--coverage", *test_coverage,
+                   "Then list the rules that decided a case and those that decided none");
+    test->callback([=, &outcome] {
+        outcome.status = run_policy_tests(*test_path, *test_verbose, *test_coverage);
+    });
+
+    register_policy_review_commands(*policy, outcome);
 
     auto table_path = std::make_shared<std::string>();
     CLI::App* compile = policy->add_subcommand("compile-table",

@@ -62,7 +62,9 @@ std::string format(const Diagnostic& diagnostic) {
     if (diagnostic.line > 0) {
         out += ':' + std::to_string(diagnostic.line) + ':' + std::to_string(diagnostic.column);
     }
-    out += diagnostic.severity == Severity::error ? ": error: " : ": note: ";
+    out += diagnostic.severity == Severity::error     ? ": error: "
+           : diagnostic.severity == Severity::warning ? ": warning: "
+                                                      : ": note: ";
     out += diagnostic.message;
     out += '\n';
     if (diagnostic.line > 0) {

@@ -15,7 +15,7 @@
 
 namespace flowgate::dsl {
 
-enum class Severity { error, note };
+enum class Severity { error, warning, note };
 
 struct Diagnostic {
     Severity severity = Severity::error;

@@ -2,9 +2,11 @@
 // real file) driven over its socket by 1, 8 and 64 clients, each on its own connection
 // keeping a window of pipelined checks in flight (all driven from one thread). A decision
 // counts once its answer carries an audit_seq, i.e. once its row is committed: durable
-// decisions per second, and the p50/p99 time from sending a check to reading its answer.
-// Level i of --clients keeps the i-th window of --window in flight per client (the last
-// one when the list is shorter). Run a Release build:
+// decisions per second, and the p50/p99 time from sending a check to reading its answer,
+// and flowgated's processor time per decision (all its threads: the steadier figure on a
+// machine whose speed drifts, or that runs something else too). Level i of --clients keeps the i-th
+// window of --window in flight per client (the last one when the list is shorter). Run a Release
+// build:
 //   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
 //                [--flowgated PATH]   (another build's daemon, for an A/B run)
 //                [--sign]             (checkpoints signed with a key made for the run)
@@ -39,6 +41,7 @@
 #include <fstream>
 #include <optional>
 #include <poll.h>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -359,26 +362,51 @@ bool init_store(const fs::path& config) {
            WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-// The levels of --clients and --window, one after the other.
+// The processor time a process has used so far, all its threads (utime + stime of
+// /proc/PID/stat, in clock ticks): the figure of a daemon's work that depends least on
+// what else the machine runs. Negative when it cannot be read.
+double process_cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto after_name = stat.rfind(')');
+    if (after_name == std::string::npos) {
+        return -1;
+    }
+    // After the name: state (field 3), ... utime (14), stime (15).
+    std::istringstream fields(stat.substr(after_name + 2));
+    std::string field;
+    double ticks = 0;
+    for (int number = 3; number <= 15 && fields >> field; ++number) {
+        if (number >= 14) {
+            ticks += std::strtod(field.c_str(), nullptr);
+        }
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// The levels of --clients and --window, one after the other; `daemon` is flowgated's
+// process, whose processor time per decision each level reports.
 int run_levels(const Options& options, const fs::path& socket, const fs::path& db,
-               flowgate::client::Client& client) {
+               flowgate::client::Client& client, pid_t daemon) {
     std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n",
                 flowgated_path.c_str(), db.c_str(), options.relaxed ? "relaxed" : "full",
                 options.seconds);
-    std::printf("%8s %7s %12s %14s %10s %10s %12s\n", "clients", "window", "decisions",
-                "decisions/s", "p50 ms", "p99 ms", "transactions");
+    std::printf("%8s %7s %12s %14s %10s %10s %12s %14s\n", "clients", "window", "decisions",
+                "decisions/s", "p50 ms", "p99 ms", "transactions", "daemon us/dec");
     int status_code = 0;
     for (std::size_t level = 0; level < options.clients.size(); ++level) {
         const int clients = options.clients[level];
         const auto window =
             static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
         auto before = client.request(json::object{{"op", "status"}});
+        const double cpu_before = process_cpu_seconds(daemon);
         Level total;
         const auto started = Clock::now();
         const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(options.seconds));
         drive(socket.string(), clients, window, deadline, total);
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+        const double cpu = process_cpu_seconds(daemon) - cpu_before;
         auto after = client.request(json::object{{"op", "status"}});
         std::int64_t transactions = 0;
         if (before && after) {
@@ -387,10 +415,13 @@ int run_levels(const Options& options, const fs::path& socket, const fs::path& d
         }
         const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
         const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
-        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld\n", clients, window,
+        const double cpu_us_per_decision = total.decisions > 0 && cpu_before >= 0
+                                               ? cpu * 1e6 / static_cast<double>(total.decisions)
+                                               : 0;
+        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld %14.1f\n", clients, window,
                     static_cast<unsigned long long>(total.decisions),
                     static_cast<double>(total.decisions) / elapsed, p50, p99,
-                    static_cast<long long>(transactions));
+                    static_cast<long long>(transactions), cpu_us_per_decision);
         std::fflush(stdout);
         if (!total.failure.empty() || total.not_durable != 0) {
             std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
@@ -785,7 +816,7 @@ int main(int argc, char** argv) {
     }
 
     int status_code = options.noisy ? run_noisy(options, socket, db, *client)
-                                    : run_levels(options, socket, db, *client);
+                                    : run_levels(options, socket, db, *client, daemon);
     client.reset();
     ::kill(daemon, SIGTERM);
     int status = 0;

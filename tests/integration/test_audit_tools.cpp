@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <sys/wait.h>
@@ -482,4 +483,89 @@ TEST_CASE("audit commands: an unprivileged auditor with read access alone verifi
     }
     // The reads changed nothing the daemon relies on: it still decides and commits.
     s.decide(allowed_check(), "allow");
+}
+
+TEST_CASE("audit coverage: each rule's decisions in a period, as the rows record them, and the "
+          "rules that decided none",
+          "[integration][audit]") {
+    Scenario s;
+    const std::string db = s.daemon.db().string();
+    // What the rows say, counted by the sqlite3 command: decisions per rule.
+    auto counted = [&](const std::string& where) {
+        std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_rule;
+        for (const json::value& row : sqlite_rows(
+                 s.daemon.db(), "SELECT rule, decision FROM audit_log WHERE kind IN ('check', "
+                                "'explain')" +
+                                    where)) {
+            auto& [allows, denies] = by_rule[text_of(row.as_object(), "rule")];
+            ++(text_of(row.as_object(), "decision") == "allow" ? allows : denies);
+        }
+        return by_rule;
+    };
+    auto reported = [](const json::object& coverage) {
+        std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_rule;
+        for (const json::value& value : coverage.at("rules").as_array()) {
+            const json::object& rule = value.as_object();
+            if (rule.at("allows").as_int64() + rule.at("denies").as_int64() > 0) {
+                by_rule[text_of(rule, "id")] = {rule.at("allows").as_int64(),
+                                                rule.at("denies").as_int64()};
+            }
+        }
+        return by_rule;
+    };
+    const std::size_t rules = 54; // the bundled policy's, as `policy check` counts them
+    CommandResult all = run_flowgate(s.daemon.dir(), {"audit", "coverage", "--json", db});
+    INFO(all.out << all.err);
+    REQUIRE(all.status == 0);
+    const json::object coverage = json::parse(all.out).as_object();
+    auto expected = counted("");
+    const std::int64_t without_rule =
+        expected.count("") != 0 ? expected[""].first + expected[""].second : 0;
+    expected.erase("");
+    CHECK(reported(coverage) == expected);
+    CHECK(coverage.at("without_rule").as_int64() == without_rule);
+    CHECK(coverage.at("rules").as_array().size() == rules);
+    CHECK(coverage.at("never_decided").as_array().size() == rules - expected.size());
+    CHECK(coverage.at("exercised").as_int64() == static_cast<std::int64_t>(expected.size()));
+    REQUIRE(coverage.at("policies").as_array().size() == 1);
+    CHECK(expected.at("r3_k").first == 3); // sports_promotion to hu_wellness: 2 checks, 1 explain
+
+    SECTION("--until the middle of the log counts only the rows before it") {
+        // The middle row's time to the microsecond, as --until takes it.
+        const json::object middle =
+            sqlite_rows(s.daemon.db(),
+                        "SELECT time_us, strftime('%Y-%m-%dT%H:%M:%S', time_us / 1000000, "
+                        "'unixepoch') || printf('.%06dZ', time_us % 1000000) AS t FROM audit_log "
+                        "WHERE seq = " +
+                            std::to_string(s.middle))[0]
+                .as_object();
+        CommandResult before = run_flowgate(
+            s.daemon.dir(), {"audit", "coverage", "--json", "--until", text_of(middle, "t"), db});
+        INFO(before.out << before.err);
+        REQUIRE(before.status == 0);
+        auto earlier = counted(" AND time_us < " + std::to_string(middle.at("time_us").as_int64()));
+        earlier.erase("");
+        REQUIRE_FALSE(earlier.empty()); // the scenario's first decisions come before it
+        CHECK(earlier.size() < expected.size());
+        CHECK(reported(json::parse(before.out).as_object()) == earlier);
+    }
+    SECTION("a period with no decisions lists every rule as never deciding") {
+        CommandResult none =
+            run_flowgate(s.daemon.dir(), {"audit", "coverage", "--since", "2999-01-01", db});
+        INFO(none.out << none.err);
+        REQUIRE(none.status == 0);
+        CHECK(none.out == "coverage: no decisions in the period\n");
+    }
+    SECTION("the text names each exercised rule with where it stands") {
+        CommandResult text = run_flowgate(s.daemon.dir(), {"audit", "coverage", db});
+        REQUIRE(text.status == 0);
+        CHECK_THAT(text.out, Catch::Contains("permit r3_k: 3 allow, 0 deny  "));
+        CHECK_THAT(text.out, Catch::Contains("kenpo.policy:416 (table row 3, case k)\n"));
+        CHECK_THAT(text.out, Catch::Contains("never decided:\n"));
+    }
+    SECTION("a store that is not there is an error") {
+        CommandResult missing = run_flowgate(
+            s.daemon.dir(), {"audit", "coverage", (s.daemon.dir() / "missing.db").string()});
+        CHECK(missing.status == 2);
+    }
 }

@@ -1,7 +1,8 @@
 // `flowgate check|explain|describe|status|reload` run as a shell script runs it, against
 // the real daemon: the exit statuses a script gates on, --json, FLOWGATE_SOCKET; and
-// the README's client examples — the C++ program, the Python script, the socat line,
-// the gating script — taken from the README itself and run, so the README cannot drift.
+// the README's client examples — the C++ program, the socat line, the gating script —
+// taken from the README itself and run, so the README cannot drift (the Python package's
+// examples are run by tests/python/test_install.py).
 #include "tests/integration/daemon_rig.hpp"
 
 #include <boost/json.hpp>
@@ -330,41 +331,6 @@ TEST_CASE("README: the client library's C++ example is the example program, whic
         CHECK(down.status == 2);
         CHECK_THAT(down.err, Catch::Contains("not running"));
     }
-}
-
-TEST_CASE("README: the Python example is client/examples/check.py, and python3 runs it to allow",
-          "[integration][client][readme]") {
-    const std::string source =
-        read_text(fs::path(FLOWGATE_SOURCE_DIR) / "client/examples/check.py");
-    REQUIRE_FALSE(source.empty());
-    CHECK_THAT(readme_client_section(), Catch::Contains("```python\n" + source + "```\n"));
-
-    if (std::system("command -v python3 > /dev/null 2>&1") != 0) {
-        WARN("python3 is not installed (scripts/install-deps.sh installs it): not run");
-        return;
-    }
-    Daemon daemon;
-    REQUIRE(daemon.start());
-    const std::string script =
-        "python3 " +
-        shell_quoted((fs::path(FLOWGATE_SOURCE_DIR) / "client/examples/check.py").string());
-    CommandResult ran =
-        run_shell(daemon.dir(), script + " " + shell_quoted(daemon.socket().string()));
-    INFO(ran.out << ran.err);
-    CHECK(ran.status == 0);
-    CHECK_THAT(ran.out, Catch::StartsWith("allow r3_j "));
-    json::array rows = audit_rows(daemon.db(), "check");
-    REQUIRE(rows.size() == 1);
-    CHECK(rows[0].at("decision") == "allow");
-
-    CommandResult from_env = run_shell(daemon.dir(), script, daemon.socket().string());
-    CHECK(from_env.status == 0);
-
-    daemon.signal(SIGKILL);
-    daemon.wait_exit();
-    CommandResult down =
-        run_shell(daemon.dir(), script + " " + shell_quoted(daemon.socket().string()));
-    CHECK(down.status == 2);
 }
 
 TEST_CASE("README: the socat one-liner gets the allow answer", "[integration][client][readme]") {

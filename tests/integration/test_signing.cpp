@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sys/stat.h>
 
 using namespace flowgate::integration;
 namespace json = boost::json;
@@ -159,5 +160,25 @@ TEST_CASE("flowgated: a configured key that cannot be used refuses the start, na
         }
         fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
         check_refused_for_key(daemon, key, "does not start with PRIVATE+KEY+");
+    }
+    SECTION("a FIFO where the key file should be (read, it would wait for a writer)") {
+        REQUIRE(::mkfifo(key.c_str(), 0600) == 0);
+        check_refused_for_key(daemon, key, "not a regular file, so not a key file");
+    }
+    SECTION("a directory where the key file should be") {
+        fs::create_directory(key);
+        check_refused_for_key(daemon, key, "not a regular file, so not a key file");
+    }
+    SECTION("a file far longer than a key (a key pasted into a log, say)") {
+        const fs::path made = daemon.dir() / "made.key";
+        keygen(daemon.dir(), "host-1.kenpo.example/flowgate", made);
+        {
+            std::ifstream in(made);
+            std::ofstream out(key);
+            out << in.rdbuf() << std::string(8192, ' ');
+        }
+        fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write,
+                        fs::perm_options::replace);
+        check_refused_for_key(daemon, key, "longer than a private key file");
     }
 }
