@@ -86,6 +86,37 @@ void print_error(const json::object& answer) {
     }
 }
 
+// The trace grouped by the activity each step was tried under, in the order tried; the
+// group of the activity that decided (`decided`, empty when none did) is marked.
+void print_trace(const json::array& steps, const std::string& decided) {
+    std::cout << "  trace:\n";
+    bool first = true;
+    std::string group;
+    for (const json::value& step : steps) {
+        if (!step.is_object()) {
+            continue;
+        }
+        const json::object& s = step.as_object();
+        std::string activity = text_of(s.if_contains("activity"));
+        if (first || activity != group) {
+            group = activity;
+            first = false;
+            if (activity.empty()) {
+                std::cout << "    without an activity:\n";
+            } else {
+                std::cout << "    activity " << activity
+                          << (activity == decided ? " (decided):\n" : ":\n");
+            }
+        }
+        const json::value* matched = s.if_contains("matched");
+        bool did_match = matched != nullptr && matched->is_bool() && matched->as_bool();
+        std::cout << "      " << (did_match ? "+ " : "- ") << text_of(s.if_contains("effect"))
+                  << " " << text_of(s.if_contains("rule")) << " at " << text_of(s.if_contains("at"))
+                  << " (data " << text_of(s.if_contains("data"))
+                  << "): " << text_of(s.if_contains("why")) << "\n";
+    }
+}
+
 void print_decision(const json::object& answer, bool with_trace) {
     std::cout << text_of(answer.if_contains("decision")) << ": "
               << text_of(answer.if_contains("reason")) << "\n";
@@ -105,21 +136,26 @@ void print_decision(const json::object& answer, bool with_trace) {
     if (const json::value* seq = answer.if_contains("audit_seq")) {
         std::cout << "  audit seq:   " << text_of(seq) << "\n";
     }
+    if (const json::value* suggestions = answer.if_contains("suggestions");
+        suggestions != nullptr && suggestions->is_array() && !suggestions->as_array().empty()) {
+        const json::value* field =
+            suggestions->as_array().front().is_object()
+                ? suggestions->as_array().front().as_object().if_contains("field")
+                : nullptr;
+        std::cout << "  suggestions: " << text_of(field) << ": " << label_list(suggestions) << "\n";
+    }
+    if (const json::value* context = answer.if_contains("satisfying_context");
+        context != nullptr && context->is_object()) {
+        std::string changes;
+        for (const auto& [key, value] : context->as_object()) {
+            changes += (changes.empty() ? "" : ", ") + std::string(key) + ": " +
+                       (value.is_null() ? std::string("none") : text_of(&value));
+        }
+        std::cout << "  allowed with context: " << changes << "\n";
+    }
     const json::value* trace = answer.if_contains("trace");
     if (with_trace && trace != nullptr && trace->is_array()) {
-        std::cout << "  trace:\n";
-        for (const json::value& step : trace->as_array()) {
-            if (!step.is_object()) {
-                continue;
-            }
-            const json::object& s = step.as_object();
-            const json::value* matched = s.if_contains("matched");
-            bool did_match = matched != nullptr && matched->is_bool() && matched->as_bool();
-            std::cout << "    " << (did_match ? "+ " : "- ") << text_of(s.if_contains("effect"))
-                      << " " << text_of(s.if_contains("rule")) << " at "
-                      << text_of(s.if_contains("at")) << ": " << text_of(s.if_contains("why"))
-                      << "\n";
-        }
+        print_trace(trace->as_array(), text_of(answer.if_contains("activity")));
         const json::value* truncated = answer.if_contains("trace_truncated");
         if (truncated != nullptr && truncated->is_bool() && truncated->as_bool()) {
             std::cout << "    (trace truncated: "
@@ -301,7 +337,11 @@ void print_describe(const json::object& answer) {
             std::string attribute = text_of(
                 i.if_contains(std::string_view(section) == "parties" ? "role" : "sensitivity"));
             std::cout << "  " << text_of(i.if_contains("id")) << " [" << attribute << "] "
-                      << text_of(i.if_contains("label")) << "\n";
+                      << text_of(i.if_contains("label"));
+            if (std::string aliases = label_list(i.if_contains("aliases")); !aliases.empty()) {
+                std::cout << " (also " << aliases << ")";
+            }
+            std::cout << "\n";
         }
     }
 }

@@ -82,6 +82,13 @@ struct Purpose : Located {
     std::vector<Activity> activities;
 };
 
+// `alias TARGET "label";`: one more label for a declared purpose, party, class,
+// category or ground — the word a table or a clerk uses for it.
+struct Alias : Located {
+    Name target;
+    Label label;
+};
+
 // --- rules ------------------------------------------------------------------
 
 // One item of a match clause: a plain name, or `role R` / `sensitivity S`.
@@ -156,7 +163,7 @@ struct Rule : Located {
 };
 
 using Declaration =
-    x3::variant<Category, Party, PartyClass, Members, Ground, Obligation, Purpose, Rule>;
+    x3::variant<Category, Party, PartyClass, Members, Ground, Obligation, Purpose, Alias, Rule>;
 
 // One parsed file.
 struct File {

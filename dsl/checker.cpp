@@ -3,6 +3,8 @@
 // then conflicts) so that one run can report every error without cascades.
 #include "checker.hpp"
 
+#include "names.hpp"
+
 #include <algorithm>
 #include <array>
 #include <unordered_map>
@@ -100,6 +102,7 @@ public:
     CheckResult run() {
         declare_all();
         resolve_declarations();
+        check_names_fold_apart();
         resolve_rules();
         check_conflicts();
         if (!m_diagnostics.empty()) {
@@ -113,7 +116,10 @@ private:
     // --- helpers ----------------------------------------------------------
 
     void error(const ast::Located& at, std::string message) {
-        m_diagnostics.push_back(make_diagnostic(m_sources, at.file, at.offset, std::move(message)));
+        error(at.file, at.offset, std::move(message));
+    }
+    void error(std::uint32_t file, std::uint32_t offset, std::string message) {
+        m_diagnostics.push_back(make_diagnostic(m_sources, file, offset, std::move(message)));
     }
 
     std::string where(std::uint32_t file, std::uint32_t offset) const {
@@ -183,26 +189,27 @@ private:
 
     void declare_one(const ast::Category& node) {
         auto index = static_cast<Id>(m_policy.categories.size());
-        m_policy.categories.push_back({node.id.text, node.label.text, Sensitivity::ordinary});
+        m_policy.categories.push_back({node.id.text, node.label.text, Sensitivity::ordinary, {}});
         m_categories.push_back(&node);
         declare(node.id, SymbolKind::category, index);
     }
     void declare_one(const ast::Party& node) {
         auto index = static_cast<Id>(m_policy.parties.size());
-        m_policy.parties.push_back({node.id.text, node.label.text, Role::internal, false, {}});
+        m_policy.parties.push_back({node.id.text, node.label.text, Role::internal, false, {}, {}});
         m_party_roles.push_back(&node.role);
         declare(node.id, SymbolKind::party, index);
     }
     void declare_one(const ast::PartyClass& node) {
         auto index = static_cast<Id>(m_policy.parties.size());
-        m_policy.parties.push_back({node.id.text, node.label.text, Role::internal, true, {}});
+        m_policy.parties.push_back({node.id.text, node.label.text, Role::internal, true, {}, {}});
         m_party_roles.push_back(&node.role);
         declare(node.id, SymbolKind::party_class, index);
     }
     void declare_one(const ast::Members& node) { m_members.push_back(&node); }
+    void declare_one(const ast::Alias& node) { m_aliases.push_back(&node); }
     void declare_one(const ast::Ground& node) {
         auto index = static_cast<Id>(m_policy.grounds.size());
-        m_policy.grounds.push_back({node.id.text, node.label.text});
+        m_policy.grounds.push_back({node.id.text, node.label.text, {}});
         declare(node.id, SymbolKind::ground, index);
     }
     void declare_one(const ast::Obligation& node) {
@@ -212,7 +219,7 @@ private:
     }
     void declare_one(const ast::Purpose& node) {
         auto index = static_cast<Id>(m_policy.purposes.size());
-        m_policy.purposes.push_back({node.id.text, node.label.text, {}});
+        m_policy.purposes.push_back({node.id.text, node.label.text, {}, {}});
         declare(node.id, SymbolKind::purpose, index);
         std::unordered_map<std::string, const ast::Name*> seen;
         for (const ast::Activity& activity : node.activities) {
@@ -256,6 +263,9 @@ private:
                 }
             }
         }
+        for (const ast::Alias* node : m_aliases) {
+            resolve_alias(*node);
+        }
         for (std::size_t i = 0; i < m_activity_nodes.size(); ++i) {
             const ast::Activity& node = *m_activity_nodes[i];
             Activity& activity = m_policy.activities[i];
@@ -271,6 +281,51 @@ private:
                     activity.categories.push_back(category->index);
                 }
             }
+        }
+    }
+
+    void resolve_alias(const ast::Alias& node) {
+        auto target = lookup(node.target,
+                             {SymbolKind::purpose, SymbolKind::party, SymbolKind::party_class,
+                              SymbolKind::category, SymbolKind::ground},
+                             "purpose, party, class, category or ground");
+        if (!target) {
+            return;
+        }
+        if (fold_name(node.label.text).empty()) {
+            error(node.label, "an alias must name something: this label is empty once its white "
+                              "space is removed");
+            return;
+        }
+        const std::string& label = node.label.text;
+        switch (target->kind) {
+        case SymbolKind::purpose:
+            m_policy.purposes[target->index].aliases.push_back(label);
+            break;
+        case SymbolKind::party:
+        case SymbolKind::party_class:
+            m_policy.parties[target->index].aliases.push_back(label);
+            break;
+        case SymbolKind::category:
+            m_policy.categories[target->index].aliases.push_back(label);
+            break;
+        case SymbolKind::ground:
+            m_policy.grounds[target->index].aliases.push_back(label);
+            break;
+        default:
+            break;
+        }
+    }
+
+    // Requests name things by their folded names (names.hpp), so two things' names may
+    // not fold alike: one error at the later, naming the earlier and where it stands.
+    void check_names_fold_apart() {
+        for (const NameCollision& collision : names_that_fold_alike(declared_names(m_files))) {
+            error(collision.second.file, collision.second.offset,
+                  describe(collision.second) + " folds to the same name as " +
+                      describe(collision.first) + " (declared at " +
+                      where(collision.first.file, collision.first.offset) + "): both are '" +
+                      collision.folded + "' once folded (NFKC, white space removed)");
         }
     }
 
@@ -747,6 +802,7 @@ private:
     std::vector<const ast::Category*> m_categories;
     std::vector<const ast::Name*> m_party_roles;
     std::vector<const ast::Members*> m_members;
+    std::vector<const ast::Alias*> m_aliases;
     std::vector<const ast::Activity*> m_activity_nodes;
     std::vector<const ast::Rule*> m_rule_nodes;
 };

@@ -21,10 +21,13 @@ namespace flowgate::dsl {
 using Id = std::uint32_t;
 inline constexpr Id no_id = 0xFFFFFFFFu;
 
+// `aliases` are the labels `alias` declarations add, in declaration order; a request
+// may give any of them in place of the label.
 struct Category {
     std::string id;
     std::string label;
     Sensitivity sensitivity = Sensitivity::ordinary;
+    std::vector<std::string> aliases;
 };
 
 // A party or a class of parties; a class lists its members (party ids).
@@ -34,11 +37,13 @@ struct Party {
     Role role = Role::internal;
     bool is_class = false;
     std::vector<Id> members;
+    std::vector<std::string> aliases;
 };
 
 struct Ground {
     std::string id;
     std::string label;
+    std::vector<std::string> aliases;
 };
 
 struct Obligation {
@@ -60,6 +65,7 @@ struct Purpose {
     std::string id;
     std::string label;
     std::vector<Id> activities; // in declaration order
+    std::vector<std::string> aliases;
 };
 
 // One match clause, resolved. A request value matches when it is one of `ids` or its

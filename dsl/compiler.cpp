@@ -1,6 +1,7 @@
 // Building the decision index from a checked policy; see compiler.hpp.
 #include "compiler.hpp"
 
+#include "names.hpp"
 #include "request_json.hpp"
 
 #include <algorithm>
@@ -10,37 +11,19 @@ namespace flowgate::dsl {
 
 namespace {
 
-// Length of the white space at text[i] (ASCII blanks or U+3000), 0 if none.
-std::size_t space_at(std::string_view text, std::size_t i) noexcept {
-    char c = text[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-        return 1;
-    }
-    if (c == '\xE3' && i + 2 < text.size() && text[i + 1] == '\x80' && text[i + 2] == '\x80') {
-        return 3;
-    }
-    return 0;
-}
-
-void skip_space(std::string_view text, std::size_t& i) noexcept {
-    while (i < text.size()) {
-        std::size_t n = space_at(text, i);
-        if (n == 0) {
-            return;
-        }
-        i += n;
-    }
-}
-
 // The key values a matcher pins, or nothing when it must be filed under the wildcard.
 bool concrete(const Matcher& matcher) {
     return matcher.present && !matcher.negated && matcher.attributes == 0 && !matcher.ids.empty();
 }
 
-void add_names(NameIndex& index, const std::string& id, const std::string& label, Id value) {
+void add_names(NameIndex& index, const std::string& id, const std::string& label, Id value,
+               const std::vector<std::string>& aliases = {}) {
     index.add(id, value);
     if (!label.empty()) {
         index.add(label, value);
+    }
+    for (const std::string& alias : aliases) {
+        index.add(alias, value);
     }
 }
 
@@ -48,46 +31,21 @@ void add_names(NameIndex& index, const std::string& id, const std::string& label
 
 void NameIndex::add(const std::string& name, Id value) {
     m_exact.emplace(name, value);
-    m_folded.emplace(name, value);
+    std::string folded = fold_name(name);
+    if (folded.empty()) {
+        return;
+    }
+    m_entries.push_back({code_points(folded), value});
+    m_folded.emplace(std::move(folded), value);
 }
 
-Id NameIndex::find(std::string_view name) const noexcept {
+Id NameIndex::find(std::string_view name) const {
     if (auto it = m_exact.find(name); it != m_exact.end()) {
         return it->second;
     }
-    auto it = m_folded.find(name);
+    // A name that folds to itself is looked up as it is: no copy, no ICU.
+    auto it = folds_to_itself(name) ? m_folded.find(name) : m_folded.find(fold_name(name));
     return it == m_folded.end() ? no_id : it->second;
-}
-
-std::size_t LabelHash::operator()(std::string_view text) const noexcept {
-    std::uint64_t hash = 14695981039346656037ull; // FNV-1a
-    for (std::size_t i = 0; i < text.size();) {
-        std::size_t n = space_at(text, i);
-        if (n != 0) {
-            i += n;
-            continue;
-        }
-        hash = (hash ^ static_cast<unsigned char>(text[i])) * 1099511628211ull;
-        ++i;
-    }
-    return static_cast<std::size_t>(hash);
-}
-
-bool LabelEqual::operator()(std::string_view a, std::string_view b) const noexcept {
-    std::size_t i = 0;
-    std::size_t j = 0;
-    for (;;) {
-        skip_space(a, i);
-        skip_space(b, j);
-        if (i == a.size() || j == b.size()) {
-            return i == a.size() && j == b.size();
-        }
-        if (a[i] != b[j]) {
-            return false;
-        }
-        ++i;
-        ++j;
-    }
 }
 
 std::size_t RuleKeyHash::operator()(const RuleKey& key) const noexcept {
@@ -154,23 +112,38 @@ CompiledPolicy::CompiledPolicy(CheckedPolicy model, SourceSet sources, std::stri
       m_loaded_at(loaded_at) {
     for (Id i = 0; i < m_model.purposes.size(); ++i) {
         const Purpose& purpose = m_model.purposes[i];
-        add_names(m_purposes, purpose.id, purpose.label, i);
+        add_names(m_purposes, purpose.id, purpose.label, i, purpose.aliases);
         NameIndex& activities = m_activities.emplace_back();
         for (Id a : purpose.activities) {
             add_names(activities, m_model.activities[a].id, m_model.activities[a].label, a);
         }
     }
     for (Id i = 0; i < m_model.parties.size(); ++i) {
-        add_names(m_parties, m_model.parties[i].id, m_model.parties[i].label, i);
+        add_names(m_parties, m_model.parties[i].id, m_model.parties[i].label, i,
+                  m_model.parties[i].aliases);
     }
     for (Id i = 0; i < m_model.categories.size(); ++i) {
-        add_names(m_categories, m_model.categories[i].id, m_model.categories[i].label, i);
+        add_names(m_categories, m_model.categories[i].id, m_model.categories[i].label, i,
+                  m_model.categories[i].aliases);
     }
     for (Id i = 0; i < m_model.grounds.size(); ++i) {
-        add_names(m_grounds, m_model.grounds[i].id, m_model.grounds[i].label, i);
+        add_names(m_grounds, m_model.grounds[i].id, m_model.grounds[i].label, i,
+                  m_model.grounds[i].aliases);
     }
+    bool tests_any_ground = false;
     for (const Rule& rule : m_model.rules) {
         (rule.effect == ast::Effect::forbid ? m_forbids : m_permits).add(rule);
+        for (const ConditionNode& node : rule.condition.nodes) {
+            tests_any_ground = tests_any_ground || node.op == ConditionNode::Op::legal_basis;
+            m_tested_grounds.insert(m_tested_grounds.end(), node.grounds.begin(),
+                                    node.grounds.end());
+        }
+    }
+    std::sort(m_tested_grounds.begin(), m_tested_grounds.end());
+    m_tested_grounds.erase(std::unique(m_tested_grounds.begin(), m_tested_grounds.end()),
+                           m_tested_grounds.end());
+    if (tests_any_ground && m_tested_grounds.empty() && !m_model.grounds.empty()) {
+        m_tested_grounds.push_back(0);
     }
     m_forbids.finish();
     m_permits.finish();

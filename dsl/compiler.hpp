@@ -21,33 +21,35 @@
 
 namespace flowgate::dsl {
 
-// Hashing and equality of names that ignore ASCII and full-width (U+3000) white space,
-// so a label written "保健事業に必要な 利用目的" finds "保健事業に必要な利用目的". Both are
-// transparent: lookups take a std::string_view and never allocate.
-struct LabelHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view text) const noexcept;
-};
-struct LabelEqual {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const noexcept;
-};
-// Names (identifiers and labels) to ids. Requests mostly give identifiers verbatim, so
-// an exact lookup comes first; only a miss pays for the white-space-folding one.
+// Names (identifiers, labels and aliases) to ids, matched by their folded form
+// (names.hpp). Requests mostly give identifiers, or labels exactly as declared, so an
+// exact lookup comes first and costs no folding; only a name written otherwise (full-width,
+// with white space, …) is folded, and only a name that is not plain ASCII pays for ICU.
 class NameIndex {
 public:
-    void add(const std::string& name, Id value); // the first of equal names wins
-    Id find(std::string_view name) const noexcept;
+    // The first of names that fold alike wins (the checker refuses such policies).
+    void add(const std::string& name, Id value);
+    Id find(std::string_view name) const;
+
+    // Every name's folded text and its id, in the order added: what suggestions for an
+    // unknown name are ranked among.
+    struct Entry {
+        std::u32string folded; // as code points, as suggestions compare them
+        Id value = no_id;
+    };
+    const std::vector<Entry>& entries() const { return m_entries; }
 
 private:
-    struct ExactHash {
+    struct Hash {
         using is_transparent = void;
         std::size_t operator()(std::string_view text) const noexcept {
             return std::hash<std::string_view>{}(text);
         }
     };
-    std::unordered_map<std::string, Id, ExactHash, std::equal_to<>> m_exact;
-    std::unordered_map<std::string, Id, LabelHash, LabelEqual> m_folded;
+    using Map = std::unordered_map<std::string, Id, Hash, std::equal_to<>>;
+    Map m_exact;
+    Map m_folded;
+    std::vector<Entry> m_entries;
 };
 
 // Rules are filed under (purpose, activity, recipient, category); a dimension a rule
@@ -110,12 +112,24 @@ public:
     // keeps so that any decision can be replayed.
     std::vector<PolicyText> texts() const;
 
-    // By identifier or label (white space ignored); `no_id` when unknown.
+    // By identifier, label or alias, folded (names.hpp); `no_id` when unknown.
     Id find_purpose(std::string_view name) const;
     Id find_activity(Id purpose, std::string_view name) const;
     Id find_party(std::string_view name) const;
     Id find_category(std::string_view name) const;
     Id find_ground(std::string_view name) const;
+
+    // The names each find_* looks in, for ranking suggestions.
+    const NameIndex& purpose_names() const { return m_purposes; }
+    const NameIndex& activity_names(Id purpose) const { return m_activities.at(purpose); }
+    const NameIndex& party_names() const { return m_parties; }
+    const NameIndex& category_names() const { return m_categories; }
+    const NameIndex& ground_names() const { return m_grounds; }
+
+    // The grounds the rules' conditions test (`legal_basis in [...]`; for a bare
+    // `legal_basis`, the first declared when none is listed), ascending: the legal bases
+    // worth trying when a deny says which context would allow.
+    const std::vector<Id>& tested_grounds() const { return m_tested_grounds; }
 
     const RuleIndex& forbids() const { return m_forbids; }
     const RuleIndex& permits() const { return m_permits; }
@@ -144,6 +158,7 @@ private:
     NameIndex m_parties;
     NameIndex m_categories;
     NameIndex m_grounds;
+    std::vector<Id> m_tested_grounds;
     RuleIndex m_forbids;
     RuleIndex m_permits;
     std::vector<std::string> m_rule_json;

@@ -5,6 +5,8 @@
 // the same rule: the first in declaration order.
 #include "evaluator.hpp"
 
+#include "names.hpp"
+
 #include <algorithm>
 
 namespace flowgate::dsl {
@@ -250,6 +252,233 @@ struct ActivityOutcome {
     CategoryOutcome failure;
 };
 
+// --- what a deny suggests ---------------------------------------------------------------
+
+constexpr std::size_t max_suggestions = 3;
+constexpr std::size_t max_member_suggestions = 10;
+
+struct Ranked {
+    Id id = no_id;
+    std::size_t distance = 0;
+};
+
+// The ids of `index` whose nearest name is near `given` (names.hpp's name_distance),
+// nearest first, ties in id order; `keep` filters the ids.
+template <typename Keep>
+std::vector<Ranked> rank_names(const NameIndex& index, std::string_view given, Keep keep) {
+    const std::u32string folded = code_points(fold_name(given));
+    std::vector<Ranked> ranked;
+    for (const NameIndex::Entry& entry : index.entries()) {
+        if (!keep(entry.value)) {
+            continue;
+        }
+        std::optional<std::size_t> distance = name_distance(folded, entry.folded);
+        if (!distance) {
+            continue;
+        }
+        auto same = std::find_if(ranked.begin(), ranked.end(),
+                                 [&](const Ranked& r) { return r.id == entry.value; });
+        if (same == ranked.end()) {
+            ranked.push_back({entry.value, *distance});
+        } else {
+            same->distance = std::min(same->distance, *distance);
+        }
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+        return std::tie(a.distance, a.id) < std::tie(b.distance, b.id);
+    });
+    return ranked;
+}
+
+template <typename Items>
+void suggest(Decision& decision, std::string_view field, const std::vector<Ranked>& ranked,
+             const Items& items, std::size_t count = max_suggestions) {
+    for (std::size_t i = 0; i < ranked.size() && i < count; ++i) {
+        decision.suggestions.push_back({field, items[ranked[i].id].id, items[ranked[i].id].label});
+    }
+}
+
+// The class a party is a member of (the first declared), or no_id.
+Id class_of(const CheckedPolicy& model, Id party) {
+    for (Id c = 0; c < model.parties.size(); ++c) {
+        const std::vector<Id>& members = model.parties[c].members;
+        if (model.parties[c].is_class &&
+            std::binary_search(members.begin(), members.end(), party)) {
+            return c;
+        }
+    }
+    return no_id;
+}
+
+// An unknown recipient's suggestions: the nearest parties, or, when the nearest is a
+// class or one of its members (the request made a member up), that class's members.
+void suggest_parties(const CompiledPolicy& policy, std::string_view given, Decision& decision) {
+    const CheckedPolicy& model = policy.model();
+    auto all = [](Id) {
+        return true;
+    };
+    std::vector<Ranked> ranked = rank_names(policy.party_names(), given, all);
+    if (ranked.empty()) {
+        return;
+    }
+    Id nearest = ranked.front().id;
+    Id owner = model.parties[nearest].is_class ? nearest : class_of(model, nearest);
+    if (owner == no_id || model.parties[owner].members.empty()) {
+        suggest(decision, "recipient", ranked, model.parties);
+        return;
+    }
+    const std::vector<Id>& members = model.parties[owner].members;
+    std::vector<Ranked> ranked_members = rank_names(policy.party_names(), given, [&](Id id) {
+        return std::binary_search(members.begin(), members.end(), id);
+    });
+    for (Id member : members) { // members with nothing in common last, in id order
+        if (std::none_of(ranked_members.begin(), ranked_members.end(),
+                         [&](const Ranked& r) { return r.id == member; })) {
+            ranked_members.push_back({member, 0});
+        }
+    }
+    suggest(decision, "recipient", ranked_members, model.parties, max_member_suggestions);
+}
+
+// "; nearest: prevent \"(株)PREVENT\", jmdc \"(株)JMDC\"", or nothing without suggestions.
+std::string suggestions_text(const Decision& decision, std::string_view lead) {
+    std::string out;
+    for (const Suggestion& suggestion : decision.suggestions) {
+        out += out.empty() ? lead : ", ";
+        out += suggestion.id;
+        if (!suggestion.label.empty()) {
+            out += " \"";
+            out += suggestion.label;
+            out += '"';
+        }
+    }
+    return out;
+}
+
+// Whether `activity` (no_id: a purpose without activities) lists `recipient`, itself or
+// as a member of a listed class.
+bool takes(const CheckedPolicy& model, Id activity, Id recipient) {
+    if (activity == no_id) {
+        return true;
+    }
+    for (Id party : model.activities[activity].recipients) {
+        const std::vector<Id>& members = model.parties[party].members;
+        if (party == recipient || std::binary_search(members.begin(), members.end(), recipient)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The recipients `activities` list, each once, in their order.
+std::vector<Id> recipients_of(const CheckedPolicy& model, const std::vector<Id>& activities) {
+    std::vector<Id> listed;
+    for (Id activity : activities) {
+        for (Id party : model.activities[activity].recipients) {
+            if (std::find(listed.begin(), listed.end(), party) == listed.end()) {
+                listed.push_back(party);
+            }
+        }
+    }
+    return listed;
+}
+
+// "consent: true, legal_basis: appi_27_1_1": the changed values, in the context's order.
+std::string context_text(const ContextChange& change) {
+    std::string out;
+    auto add = [&out](std::string_view key, std::string_view value) {
+        out += out.empty() ? "" : ", ";
+        out += key;
+        out += ": ";
+        out += value;
+    };
+    if (change.consent) {
+        add("consent", *change.consent ? "true" : "false");
+    }
+    if (change.objection) {
+        add("objection", *change.objection ? "true" : "false");
+    }
+    if (change.legal_basis_changed) {
+        add("legal_basis",
+            change.legal_basis == nullptr ? std::string_view("none") : change.legal_basis->id);
+    }
+    return out;
+}
+
+Decision decide_with(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace,
+                     bool help);
+
+// The context with the fewest changes to the request's that allows it by turning the
+// deciding rule's condition (a permit's that failed, a forbid's that held), if one does.
+// Among as many changes, consent comes first, then each legal ground the policy's
+// conditions test (in declaration order), then the objection: the context space is
+// small (two booleans and the tested grounds), and only the contexts that turn the
+// condition cost a decision.
+std::optional<ContextChange> satisfying_context(const CompiledPolicy& policy,
+                                                const ResolvedRequest& request,
+                                                const Rule& deciding) {
+    std::vector<Id> grounds{request.ground};
+    for (Id ground : policy.tested_grounds()) {
+        if (ground != request.ground) {
+            grounds.push_back(ground);
+        }
+    }
+    if (request.ground != no_id) {
+        grounds.push_back(no_id);
+    }
+    struct Candidate {
+        int changes = 0;
+        bool consent = false;
+        bool objection = false;
+        Id ground = no_id;
+    };
+    std::vector<Candidate> candidates;
+    for (bool objection : {request.objection, !request.objection}) {
+        for (Id ground : grounds) {
+            for (bool consent : {request.consent, !request.consent}) {
+                int changes = (consent != request.consent ? 1 : 0) +
+                              (objection != request.objection ? 1 : 0) +
+                              (ground != request.ground ? 1 : 0);
+                if (changes != 0) {
+                    candidates.push_back({changes, consent, objection, ground});
+                }
+            }
+        }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.changes < b.changes; });
+    for (const Candidate& candidate : candidates) {
+        // A context that leaves the deciding rule as it was cannot change the decision:
+        // not worth a decision.
+        bool permit = deciding.effect == ast::Effect::permit;
+        if (condition_holds(deciding.condition, candidate.consent, candidate.objection,
+                            candidate.ground) != permit) {
+            continue;
+        }
+        ResolvedRequest changed = request;
+        changed.consent = candidate.consent;
+        changed.objection = candidate.objection;
+        changed.ground = candidate.ground;
+        if (!decide_with(policy, changed, nullptr, false).allowed) {
+            continue;
+        }
+        ContextChange change;
+        if (candidate.consent != request.consent) {
+            change.consent = candidate.consent;
+        }
+        if (candidate.objection != request.objection) {
+            change.objection = candidate.objection;
+        }
+        if (candidate.ground != request.ground) {
+            change.legal_basis_changed = true;
+            change.legal_basis =
+                candidate.ground == no_id ? nullptr : &policy.model().grounds[candidate.ground];
+        }
+        return change;
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 bool condition_holds(const Condition& condition, bool consent, bool objection, Id ground) {
@@ -265,18 +494,28 @@ std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Reque
     denied = Decision{};
     denied.policy_hash = policy.hash();
     denied.policy = &policy;
+    // An unknown name denies, with the nearest declared names of its kind: in the
+    // answer's suggestions and at the end of the reason.
     auto refuse = [&](std::string reason) -> std::optional<ResolvedRequest> {
+        reason += suggestions_text(denied, "; nearest: ");
         denied = deny(std::move(denied), std::move(reason));
         return std::nullopt;
+    };
+    const CheckedPolicy& model = policy.model();
+    auto all = [](Id) {
+        return true;
     };
     ResolvedRequest resolved;
     resolved.direction = request.direction;
     resolved.purpose = policy.find_purpose(request.purpose);
     if (resolved.purpose == no_id) {
+        suggest(denied, "purpose", rank_names(policy.purpose_names(), request.purpose, all),
+                model.purposes);
         return refuse("unknown purpose " + quoted(request.purpose));
     }
     resolved.recipient = policy.find_party(request.recipient);
     if (resolved.recipient == no_id) {
+        suggest_parties(policy, request.recipient, denied);
         return refuse(
             (request.direction == Direction::receive ? "unknown sender " : "unknown recipient ") +
             quoted(request.recipient));
@@ -287,6 +526,8 @@ std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Reque
     for (const std::string& name : request.data) {
         Id category = policy.find_category(name);
         if (category == no_id) {
+            suggest(denied, "data", rank_names(policy.category_names(), name, all),
+                    model.categories);
             return refuse("unknown data category " + quoted(name));
         }
         resolved.categories.push_back(category);
@@ -294,6 +535,9 @@ std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Reque
     if (request.context.legal_basis) {
         resolved.ground = policy.find_ground(*request.context.legal_basis);
         if (resolved.ground == no_id) {
+            suggest(denied, "context.legal_basis",
+                    rank_names(policy.ground_names(), *request.context.legal_basis, all),
+                    model.grounds);
             return refuse("unknown legal basis " + quoted(*request.context.legal_basis));
         }
     }
@@ -303,8 +547,11 @@ std::optional<ResolvedRequest> resolve(const CompiledPolicy& policy, const Reque
         resolved.named_activity = true;
         resolved.activity = policy.find_activity(resolved.purpose, *request.activity);
         if (resolved.activity == no_id) {
+            suggest(denied, "activity",
+                    rank_names(policy.activity_names(resolved.purpose), *request.activity, all),
+                    model.activities);
             return refuse("unknown activity " + quoted(*request.activity) + " in purpose " +
-                          quoted(policy.model().purposes[resolved.purpose].id));
+                          quoted(model.purposes[resolved.purpose].id));
         }
     }
     return resolved;
@@ -319,7 +566,13 @@ Decision evaluate(const CompiledPolicy& policy, const Request& request, Trace* t
     return decide(policy, *resolved, trace);
 }
 
-Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace) {
+namespace {
+
+// What decide() says; with `help`, a deny also says what would do instead (the
+// recipients the purpose takes, the context a condition needs), which costs more
+// decisions, without a trace.
+Decision decide_with(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace,
+                     bool help) {
     const CheckedPolicy& model = policy.model();
     Decision decision;
     decision.policy_hash = policy.hash();
@@ -371,10 +624,16 @@ Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Tr
 
     std::optional<ActivityOutcome> chosen;
     std::optional<ActivityOutcome> best_deny;
+    // Of the denies, the one of an activity that takes the recipient explains most; a
+    // forbid there before a permit whose condition failed, before "nothing permits".
+    auto score = [&](const ActivityOutcome& outcome) {
+        return (takes(model, outcome.activity, point.recipient) ? 0 : 3) +
+               rank(outcome.failure.verdict);
+    };
     auto consider = [&](const ActivityOutcome& outcome) {
         if (outcome.allowed) {
             chosen = outcome;
-        } else if (!best_deny || rank(outcome.failure.verdict) < rank(best_deny->failure.verdict)) {
+        } else if (!best_deny || score(outcome) < score(*best_deny)) {
             best_deny = outcome;
         }
     };
@@ -427,21 +686,74 @@ Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Tr
     decision.rule = failed.failure.rule;
     decision.obligations.clear();
     std::string prefix = "data " + quoted(category.id) + ": ";
+    std::string reason;
+    if (!takes(model, failed.activity, point.recipient)) {
+        // No activity tried takes this recipient at all (the best deny would be one that
+        // does): say which recipients they take. No category is to blame.
+        std::vector<Id> tried;
+        if (request.named_activity) {
+            tried.push_back(request.activity);
+        } else {
+            for (Id activity : purpose.activities) {
+                if ((model.activities[activity].kind == FlowKind::receive) == inbound) {
+                    tried.push_back(activity);
+                }
+            }
+        }
+        const std::string who = quoted(model.parties[point.recipient].id);
+        std::string_view lead;
+        if (request.named_activity) {
+            reason = "activity " + quoted(model.activities[request.activity].id) +
+                     (inbound ? " does not receive from " : " does not send to ") + who;
+            lead = inbound ? "; it receives from: " : "; it sends to: ";
+        } else {
+            reason = "no activity of purpose " + quoted(purpose.id) +
+                     (inbound ? " receives from " : " sends to ") + who;
+            lead = inbound ? "; its activities receive from: " : "; its activities send to: ";
+        }
+        for (Id party : recipients_of(model, tried)) {
+            decision.suggestions.push_back(
+                {"recipient", model.parties[party].id, model.parties[party].label});
+        }
+        decision.activity = nullptr;
+        decision.rule = nullptr;
+        decision.failed_category = nullptr;
+        return deny(std::move(decision), reason + suggestions_text(decision, lead));
+    }
     switch (failed.failure.verdict) {
     case Verdict::forbidden:
         decision.legal_basis =
             decision.rule->basis == no_id ? nullptr : &model.grounds[decision.rule->basis];
-        return deny(std::move(decision), prefix + decision.rule->reason);
+        reason = prefix + decision.rule->reason;
+        break;
     case Verdict::unmet:
-        return deny(std::move(decision), prefix + "requires " + decision.rule->condition.text +
-                                             " (rule " + quoted(decision.rule->id) + ")");
+        reason = prefix + "requires " + decision.rule->condition.text + " (rule " +
+                 quoted(decision.rule->id) + ")";
+        break;
     default: {
         std::string where =
             decision.activity == nullptr ? "" : " in activity " + quoted(decision.activity->id);
-        return deny(std::move(decision), prefix + "no rule permits this flow to " +
-                                             quoted(model.parties[point.recipient].id) + where);
+        reason = prefix + "no rule permits this flow to " +
+                 quoted(model.parties[point.recipient].id) + where;
+        break;
     }
     }
+    bool context_matters =
+        failed.failure.verdict == Verdict::unmet ||
+        (failed.failure.verdict == Verdict::forbidden && !decision.rule->condition.nodes.empty());
+    if (help && context_matters) {
+        decision.satisfying_context = satisfying_context(policy, request, *decision.rule);
+        if (decision.satisfying_context) {
+            reason += "; allowed with context " + context_text(*decision.satisfying_context);
+        }
+    }
+    return deny(std::move(decision), std::move(reason));
+}
+
+} // namespace
+
+Decision decide(const CompiledPolicy& policy, const ResolvedRequest& request, Trace* trace) {
+    return decide_with(policy, request, trace, true);
 }
 
 std::size_t DecisionCache::KeyHash::operator()(const ResolvedRequest& key) const noexcept {

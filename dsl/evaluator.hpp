@@ -1,7 +1,10 @@
 // The decision function: a pure function of (compiled policy, request). It does no
 // I/O, takes no lock and, on the allow path, does not allocate: everything an allow
-// reports points into the compiled policy, which must outlive the decision. Deny
-// reasons are formatted text (a deny may allocate).
+// reports points into the compiled policy, which must outlive the decision. (A name
+// written otherwise than declared, full-width or with white space, is folded first, and
+// folding allocates; identifiers and labels as declared are found as they are.) Deny
+// reasons are formatted text, and a deny says what would do instead (suggestions, the
+// context that would allow), which costs a few more lookups and decisions.
 #pragma once
 
 #include "compiler.hpp"
@@ -56,6 +59,27 @@ struct Trace {
     std::size_t omitted = 0;
 };
 
+// A name a denied request could give instead of one of its own: for an unknown name, the
+// nearest declared names of its kind (by edit distance on the folded text; for a made-up
+// member of a class, that class's members); for a recipient that no activity of the
+// purpose takes, the recipients it does take. Views into the compiled policy.
+struct Suggestion {
+    std::string_view field; // the request field: "purpose", "activity", "recipient", "data"
+                            // or "context.legal_basis"
+    std::string_view id;
+    std::string_view label;
+};
+
+// The context that would have allowed a request that a condition denied: the fewest
+// changes to its `consent`, `objection` and `legal_basis`; only the changed values are set.
+struct ContextChange {
+    std::optional<bool> consent;
+    std::optional<bool> objection;
+    bool legal_basis_changed = false;
+    const Ground* legal_basis = nullptr; // when changed: the ground, or null for none
+    bool operator==(const ContextChange&) const = default;
+};
+
 struct Decision {
     bool allowed = false;
     const Rule* rule = nullptr;                // the deciding rule, if any
@@ -65,6 +89,9 @@ struct Decision {
     boost::container::small_vector<const Obligation*, 8> obligations; // on allow
     std::string_view policy_hash;
     const CompiledPolicy* policy = nullptr; // the policy that decided
+    // On a deny only: what would do instead. The reason says the same in words.
+    std::vector<Suggestion> suggestions;
+    std::optional<ContextChange> satisfying_context;
 
     std::string_view reason() const {
         return formatted_reason.empty() ? fixed_reason : std::string_view(formatted_reason);

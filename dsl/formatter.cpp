@@ -295,6 +295,10 @@ private:
         line(0,
              "obligation " + obligation.id.text + ' ' + label_literal(obligation.label.text) + ';');
     }
+    void print(const ast::Alias& alias) {
+        comments_up_to(alias.offset, 0);
+        line(0, "alias " + alias.target.text + ' ' + label_literal(alias.label.text) + ';');
+    }
     void print(const ast::Purpose& purpose) {
         comments_up_to(purpose.offset, 0);
         line(0, "purpose " + purpose.id.text + ' ' + label_literal(purpose.label.text) + " {");

@@ -21,6 +21,7 @@ BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::PartyClass, id, label, role)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Members, party_class, members)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Ground, id, label)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Obligation, id, label)
+BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Alias, target, label)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Activity, id, label, kind, recipients, data)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Purpose, id, label, activities)
 BOOST_FUSION_ADAPT_STRUCT(flowgate::dsl::ast::Selector, qualifier, name)
@@ -148,6 +149,7 @@ struct party_class_class : annotate_position {};
 struct members_class : annotate_position {};
 struct ground_class : annotate_position {};
 struct obligation_class : annotate_position {};
+struct alias_class : annotate_position {};
 struct activity_class : annotate_position {};
 struct activity_or_close_class : annotate_position {};
 struct purpose_class : annotate_position {};
@@ -209,6 +211,7 @@ x3::rule<party_class_class, ast::PartyClass> const party_class = "class declarat
 x3::rule<members_class, ast::Members> const members = "members declaration";
 x3::rule<ground_class, ast::Ground> const ground = "ground declaration";
 x3::rule<obligation_class, ast::Obligation> const obligation = "obligation declaration";
+x3::rule<alias_class, ast::Alias> const alias = "alias declaration";
 x3::rule<activity_class, ast::Activity> const activity = "activity";
 x3::rule<activity_or_close_class> const activity_or_close = "activity or '}'";
 x3::rule<purpose_class, ast::Purpose> const purpose = "purpose declaration";
@@ -282,6 +285,7 @@ auto const party_class_def = kw("class") > identifier > label > kw("role") > ide
 auto const members_def = kw("members") > identifier > '[' > name_list > ']' > ';';
 auto const ground_def = kw("ground") > identifier > label > ';';
 auto const obligation_def = kw("obligation") > identifier > label > ';';
+auto const alias_def = kw("alias") > identifier > label > ';';
 
 auto const activity_def = kw("activity") > identifier > label > kw("kind") > identifier > kw("to") >
                           '[' > name_list > ']' > kw("data") > '[' > name_list > ']' > ';';
@@ -330,7 +334,7 @@ auto const clause_or_close_def = x3::lit('}');
 auto const rule_def = effect > identifier > '{' > *clause > clause_or_close;
 
 auto const declaration_def =
-    category | party | party_class | members | ground | obligation | purpose | rule;
+    category | party | party_class | members | ground | obligation | purpose | alias | rule;
 
 // The annotated wrappers.
 auto const identifier_def = identifier_body;
@@ -346,8 +350,8 @@ auto const because_clause_def = because_clause_body;
 BOOST_SPIRIT_DEFINE(identifier_body, label_body, negation_body, conjunction_body, condition_body,
                     when_clause_body, basis_clause_body, oblige_clause_body, because_clause_body,
                     identifier, label, label_text, label_end, escape, escaped_char, name_list,
-                    row_number, category, party, party_class, members, ground, obligation, activity,
-                    activity_or_close, purpose, effect, dimension, qualifier, selector,
+                    row_number, category, party, party_class, members, ground, obligation, alias,
+                    activity, activity_or_close, purpose, effect, dimension, qualifier, selector,
                     selector_list, match_clause, context_test, negation, parenthesized, term,
                     term_list, conjunction, conjunction_list, condition, when_clause, basis_clause,
                     oblige_clause, source_clause, because_clause, clause, clause_or_close, rule,

@@ -11,7 +11,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 
 namespace flowgate::dsl {
@@ -32,8 +31,6 @@ std::string_view to_string(LintKind kind) {
         return "obligation_unused";
     case LintKind::class_without_members:
         return "class_without_members";
-    case LintKind::labels_fold_alike:
-        return "labels_fold_alike";
     }
     return "";
 }
@@ -100,7 +97,6 @@ public:
         activities_unserved();
         unused_names();
         classes_without_members();
-        labels_folding_alike();
         std::stable_sort(
             m_findings.begin(), m_findings.end(),
             [this](const LintFinding& a, const LintFinding& b) {
@@ -264,82 +260,6 @@ private:
                         " [...]` declaration names them)");
             }
         }
-    }
-
-    // Two names of one name space (the purposes, one purpose's activities, the parties,
-    // the categories, the grounds, the obligations) that a request cannot tell apart:
-    // the one place that asks how names fold. Today names match with white space
-    // ignored (compiler.hpp's LabelEqual); when dsl/names.hpp's NFKC folding lands, its
-    // collision finder is what this calls.
-    void labels_folding_alike() {
-        struct Entry {
-            Space space;
-            std::string key; // the declaration's key in m_positions
-            std::string name;
-            bool is_label;
-        };
-        auto check_space = [&](const std::vector<Entry>& entries) {
-            std::unordered_map<std::string_view, const Entry*, LabelHash, LabelEqual> seen;
-            for (const Entry& entry : entries) {
-                if (entry.name.empty()) {
-                    continue;
-                }
-                auto [it, added] = seen.emplace(entry.name, &entry);
-                if (!added && it->second->key != entry.key) {
-                    const Entry& first = *it->second;
-                    std::string where;
-                    if (auto found = m_positions.find({first.space, first.key});
-                        found != m_positions.end()) {
-                        LineColumn at = m_policy.sources()
-                                            .file(found->second.file)
-                                            .locate(first.is_label ? found->second.label_offset
-                                                                   : found->second.id_offset);
-                        where = " (" + m_policy.sources().file(found->second.file).path() + ":" +
-                                std::to_string(at.line) + ")";
-                    }
-                    add(LintKind::labels_fold_alike, entry.space, entry.key,
-                        std::string(entry.is_label ? "label \"" : "identifier '") + entry.name +
-                            (entry.is_label ? "\"" : "'") + " folds to the same name as " +
-                            (first.is_label ? "the label of '" : "identifier '") + display(first) +
-                            "'" + where + ": a request naming it gets '" + display(first) + "'",
-                        entry.is_label);
-                }
-            }
-        };
-        auto named = [](Space space, std::string key, const std::string& id,
-                        const std::string& label) {
-            return std::vector<Entry>{{space, key, id, false}, {space, key, label, true}};
-        };
-        auto space_of = [&](Space space, const auto& items) {
-            std::vector<Entry> entries;
-            for (const auto& item : items) {
-                for (Entry& entry : named(space, item.id, item.id, item.label)) {
-                    entries.push_back(std::move(entry));
-                }
-            }
-            check_space(entries);
-        };
-        space_of(Space::purpose, m_model.purposes);
-        space_of(Space::party, m_model.parties);
-        space_of(Space::category, m_model.categories);
-        space_of(Space::ground, m_model.grounds);
-        space_of(Space::obligation, m_model.obligations);
-        for (const Purpose& purpose : m_model.purposes) {
-            std::vector<Entry> entries;
-            for (Id a : purpose.activities) {
-                const Activity& activity = m_model.activities[a];
-                for (Entry& entry : named(Space::activity, purpose.id + "/" + activity.id,
-                                          activity.id, activity.label)) {
-                    entries.push_back(std::move(entry));
-                }
-            }
-            check_space(entries);
-        }
-    }
-
-    static std::string display(const auto& entry) {
-        auto slash = entry.key.find('/');
-        return slash == std::string::npos ? entry.key : entry.key.substr(slash + 1);
     }
 
     const CompiledPolicy& m_policy;

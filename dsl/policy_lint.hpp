@@ -1,8 +1,9 @@
 // What a careful reviewer of a policy that checks clean would still point out: permits
 // that never allow anything, activities no permit serves, names declared and never
-// used, classes without members, labels a request cannot tell apart. None of these
-// stops a policy from loading (the checker's errors do); each is a finding at the
-// declaration it concerns. `flowgate policy lint` prints them.
+// used, classes without members. None of these stops a policy from loading (the
+// checker's errors do: names that fold alike, which a request could not tell apart, are
+// one, dsl/names.hpp); each is a finding at the declaration it concerns. `flowgate
+// policy lint` prints them.
 #pragma once
 
 #include "compiler.hpp"
@@ -21,7 +22,6 @@ enum class LintKind : std::uint8_t {
     ground_unused,         // no rule's basis or condition names it
     obligation_unused,     // no rule obliges it
     class_without_members, // a class no `members` declaration fills
-    labels_fold_alike,     // two names of one kind that a request cannot tell apart
 };
 
 std::string_view to_string(LintKind kind);

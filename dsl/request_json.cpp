@@ -76,6 +76,17 @@ json::value rule_json(const Rule* rule) {
         {"id", rule->id}, {"file", rule->file}, {"line", rule->line}, {"table", table}};
 }
 
+// "aliases": the labels `alias` declarations add, when there are any.
+void add_aliases(json::object& entry, const std::vector<std::string>& aliases) {
+    if (!aliases.empty()) {
+        json::array out;
+        for (const std::string& alias : aliases) {
+            out.emplace_back(alias);
+        }
+        entry["aliases"] = std::move(out);
+    }
+}
+
 json::array ids_json(const std::vector<Id>& ids, const auto& table) {
     json::array out;
     for (Id id : ids) {
@@ -318,6 +329,33 @@ json::object decision_to_json(const Decision& decision, const json::value& id, c
     }
     out["obligations"] = std::move(obligations);
     out["policy"] = decision.policy_hash;
+    out["activity"] = decision.activity == nullptr
+                          ? json::value(nullptr)
+                          : json::value(json::string(decision.activity->id));
+    if (!decision.suggestions.empty()) {
+        json::array suggestions;
+        for (const Suggestion& suggestion : decision.suggestions) {
+            suggestions.push_back(json::object{
+                {"field", suggestion.field}, {"id", suggestion.id}, {"label", suggestion.label}});
+        }
+        out["suggestions"] = std::move(suggestions);
+    }
+    if (decision.satisfying_context) {
+        const ContextChange& change = *decision.satisfying_context;
+        json::object context;
+        if (change.consent) {
+            context["consent"] = *change.consent;
+        }
+        if (change.objection) {
+            context["objection"] = *change.objection;
+        }
+        if (change.legal_basis_changed) {
+            context["legal_basis"] = change.legal_basis == nullptr
+                                         ? json::value(nullptr)
+                                         : json::value(json::string(change.legal_basis->id));
+        }
+        out["satisfying_context"] = std::move(context);
+    }
     if (trace != nullptr) {
         out["trace"] = trace_to_json(*trace);
         if (trace->omitted != 0) {
@@ -397,6 +435,52 @@ void append_obligations(std::string& out, const Decision& decision) {
         }
     }
     out += ']';
+}
+
+// A deny's "suggestions" and "satisfying_context", as decision_to_json writes them.
+void append_help(std::string& out, const Decision& decision) {
+    if (!decision.suggestions.empty()) {
+        out += ",\"suggestions\":[";
+        for (std::size_t i = 0; i < decision.suggestions.size(); ++i) {
+            const Suggestion& suggestion = decision.suggestions[i];
+            out += i == 0 ? "{\"field\":" : ",{\"field\":";
+            append_string(out, suggestion.field);
+            out += ",\"id\":";
+            append_string(out, suggestion.id);
+            out += ",\"label\":";
+            append_string(out, suggestion.label);
+            out += '}';
+        }
+        out += ']';
+    }
+    if (decision.satisfying_context) {
+        const ContextChange& change = *decision.satisfying_context;
+        out += ",\"satisfying_context\":{";
+        bool first = true;
+        auto key = [&](std::string_view name) {
+            out += first ? "\"" : ",\"";
+            out += name;
+            out += "\":";
+            first = false;
+        };
+        if (change.consent) {
+            key("consent");
+            out += *change.consent ? "true" : "false";
+        }
+        if (change.objection) {
+            key("objection");
+            out += *change.objection ? "true" : "false";
+        }
+        if (change.legal_basis_changed) {
+            key("legal_basis");
+            if (change.legal_basis != nullptr) {
+                append_string(out, change.legal_basis->id);
+            } else {
+                out += "null";
+            }
+        }
+        out += '}';
+    }
 }
 
 // One step as trace_to_json writes it.
@@ -479,6 +563,15 @@ std::string answer_text(const Decision& decision, const json::value& id) {
     append_obligations(out, decision);
     out += ",\"policy\":";
     append_string(out, decision.policy_hash);
+    out += ",\"activity\":";
+    if (decision.activity != nullptr) {
+        append_string(out, decision.activity->id);
+    } else {
+        out += "null";
+    }
+    if (!decision.suggestions.empty() || decision.satisfying_context) {
+        append_help(out, decision);
+    }
     out += '}';
     return out;
 }
@@ -549,8 +642,10 @@ json::object describe_to_json(const CompiledPolicy& policy) {
                              {"recipients", ids_json(activity.recipients, model.parties)},
                              {"categories", ids_json(activity.categories, model.categories)}});
         }
-        purposes.push_back(json::object{
-            {"id", purpose.id}, {"label", purpose.label}, {"activities", std::move(activities)}});
+        json::object entry{
+            {"id", purpose.id}, {"label", purpose.label}, {"activities", std::move(activities)}};
+        add_aliases(entry, purpose.aliases);
+        purposes.push_back(std::move(entry));
     }
     json::array parties;
     for (const Party& party : model.parties) {
@@ -559,13 +654,16 @@ json::object describe_to_json(const CompiledPolicy& policy) {
         if (party.is_class) {
             entry["members"] = ids_json(party.members, model.parties);
         }
+        add_aliases(entry, party.aliases);
         parties.push_back(std::move(entry));
     }
     json::array categories;
     for (const Category& category : model.categories) {
-        categories.push_back(json::object{{"id", category.id},
-                                          {"label", category.label},
-                                          {"sensitivity", to_string(category.sensitivity)}});
+        json::object entry{{"id", category.id},
+                           {"label", category.label},
+                           {"sensitivity", to_string(category.sensitivity)}};
+        add_aliases(entry, category.aliases);
+        categories.push_back(std::move(entry));
     }
     return json::object{{"purposes", std::move(purposes)},
                         {"parties", std::move(parties)},

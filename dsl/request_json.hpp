@@ -73,7 +73,9 @@ RequestLine request_line_from_json(const boost::json::value* parsed,
                                    const boost::system::error_code& parse_error = {},
                                    const RequestLimits& limits = {});
 
-// {"id","decision","reason","rule","legal_basis","obligations","policy"}, plus
+// {"id","decision","reason","rule","legal_basis","obligations","policy","activity"};
+// on a deny that has them, "suggestions" ([{"field","id","label"}]) and
+// "satisfying_context" ({"consent","objection","legal_basis"}, the changed ones); plus
 // "trace" when one is given, and "trace_truncated" (true) and "trace_steps_omitted"
 // when the trace omitted steps. The daemon adds "audit_seq".
 boost::json::object decision_to_json(const Decision& decision, const boost::json::value& id,

@@ -5,6 +5,7 @@
 #include "table_compiler.hpp"
 
 #include "formatter.hpp"
+#include "names.hpp"
 #include "vocabulary.hpp"
 
 #include <algorithm>
@@ -307,6 +308,18 @@ std::uint32_t value_offset(const Cell& cell) {
     return cell.offset + (cell.quoted ? 1 : 0);
 }
 
+// Where the next item separator (`;` or `；`) at or after `from` is, and its length;
+// the end of `text` (length 0) when there is none.
+std::pair<std::size_t, std::size_t> next_separator(const std::string& text, std::size_t from) {
+    std::size_t ascii = text.find(';', from);
+    std::size_t wide = text.find("\xEF\xBC\x9B", from);
+    if (ascii == std::string::npos && wide == std::string::npos) {
+        return {text.size(), 0};
+    }
+    return ascii < wide ? std::make_pair(ascii, std::size_t{1})
+                        : std::make_pair(wide, std::size_t{3});
+}
+
 struct Case {
     int row = 0;
     std::string case_id;
@@ -325,12 +338,18 @@ struct PartyLine {
     std::string type;
     std::string label;
     std::string role;
+    std::vector<std::string> aliases; // the table's other words for it, as written
     std::uint32_t offset = 0;
 };
 
+// Validates table lines into cases. Every name a cell gives is folded (names.hpp), as
+// a request's are: the table is edited in a spreadsheet, where full-width letters and
+// stray spaces come easily. Labels are kept as written.
 class TableValidator {
 public:
-    explicit TableValidator(Sheet& sheet) : m_sheet(sheet) {}
+    // `party_labels`: the parties sheet's folded labels to their identifiers.
+    TableValidator(Sheet& sheet, std::map<std::string, std::string> party_labels)
+        : m_sheet(sheet), m_party_labels(std::move(party_labels)) {}
 
     std::optional<Case> validate(const Record& record) {
         m_ok = true;
@@ -373,10 +392,10 @@ private:
         if (!require(cell, "row")) {
             return 0;
         }
-        const std::string& v = cell.value;
+        const std::string v = fold_name(cell.value);
         bool digits = v.size() == 1 && v[0] >= '1' && v[0] <= '8';
         if (!digits) {
-            fail(cell.offset, "row must be a number from 1 to 8, not '" + v + "'");
+            fail(cell.offset, "row must be a number from 1 to 8, not '" + cell.value + "'");
             return 0;
         }
         return v[0] - '0';
@@ -386,24 +405,26 @@ private:
         if (!require(cell, "case")) {
             return {};
         }
-        bool ok = std::all_of(cell.value.begin(), cell.value.end(), [](char ch) {
+        const std::string folded = fold_name(cell.value);
+        bool ok = std::all_of(folded.begin(), folded.end(), [](char ch) {
             return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                    (ch >= '0' && ch <= '9') || ch == '_';
         });
         if (!ok) {
             fail(cell.offset, "case must be letters, digits or '_', not '" + cell.value + "'");
         }
-        return cell.value;
+        return folded;
     }
 
     std::string identifier(const Cell& cell, std::string_view column) {
         if (!require(cell, column)) {
             return {};
         }
-        if (!is_identifier(cell.value)) {
+        std::string folded = fold_name(cell.value);
+        if (!is_identifier(folded)) {
             fail(cell.offset, std::string(column) + " '" + cell.value + "' is not an identifier");
         }
-        return cell.value;
+        return folded;
     }
 
     std::string label(const Cell& cell, std::string_view column) {
@@ -420,44 +441,51 @@ private:
         if (!require(cell, "kind")) {
             return {};
         }
-        if (!parse_flow_kind(cell.value)) {
+        std::string folded = fold_name(cell.value);
+        if (!parse_flow_kind(folded)) {
             fail(cell.offset, "unknown kind '" + cell.value + "'; expected " +
                                   alternatives(flow_kind_spellings));
         }
-        return cell.value;
+        return folded;
     }
 
+    // `;`-separated identifiers (a full-width `；` separates too), each folded; in
+    // `recipients`, an item may also be a party's label from the parties sheet.
     std::vector<std::string> identifier_list(const Cell& cell, std::string_view column) {
         std::vector<std::string> items;
         if (!require(cell, column)) {
             return items;
         }
-        std::size_t start = 0;
         const std::string& v = cell.value;
+        std::size_t start = 0;
         for (;;) {
-            std::size_t end = v.find(';', start);
-            std::size_t stop = end == std::string::npos ? v.size() : end;
-            std::size_t first = v.find_first_not_of(" \t", start);
-            std::size_t last = v.find_last_not_of(" \t", stop == 0 ? 0 : stop - 1);
-            auto offset = static_cast<std::uint32_t>(value_offset(cell) + start);
-            if (first == std::string::npos || first >= stop || last < first) {
-                fail(offset, "empty item in " + std::string(column));
-            } else {
-                std::string item = v.substr(first, last - first + 1);
-                if (!is_identifier(item)) {
-                    fail(static_cast<std::uint32_t>(value_offset(cell) + first),
-                         std::string(column) + " item '" + item + "' is not an identifier");
-                } else if (std::find(items.begin(), items.end(), item) != items.end()) {
-                    fail(static_cast<std::uint32_t>(value_offset(cell) + first),
-                         "'" + item + "' is listed twice in " + std::string(column));
-                } else {
-                    items.push_back(item);
+            auto [end, separator] = next_separator(v, start);
+            std::string_view raw = std::string_view(v).substr(start, end - start);
+            std::size_t lead = raw.find_first_not_of(" \t");
+            auto offset = static_cast<std::uint32_t>(value_offset(cell) + start +
+                                                     (lead == std::string_view::npos ? 0 : lead));
+            std::string item = fold_name(raw);
+            if (column == "recipients" && !is_identifier(item)) {
+                if (auto party = m_party_labels.find(item); party != m_party_labels.end()) {
+                    item = party->second;
                 }
             }
-            if (end == std::string::npos) {
+            if (item.empty()) {
+                fail(offset, "empty item in " + std::string(column));
+            } else if (!is_identifier(item)) {
+                fail(offset,
+                     std::string(column) + " item '" +
+                         std::string(raw.substr(lead, raw.find_last_not_of(" \t") + 1 - lead)) +
+                         "' is not an identifier");
+            } else if (std::find(items.begin(), items.end(), item) != items.end()) {
+                fail(offset, "'" + item + "' is listed twice in " + std::string(column));
+            } else {
+                items.push_back(item);
+            }
+            if (end == v.size()) {
                 break;
             }
-            start = end + 1;
+            start = end + separator;
         }
         return items;
     }
@@ -466,7 +494,8 @@ private:
         if (!require(cell, "legal_basis")) {
             return {};
         }
-        if (find_consequence(cell.value) == nullptr) {
+        std::string folded = fold_name(cell.value);
+        if (find_consequence(folded) == nullptr) {
             std::string known;
             for (const BasisConsequence& c : consequence_table()) {
                 known += known.empty() ? "" : ", ";
@@ -474,7 +503,7 @@ private:
             }
             fail(cell.offset, "unknown legal_basis '" + cell.value + "'; expected one of " + known);
         }
-        return cell.value;
+        return folded;
     }
 
     // (row, case) once; a row holds one purpose and a purpose one row and one label;
@@ -495,12 +524,12 @@ private:
                                           row_purpose->second + "'; a row holds one purpose");
         }
         auto [purpose, new_purpose] =
-            m_purposes.emplace(c.purpose, std::make_pair(c.row, c.purpose_label));
+            m_purposes.emplace(c.purpose, std::make_pair(c.row, fold_name(c.purpose_label)));
         if (!new_purpose) {
             if (purpose->second.first != c.row) {
                 fail(purpose_cell.offset, "purpose '" + c.purpose + "' is already row " +
                                               std::to_string(purpose->second.first));
-            } else if (purpose->second.second != c.purpose_label) {
+            } else if (purpose->second.second != fold_name(c.purpose_label)) {
                 fail(m_sheet.cell(record, "purpose_label").offset,
                      "purpose '" + c.purpose + "' has another label on an earlier line");
             }
@@ -515,7 +544,7 @@ private:
         }
         const Cell& label_cell = m_sheet.cell(record, "label");
         auto [label_seen, new_label] =
-            m_labels.emplace(c.purpose + ' ' + c.label, label_cell.offset);
+            m_labels.emplace(c.purpose + ' ' + fold_name(c.label), label_cell.offset);
         if (!new_label) {
             fail(label_cell.offset, "duplicate label in purpose '" + c.purpose +
                                         "' (first on line " +
@@ -524,6 +553,7 @@ private:
     }
 
     Sheet& m_sheet;
+    std::map<std::string, std::string> m_party_labels;
     bool m_ok = true;
     std::map<std::pair<int, std::string>, std::uint32_t> m_cases;
     std::map<int, std::string> m_row_purpose;
@@ -531,6 +561,26 @@ private:
     std::map<std::string, std::uint32_t> m_activities;
     std::map<std::string, std::uint32_t> m_labels;
 };
+
+// The `;`-separated (or `；`) labels of an `aliases` cell, trimmed of white space.
+std::vector<std::string> alias_list(const std::string& cell) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= cell.size()) {
+        auto [end, separator] = next_separator(cell, start);
+        std::string item = cell.substr(start, end - start);
+        if (!fold_name(item).empty()) {
+            std::size_t first = item.find_first_not_of(" \t");
+            std::size_t last = item.find_last_not_of(" \t");
+            out.push_back(item.substr(first, last - first + 1));
+        }
+        if (separator == 0) {
+            break;
+        }
+        start = end + separator;
+    }
+    return out;
+}
 
 std::vector<PartyLine> read_parties(Sheet& sheet) {
     std::vector<PartyLine> parties;
@@ -555,8 +605,18 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
         if (!ok) {
             continue;
         }
+        if (sheet.has_column("aliases")) {
+            party.aliases = alias_list(sheet.cell(*record, "aliases").value);
+        }
+        // Names fold as the table's do; the label stays as written.
+        const std::string written_id = party.id;
+        const std::string written_type = party.type;
+        const std::string written_role = party.role;
+        party.id = fold_name(party.id);
+        party.type = fold_name(party.type);
+        party.role = fold_name(party.role);
         if (!is_identifier(party.id)) {
-            sheet.error(id.offset, "id '" + party.id + "' is not an identifier");
+            sheet.error(id.offset, "id '" + written_id + "' is not an identifier");
             ok = false;
         } else if (auto [first, fresh] = seen.emplace(party.id, id.offset); !fresh) {
             sheet.error(id.offset, "duplicate party '" + party.id + "' (first on line " +
@@ -564,7 +624,7 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
             ok = false;
         }
         if (party.type != "party" && party.type != "class") {
-            sheet.error(type.offset, "type must be 'party' or 'class', not '" + party.type + "'");
+            sheet.error(type.offset, "type must be 'party' or 'class', not '" + written_type + "'");
             ok = false;
         }
         if (party.label.find_first_of("\r\n") != std::string::npos) {
@@ -572,7 +632,7 @@ std::vector<PartyLine> read_parties(Sheet& sheet) {
             ok = false;
         }
         if (!parse_role(party.role)) {
-            sheet.error(role.offset, "unknown role '" + party.role + "'");
+            sheet.error(role.offset, "unknown role '" + written_role + "'");
             ok = false;
         }
         if (ok) {
@@ -652,6 +712,14 @@ std::string print_policy(const std::string& table_path, const std::string& parti
             out << (p.type == "class" ? "class " : "party ") << p.id << ' '
                 << label_literal(p.label) << " role " << p.role << ";\n";
         }
+        bool first_alias = true;
+        for (const PartyLine& p : parties) {
+            for (const std::string& alias : p.aliases) {
+                out << (first_alias ? "\n" : "") << "alias " << p.id << ' ' << label_literal(alias)
+                    << ";\n";
+                first_alias = false;
+            }
+        }
     }
     // Purposes in the order of their rows' first line; each followed by its permits.
     std::vector<std::string> order;
@@ -705,11 +773,27 @@ TableCompileResult compile_table(const std::string& display_path, const std::str
     SourceSet sources;
     std::uint32_t table_file = sources.add(display_path, strip_bom(csv_text));
 
+    // The parties sheet first: a case may name a contractor by its label.
+    std::vector<PartyLine> parties;
+    bool with_parties = !parties_text.empty();
+    std::uint32_t parties_file = 0;
+    std::map<std::string, std::string> party_labels;
+    if (with_parties) {
+        parties_file = sources.add(parties_path, strip_bom(parties_text));
+        Sheet sheet(sources, parties_file, result.diagnostics);
+        if (sheet.load({"id", "type", "label", "role"})) {
+            parties = read_parties(sheet);
+        }
+        for (const PartyLine& party : parties) {
+            party_labels.emplace(fold_name(party.label), party.id);
+        }
+    }
+
     std::vector<Case> cases;
     Sheet table(sources, table_file, result.diagnostics);
     if (table.load({"row", "case", "purpose", "purpose_label", "activity", "label", "kind",
                     "recipients", "data", "legal_basis"})) {
-        TableValidator validator(table);
+        TableValidator validator(table, std::move(party_labels));
         for (const Record* record : table.records()) {
             if (std::optional<Case> c = validator.validate(*record)) {
                 cases.push_back(std::move(*c));
@@ -717,25 +801,16 @@ TableCompileResult compile_table(const std::string& display_path, const std::str
         }
     }
 
-    std::vector<PartyLine> parties;
-    bool with_parties = !parties_text.empty();
-    if (with_parties) {
-        std::uint32_t parties_file = sources.add(parties_path, strip_bom(parties_text));
-        Sheet sheet(sources, parties_file, result.diagnostics);
-        if (sheet.load({"id", "type", "label", "role"})) {
-            parties = read_parties(sheet);
-        }
-        // A contractor the sheet declares but no case names is a table that lost a line.
-        for (const PartyLine& party : parties) {
-            bool used = std::any_of(cases.begin(), cases.end(), [&](const Case& c) {
-                return std::find(c.recipients.begin(), c.recipients.end(), party.id) !=
-                       c.recipients.end();
-            });
-            if (!used && !has_error(result.diagnostics)) {
-                result.diagnostics.push_back(make_diagnostic(
-                    sources, parties_file, party.offset,
-                    "party '" + party.id + "' is named by no case of " + display_path));
-            }
+    // A contractor the sheet declares but no case names is a table that lost a line.
+    for (const PartyLine& party : parties) {
+        bool used = std::any_of(cases.begin(), cases.end(), [&](const Case& c) {
+            return std::find(c.recipients.begin(), c.recipients.end(), party.id) !=
+                   c.recipients.end();
+        });
+        if (!used && !has_error(result.diagnostics)) {
+            result.diagnostics.push_back(
+                make_diagnostic(sources, parties_file, party.offset,
+                                "party '" + party.id + "' is named by no case of " + display_path));
         }
     }
 

@@ -18,8 +18,9 @@ namespace flowgate::dsl {
 
 // The words that begin a declaration; after a syntax error the parser resumes at a line
 // that starts with one.
-inline constexpr std::array<std::string_view, 9> declaration_keywords = {
-    "category", "party", "class", "members", "ground", "obligation", "purpose", "permit", "forbid"};
+inline constexpr std::array<std::string_view, 10> declaration_keywords = {
+    "category",   "party",   "class", "members", "ground",
+    "obligation", "purpose", "alias", "permit",  "forbid"};
 
 // The other reserved words: those that stand inside a declaration or a rule.
 inline constexpr std::array<std::string_view, 17> inner_keywords = {

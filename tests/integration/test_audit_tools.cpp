@@ -107,6 +107,21 @@ struct Scenario {
                                            {"status"}, "p-000203");
         explain["op"] = "explain";
         contractor_allows.push_back(decide(explain, "allow"));
+        // Names as a clerk types them, and denies that say what would do instead: an
+        // unknown name's nearest names, the context a condition needs, the recipients a
+        // purpose takes. Each twice, the second from the daemon's decision cache.
+        for (int twice = 0; twice < 2; ++twice) {
+            decide(request_for("health_services", "生活習慣改善 プログラムの実施",
+                               "（株）ＰＲＥＶＥＮＴ", {"健診結果"}, "p-000401"),
+                   "allow");
+            decide(request_for("health_services", "lifestyle_programme", "（株）PREVENTT",
+                               {"checkup_result"}, "p-000402"),
+                   "deny");
+            decide(request_for("health_services", "specific_checkup_report", "state",
+                               {"checkup_result"}, "p-000403"),
+                   "deny");
+            decide(check_request("premium_collection", "prevent", {"status"}), "deny");
+        }
         // Two refused requests: not JSON, and a check without its fields.
         RawConnection raw(daemon.socket());
         REQUIRE(raw.connected());
@@ -545,7 +560,7 @@ TEST_CASE("audit coverage: each rule's decisions in a period, as the rows record
         CommandResult text = run_flowgate(s.daemon.dir(), {"audit", "coverage", db});
         REQUIRE(text.status == 0);
         CHECK_THAT(text.out, Catch::Contains("permit r3_k: 3 allow, 0 deny  "));
-        CHECK_THAT(text.out, Catch::Contains("kenpo.policy:414 (table row 3, case k)\n"));
+        CHECK_THAT(text.out, Catch::Contains("kenpo.policy:416 (table row 3, case k)\n"));
         CHECK_THAT(text.out, Catch::Contains("never decided:\n"));
     }
     SECTION("a store that is not there is an error") {

@@ -178,3 +178,67 @@ TEST_CASE("flowgated: many clients pipelining at once each get their answers in 
         sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_log WHERE kind = 'check'");
     CHECK(counted[0].at("n") == clients * per_client);
 }
+
+TEST_CASE("flowgated: a full-width request is allowed, and an unknown name's deny suggests the "
+          "nearest, in the answer and its row",
+          "[integration][names]") {
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    auto client = daemon.connect();
+
+    // The contractor, the purpose and the category as a clerk in a Japanese office types
+    // them: full-width letters and parentheses, white space inside.
+    json::object wide =
+        check_request("保健事業に 必要な利用目的", "（株）ＰＲＥＶＥＮＴ", {"健診　結果"});
+    wide["activity"] = "生活習慣改善プログラムの実施";
+    auto allowed = client.request(wide);
+    REQUIRE(allowed);
+    INFO(json::serialize(*allowed.value));
+    CHECK(text_of(*allowed.value, "decision") == "allow");
+    CHECK(allowed.value->at("rule").as_object().at("id") == "r3_j");
+    CHECK(text_of(*allowed.value, "activity") == "lifestyle_programme");
+    json::object allow_row = audit_row(daemon.db(), allowed.value->at("audit_seq").as_int64());
+    CHECK(allow_row.at("recipient") == "prevent"); // the identifier it resolved to
+    CHECK(allow_row.at("purpose") == "health_services");
+
+    // The table's own word for the employer names it.
+    json::object table_word = check_request("health_services", "事業者", {"checkup_result"});
+    table_word["context"] = json::object{{"consent", true}};
+    auto employer = client.request(table_word);
+    REQUIRE(employer);
+    CHECK(text_of(*employer.value, "decision") == "allow");
+    CHECK(employer.value->at("rule").as_object().at("id") == "r3_d");
+
+    // Twice: the second answer is the daemon's cached one, and must be the same.
+    for (int twice = 0; twice < 2; ++twice) {
+        auto denied =
+            client.request(check_request("health_services", "（株）PREVENTT", {"checkup_result"}));
+        REQUIRE(denied);
+        const json::object& deny = *denied.value;
+        INFO(json::serialize(deny));
+        CHECK(text_of(deny, "decision") == "deny");
+        REQUIRE(deny.contains("suggestions"));
+        const json::array& suggestions = deny.at("suggestions").as_array();
+        REQUIRE_FALSE(suggestions.empty());
+        CHECK(suggestions[0] ==
+              json::object{{"field", "recipient"}, {"id", "prevent"}, {"label", "(株)PREVENT"}});
+        CHECK_THAT(text_of(deny, "reason"), Catch::StartsWith("unknown recipient '（株）PREVENTT'; "
+                                                              "nearest: prevent \"(株)PREVENT\""));
+        json::object row = audit_row(daemon.db(), deny.at("audit_seq").as_int64());
+        CHECK(row.at("decision") == "deny");
+        CHECK(row.at("reason") == deny.at("reason"));
+        CHECK(row.at("recipient") == "（株）PREVENTT"); // as given: it resolved to nothing
+
+        json::object unmet = check_request("health_services", "state", {"checkup_result"});
+        unmet["activity"] = "specific_checkup_report";
+        auto condition = client.request(unmet);
+        REQUIRE(condition);
+        CHECK(text_of(*condition.value, "decision") == "deny");
+        CHECK(condition.value->at("satisfying_context") ==
+              json::object{{"legal_basis", "appi_27_1_1"}});
+        CHECK_THAT(text_of(*condition.value, "reason"),
+                   Catch::EndsWith("; allowed with context legal_basis: appi_27_1_1"));
+        CHECK(audit_row(daemon.db(), condition.value->at("audit_seq").as_int64()).at("reason") ==
+              condition.value->at("reason"));
+    }
+}

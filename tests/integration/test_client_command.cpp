@@ -260,6 +260,32 @@ TEST_CASE("flowgate explain: the trace marks the deciding rule", "[integration][
     CHECK(explained.status == 0);
     CHECK_THAT(explained.out, Catch::Contains("  trace:\n"));
     CHECK_THAT(explained.out, Catch::Contains("+ permit r3_d at "));
+    // Grouped by the activity tried; the one that decided is marked, and holds r3_d.
+    const std::size_t decided = explained.out.find("    activity collabo_health (decided):\n");
+    REQUIRE(decided != std::string::npos);
+    CHECK(explained.out.find("    activity checkups_and_guidance:\n") < decided);
+    CHECK(explained.out.find("+ permit r3_d at ", decided) != std::string::npos);
+    CHECK(explained.out.find("(decided)") == explained.out.rfind("(decided)"));
+}
+
+TEST_CASE("flowgate check: a deny prints what would do instead", "[integration][client][command]") {
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    CommandResult unknown = run_flowgate(daemon, {"check", "--purpose", "health_services", "--to",
+                                                  "㈱PREVENTT", "--data", "checkup_result"});
+    INFO(unknown.out << unknown.err);
+    CHECK(unknown.status == 1);
+    CHECK_THAT(unknown.out, Catch::Contains("  suggestions: recipient: prevent ((株)PREVENT)"));
+    CommandResult unmet = run_flowgate(daemon, {"check", "--purpose", "health_services",
+                                                "--activity", "specific_checkup_report", "--to",
+                                                "state", "--data", "checkup_result"});
+    INFO(unmet.out << unmet.err);
+    CHECK(unmet.status == 1);
+    CHECK_THAT(unmet.out, Catch::Contains("  allowed with context: legal_basis: appi_27_1_1\n"));
+    CommandResult wide = run_flowgate(daemon, {"check", "--purpose", "health_services", "--to",
+                                               "（株）ＰＲＥＶＥＮＴ", "--data", "健診結果"});
+    INFO(wide.out << wide.err);
+    CHECK(wide.status == 0);
 }
 
 TEST_CASE("flowgate --timeout-ms: a stopped daemon is exit 2 once the wait is over",

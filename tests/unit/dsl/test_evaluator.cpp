@@ -1,13 +1,13 @@
 // Evaluator: the decision semantics of docs/policy-language.md ("Decisions") over a
 // small policy written for the purpose, loaded through the real pipeline.
-#include "dsl/evaluator.hpp"
-#include "dsl/policy_loader.hpp"
+#include "tests/unit/dsl/evaluator_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 using namespace flowgate::dsl;
+using flowgate::dsl::testing::request;
 
 namespace {
 
@@ -81,23 +81,9 @@ forbid no_numbers {
 )";
 
 std::shared_ptr<const CompiledPolicy> test_policy() {
-    static std::shared_ptr<const CompiledPolicy> policy = [] {
-        LoadResult loaded = load_policy(std::vector<PolicyText>{{"eval.policy", policy_text}});
-        INFO(format(loaded.diagnostics));
-        REQUIRE(loaded);
-        return loaded.policy;
-    }();
+    static std::shared_ptr<const CompiledPolicy> policy =
+        flowgate::dsl::testing::load_text("eval.policy", policy_text);
     return policy;
-}
-
-Request request(std::string purpose, std::optional<std::string> activity, std::string recipient,
-                std::vector<std::string> data) {
-    Request r;
-    r.purpose = std::move(purpose);
-    r.activity = std::move(activity);
-    r.recipient = std::move(recipient);
-    r.data = std::move(data);
-    return r;
 }
 
 std::vector<std::string> obligation_ids(const Decision& d) {
@@ -158,8 +144,8 @@ TEST_CASE("evaluator: conditions on consent, objection and legal basis", "[dsl]"
     SECTION("without consent the closest permit's condition is the reason") {
         Decision d = evaluate(*policy, r);
         CHECK_FALSE(d.allowed);
-        CHECK(d.reason() ==
-              "data 'checkup': requires consent and not objection (rule 'p_programme')");
+        CHECK(d.reason() == "data 'checkup': requires consent and not objection (rule "
+                            "'p_programme'); allowed with context consent: true");
     }
     SECTION("consent allows") {
         r.context.consent = true;
@@ -188,6 +174,7 @@ TEST_CASE("evaluator: conditions on consent, objection and legal basis", "[dsl]"
 
 TEST_CASE("evaluator: unknown names deny with a reason naming them", "[dsl]") {
     auto policy = test_policy();
+    // Names too far from any declared one get no suggestion (see the suggestion tests).
     CHECK(evaluate(*policy, request("nope", {}, "prevent", {"checkup"})).reason() ==
           "unknown purpose 'nope'");
     CHECK(evaluate(*policy, request("health", {}, "foo", {"checkup"})).reason() ==
@@ -201,6 +188,7 @@ TEST_CASE("evaluator: unknown names deny with a reason naming them", "[dsl]") {
     Decision d = evaluate(*policy, r);
     CHECK_FALSE(d.allowed);
     CHECK(d.reason() == "unknown legal basis 'made_up'");
+    CHECK(d.suggestions.empty());
 }
 
 TEST_CASE("evaluator: names may be labels, with white space ignored", "[dsl]") {

@@ -73,6 +73,10 @@ struct Dump {
         out += "\nobligation";
         name(d.id), label(d.label);
     }
+    void operator()(const ast::Alias& d) {
+        out += "\nalias";
+        name(d.target), label(d.label);
+    }
     void operator()(const ast::Purpose& d) {
         out += "\npurpose";
         name(d.id), label(d.label);

@@ -250,7 +250,8 @@ TEST_CASE("request json: an allow answers the exact wire shape", "[dsl]") {
          {{"id", "p"}, {"file", "j.policy"}, {"line", 11}, {"table", {{"row", 3}, {"case", "j"}}}}},
         {"legal_basis", {{"id", "g"}, {"label", "同意"}}},
         {"obligations", json::array{json::object{{"id", "record"}, {"label", "提供記録"}}}},
-        {"policy", policy->hash()}};
+        {"policy", policy->hash()},
+        {"activity", "programme"}};
     CHECK(json::serialize(answer) == json::serialize(expected));
 }
 

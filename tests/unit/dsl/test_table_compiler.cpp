@@ -354,3 +354,64 @@ TEST_CASE("table compiler: the generated text is already in canonical (fmt) form
     REQUIRE(formatted);
     CHECK(*formatted == result.policy_text);
 }
+
+TEST_CASE("table compiler: names in the table fold as a spreadsheet writes them", "[dsl][table]") {
+    using Errors = std::vector<std::string>;
+    const std::string parties = "id,type,label,role\nprevent,party,(株)PREVENT,contractor\n";
+    const std::string plain =
+        compile_table("t.csv", k_header + k_line, "p.csv", parties).policy_text;
+    REQUIRE_FALSE(plain.empty());
+    auto compiled = [&](const std::string& line, const std::string& sheet) {
+        TableCompileResult result = compile_table("t.csv", k_header + line, "p.csv", sheet);
+        INFO(format(result.diagnostics));
+        return result.policy_text;
+    };
+    SECTION("full-width letters, digits, low lines and stray spaces in identifier cells") {
+        std::string line = "３,ｊ, health_services "
+                           ",保健事業に必要な利用目的,ｌｉｆｅｓｔｙｌｅ＿ｐｒｏｇｒａｍｍｅ,"
+                           "生活習慣改善プログラムの実施,ｏｕｔｓｏｕｒｃｅ, ｐｒｅｖｅｎｔ ,"
+                           "status ；　checkup_result,appi＿２７＿５＿１\n";
+        CHECK(compiled(line, parties) == plain);
+    }
+    SECTION("a recipient by its label in the parties sheet, in any width") {
+        for (const char* label : {"(株)PREVENT", "（株）ＰＲＥＶＥＮＴ", "㈱PREVENT"}) {
+            INFO(label);
+            CHECK(compiled(replaced(k_line, ",prevent,", std::string(",") + label + ","),
+                           parties) == plain);
+        }
+    }
+    SECTION("the parties sheet's names fold too, its label is kept as written") {
+        std::string sheet =
+            "id,type,label,role\nｐｒｅｖｅｎｔ,ｐａｒｔｙ,（株）PREVENT,ｃｏｎｔｒａｃｔｏｒ\n";
+        std::string text = compiled(k_line, sheet);
+        CHECK(text.find("party prevent \"（株）PREVENT\" role contractor;") != std::string::npos);
+    }
+    SECTION("the parties sheet's aliases become alias declarations, as written") {
+        std::string sheet = "id,type,label,role,aliases\n"
+                            "prevent,party,(株)PREVENT,contractor, プリベント；ＰＲＥＶＥＮＴ社 \n";
+        std::string text = compiled(k_line, sheet);
+        CHECK(text.find("party prevent \"(株)PREVENT\" role contractor;\n\n"
+                        "alias prevent \"プリベント\";\nalias prevent \"ＰＲＥＶＥＮＴ社\";\n") !=
+              std::string::npos);
+        CHECK(compiled(k_line,
+                       "id,type,label,role,aliases\nprevent,party,(株)PREVENT,contractor,\n") ==
+              plain);
+    }
+    SECTION("labels written apart only by width or white space are one label") {
+        std::string second = replaced(k_line, "3,j,", "3,k,");
+        second = replaced(second, "lifestyle_programme", "another_programme");
+        second = replaced(second, "生活習慣改善プログラムの実施", "生活習慣改善 プログラムの実施");
+        CHECK(errors_of(compile_table("t.csv", k_header + k_line + second)) ==
+              Errors{"t.csv:3:52: duplicate label in purpose 'health_services' (first on line 2)"});
+        std::string relabelled = replaced(k_line, "3,j,", "3,k,");
+        relabelled = replaced(relabelled, "lifestyle_programme", "another_programme");
+        relabelled = replaced(relabelled, "生活習慣改善", "別の");
+        relabelled = replaced(relabelled, "保健事業に必要な利用目的", "保健事業に必要な　利用目的");
+        CHECK(errors_of(compile_table("t.csv", k_header + k_line + relabelled)).empty());
+    }
+    SECTION("what does not fold to an identifier is still refused, as written") {
+        CHECK(errors_of(compile_table("t.csv",
+                                      k_header + replaced(k_line, ",prevent,", ",(株)ダミー,"))) ==
+              Errors{"t.csv:2:79: recipients item '(株)ダミー' is not an identifier"});
+    }
+}

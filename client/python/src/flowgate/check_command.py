@@ -135,6 +135,20 @@ def print_decision(answer: dict[str, Any]) -> None:
     print(f"  policy:      {text_of(answer.get('policy'))}")
     if "audit_seq" in answer:
         print(f"  audit seq:   {text_of(answer['audit_seq'])}")
+    # What a deny says would do instead: names in place of the one that failed, and the
+    # context that would allow.
+    suggestions = answer.get("suggestions")
+    if isinstance(suggestions, list) and suggestions:
+        first = suggestions[0]
+        field = text_of(first.get("field")) if isinstance(first, dict) else ""
+        print(f"  suggestions: {field}: {label_list(suggestions)}")
+    context = answer.get("satisfying_context")
+    if isinstance(context, dict):
+        changes = ", ".join(
+            f"{key}: {'none' if value is None else text_of(value)}"
+            for key, value in context.items()
+        )
+        print(f"  allowed with context: {changes}")
 
 
 def run(arguments: Sequence[str] | None = None) -> int:
