@@ -3,6 +3,8 @@
 // differ cost more than a comparison of identifiers.
 #include "policy_diff.hpp"
 
+#include "names.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -240,12 +242,15 @@ std::vector<OrderChange> order_changes(const CompiledPolicy& before, const Compi
     return changes;
 }
 
+// A label that only folds alike (full-width for half-width, white space) is one a request
+// by the old label still resolves with: not a change.
 template <typename Items>
 void relabelled(std::string_view kind, const Items& before, const Items& after,
                 std::vector<LabelChange>& out, std::string_view prefix = {}) {
     for (const auto& old_item : before) {
         for (const auto& new_item : after) {
-            if (old_item.id == new_item.id && old_item.label != new_item.label) {
+            if (old_item.id == new_item.id &&
+                fold_name(old_item.label) != fold_name(new_item.label)) {
                 out.push_back(LabelChange{std::string(kind), std::string(prefix) + old_item.id,
                                           old_item.label, new_item.label});
             }

@@ -454,4 +454,12 @@ TEST_CASE("policy diff: a label changed under the same identifier is reported", 
     CHECK(diff.label_changes[1].id == "clinic_a");
     CHECK_FALSE(diff.empty());
     CHECK(diff_to_json(diff).at("label_changes").as_array().size() == 2);
+
+    SECTION("but not one that folds as the old one does: requests by it still resolve") {
+        const std::string widened = replaced(base_text, "party clinic_a \"Aクリニック\"",
+                                             "party clinic_a \" Ａ クリニック\"");
+        PolicyDiff same = diff_policies(*load(base_text), *load(widened));
+        CHECK(same.label_changes.empty());
+        CHECK(same.empty());
+    }
 }
