@@ -1,6 +1,7 @@
 // The streaming read-only reader; see reader.hpp.
 #include "audit/reader.hpp"
 
+#include "audit/row_select.hpp"
 #include "audit/schema.hpp"
 #include "audit/tree_store.hpp"
 
@@ -49,30 +50,27 @@ AuditResult<std::uint64_t> AuditReader::last_seq() {
 
 AuditResult<void> AuditReader::for_each_row(const AuditRowRange& range,
                                             const std::function<bool(const AuditRowView&)>& visit) {
-    auto prepared = prepare(m_db.get(),
-                            "SELECT " + audit_columns(m_version) +
-                                " FROM audit_log WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 "
-                                "AND time_us < ?3 ORDER BY seq",
-                            AuditErrc::bad_schema);
-    if (!prepared) {
-        return prepared.error();
+    auto select = RowSelect::prepare(
+        m_db.get(), m_version,
+        "WHERE seq >= ?1 AND seq <= ?4 AND time_us >= ?2 AND time_us < ?3 ORDER BY seq");
+    if (!select) {
+        return select.error();
     }
-    sqlite3_stmt* stmt = prepared.value().get();
+    sqlite3_stmt* stmt = select.value().statement();
     sqlite3_bind_int64(stmt, 1, range.from_seq);
     sqlite3_bind_int64(stmt, 4, range.to_seq);
     sqlite3_bind_int64(stmt, 2, range.since_us.value_or(INT64_MIN));
     sqlite3_bind_int64(stmt, 3, range.until_us.value_or(INT64_MAX));
-    int step = SQLITE_ROW;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (!visit(read_row(stmt, m_version))) {
+    for (;;) {
+        auto row = select.value().next();
+        if (!row) {
+            return outcome::failure(
+                AuditError{row.error().code, m_path.string() + ": " + row.error().message});
+        }
+        if (!row.value() || !visit(*row.value())) {
             return outcome::success();
         }
     }
-    if (step != SQLITE_DONE) {
-        return outcome::failure(
-            sqlite_error(m_db.get(), AuditErrc::unavailable, "reading " + m_path.string()));
-    }
-    return outcome::success();
 }
 
 AuditResult<std::vector<AuditRecord>> AuditReader::rows(const AuditRowRange& range) {

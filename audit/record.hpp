@@ -134,13 +134,22 @@ enum class FieldRole {
 struct AuditField {
     std::string_view name; // the column's name
     FieldRole role = FieldRole::content;
-    int since = 1; // the schema version the column appeared in
+    int since = 1;          // the schema version the column appeared in
+    int interned_since = 0; // from this version, stored as an id into audit_text (0: never)
+    int until = 0;          // the last version that stores the column (0: every one since)
 
     // A column of the stores of this schema version.
-    constexpr bool in_version(int version) const { return since <= version; }
+    constexpr bool in_version(int version) const {
+        return since <= version && (until == 0 || version <= until);
+    }
+    // Stored, in the stores of this version, as `<name>_id`: the id of its text in
+    // audit_text, where each text a row holds is stored once.
+    constexpr bool interned(int version) const {
+        return interned_since != 0 && interned_since <= version;
+    }
     // In the canonical bytes that the hash of a row of this schema version covers.
     constexpr bool hashed(int version) const {
-        return in_version(version) && role != FieldRole::prev_hash && role != FieldRole::hash;
+        return since <= version && role != FieldRole::prev_hash && role != FieldRole::hash;
     }
     // In `flowgate audit export --all`, under export_name().
     constexpr bool exported() const { return role != FieldRole::prev_hash; }
@@ -155,30 +164,30 @@ struct AuditField {
 template <class Visit, class... Rows> constexpr void for_each_field(Visit&& visit, Rows&&... rows) {
     visit(AuditField{"seq", FieldRole::key}, rows.seq...);
     visit(AuditField{"time_us", FieldRole::time}, rows.time_us...);
-    visit(AuditField{"kind"}, rows.kind...);
+    visit(AuditField{"kind", FieldRole::content, 1, 4}, rows.kind...);
     visit(AuditField{"uid"}, rows.uid...);
     visit(AuditField{"gid"}, rows.gid...);
     visit(AuditField{"pid"}, rows.pid...);
-    visit(AuditField{"service"}, rows.service...);
+    visit(AuditField{"service", FieldRole::content, 1, 4}, rows.service...);
     visit(AuditField{"request"}, rows.request...);
-    visit(AuditField{"request_encoding", FieldRole::content, 2}, rows.request_encoding...);
+    visit(AuditField{"request_encoding", FieldRole::content, 2, 4}, rows.request_encoding...);
     visit(AuditField{"request_bytes", FieldRole::content, 2}, rows.request_bytes...);
     visit(AuditField{"request_sha256", FieldRole::content, 2}, rows.request_sha256...);
-    visit(AuditField{"decision"}, rows.decision...);
-    visit(AuditField{"reason"}, rows.reason...);
-    visit(AuditField{"rule"}, rows.rule...);
-    visit(AuditField{"rule_source"}, rows.rule_source...);
-    visit(AuditField{"legal_basis"}, rows.legal_basis...);
-    visit(AuditField{"obligations"}, rows.obligations...);
-    visit(AuditField{"policy_hash"}, rows.policy_hash...);
-    visit(AuditField{"purpose"}, rows.purpose...);
-    visit(AuditField{"activity"}, rows.activity...);
-    visit(AuditField{"recipient"}, rows.recipient...);
-    visit(AuditField{"direction"}, rows.direction...);
-    visit(AuditField{"data"}, rows.data...);
+    visit(AuditField{"decision", FieldRole::content, 1, 4}, rows.decision...);
+    visit(AuditField{"reason", FieldRole::content, 1, 4}, rows.reason...);
+    visit(AuditField{"rule", FieldRole::content, 1, 4}, rows.rule...);
+    visit(AuditField{"rule_source", FieldRole::content, 1, 4}, rows.rule_source...);
+    visit(AuditField{"legal_basis", FieldRole::content, 1, 4}, rows.legal_basis...);
+    visit(AuditField{"obligations", FieldRole::content, 1, 4}, rows.obligations...);
+    visit(AuditField{"policy_hash", FieldRole::content, 1, 4}, rows.policy_hash...);
+    visit(AuditField{"purpose", FieldRole::content, 1, 4}, rows.purpose...);
+    visit(AuditField{"activity", FieldRole::content, 1, 4}, rows.activity...);
+    visit(AuditField{"recipient", FieldRole::content, 1, 4}, rows.recipient...);
+    visit(AuditField{"direction", FieldRole::content, 1, 4}, rows.direction...);
+    visit(AuditField{"data", FieldRole::content, 1, 4}, rows.data...);
     visit(AuditField{"subject"}, rows.subject...);
     visit(AuditField{"detail"}, rows.detail...);
-    visit(AuditField{"prev_hash", FieldRole::prev_hash}, rows.prev_hash...);
+    visit(AuditField{"prev_hash", FieldRole::prev_hash, 1, 0, 3}, rows.prev_hash...);
     visit(AuditField{"hash", FieldRole::hash}, rows.hash...);
 }
 

@@ -20,20 +20,31 @@ namespace outcome = boost::outcome_v2;
 namespace {
 
 // The append-only rules live in the database so that they hold for every connection,
-// the sqlite3 shell included. A correct seq and prev_hash with a forged hash still
-// gets in; that is what the chain is for.
-constexpr const char* triggers_and_policy_files = R"sql(
-CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE is not allowed'); END;
-CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE is not allowed'); END;
+// the sqlite3 shell included. A correct seq (and, before version 4, prev_hash) with a
+// forged hash still gets in; that is what the chain is for.
+constexpr const char* linked_in_sequence = R"sql(
 CREATE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log
 WHEN (NEW.seq - 1, NEW.prev_hash) IS NOT (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1)
   AND NOT (NEW.seq IS 1
            AND NEW.prev_hash IS '0000000000000000000000000000000000000000000000000000000000000000'
            AND NOT EXISTS (SELECT 1 FROM audit_log))
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row and prev_hash must be its hash'); END;
+)sql";
 
+// Version 4 stores no prev_hash (it is the row before's hash): a row's seq must follow.
+constexpr const char* in_sequence = R"sql(
+CREATE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log
+WHEN NEW.seq IS NOT COALESCE((SELECT MAX(seq) FROM audit_log), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: seq must follow the last row'); END;
+)sql";
+
+constexpr const char* no_update_or_delete = R"sql(
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE is not allowed'); END;)sql";
+
+constexpr const char* policy_files = R"sql(
 CREATE TABLE policy_files (
     policy_hash TEXT NOT NULL,
     name        TEXT NOT NULL,
@@ -93,12 +104,63 @@ WHEN EXISTS (SELECT 1 FROM audit_origin)
 BEGIN SELECT RAISE(ABORT, 'audit_origin is append-only: a log has one origin'); END;
 )sql";
 
+// Version 4: each text an interned column holds, stored once; ids 1, 2, 3, … in order,
+// so that a reader can keep them in a list.
+constexpr const char* interned_texts = R"sql(
+CREATE TABLE audit_text (
+    id          INTEGER PRIMARY KEY,
+    text        TEXT NOT NULL UNIQUE
+);
+CREATE TRIGGER audit_text_no_update BEFORE UPDATE ON audit_text
+BEGIN SELECT RAISE(ABORT, 'audit_text is append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER audit_text_no_delete BEFORE DELETE ON audit_text
+BEGIN SELECT RAISE(ABORT, 'audit_text is append-only: DELETE is not allowed'); END;
+CREATE TRIGGER audit_text_in_sequence BEFORE INSERT ON audit_text
+WHEN NEW.id IS NOT COALESCE((SELECT MAX(id) FROM audit_text), 0) + 1
+BEGIN SELECT RAISE(ABORT, 'audit_text is append-only: id must follow the last text'); END;
+)sql";
+
+std::string column_name(const AuditField& field, int version) {
+    return field.interned(version) ? std::string(field.name) + "_id" : std::string(field.name);
+}
+
+// The rows as version 3 showed them, every column a text or an integer, prev_hash
+// included: for the auditors' own queries and scripts.
+std::string rows_view_sql(int version) {
+    std::string sql = "\nCREATE VIEW audit_rows AS SELECT";
+    const char* separator = "\n";
+    for_each_field(
+        [&](const AuditField& field, const auto& /*value*/) {
+            if (!field.hashed(version) && field.role != FieldRole::prev_hash &&
+                field.role != FieldRole::hash) {
+                return;
+            }
+            sql += separator;
+            separator = ",\n";
+            if (field.interned(version)) {
+                sql +=
+                    "    (SELECT text FROM audit_text WHERE id = " + column_name(field, version) +
+                    ") AS " + std::string(field.name);
+            } else if (field.role == FieldRole::prev_hash) {
+                sql += "    COALESCE((SELECT hash FROM audit_log AS before WHERE before.seq = "
+                       "audit_log.seq - 1), '" +
+                       std::string(64, '0') + "') AS prev_hash";
+            } else {
+                sql += "    " + std::string(field.name);
+            }
+        },
+        AuditRowView{});
+    sql += "\nFROM audit_log;\n";
+    return sql;
+}
+
 // The SQL type of a field: the key, integers and texts.
-template <class Value> std::string_view column_type(const AuditField& field) {
+template <class Value> std::string_view column_type(const AuditField& field, int version) {
     if (field.role == FieldRole::key) {
         return "INTEGER PRIMARY KEY";
     }
-    return std::is_integral_v<Value> ? "INTEGER NOT NULL" : "TEXT NOT NULL";
+    return std::is_integral_v<Value> || field.interned(version) ? "INTEGER NOT NULL"
+                                                                : "TEXT NOT NULL";
 }
 
 std::string make_schema_sql(int version) {
@@ -110,17 +172,23 @@ std::string make_schema_sql(int version) {
             if (!field.in_version(version)) {
                 return;
             }
-            std::string name(field.name);
+            std::string name = column_name(field, version);
             name.resize(std::max<std::size_t>(name.size(), 11), ' ');
             sql += separator;
-            sql += "    " + name + " " + std::string(column_type<Value>(field));
+            sql += "    " + name + " " + std::string(column_type<Value>(field, version));
             separator = ",\n";
         },
         AuditRowView{});
     sql += "\n);";
-    sql += triggers_and_policy_files;
+    sql += no_update_or_delete;
+    sql += version >= 4 ? in_sequence : linked_in_sequence;
+    sql += policy_files;
     if (version >= 3) {
         sql += tree_checkpoints_and_origin;
+    }
+    if (version >= 4) {
+        sql += interned_texts;
+        sql += rows_view_sql(version);
     }
     return sql;
 }
@@ -133,16 +201,6 @@ void bind_field(sqlite3_stmt* stmt, int index, std::int64_t value) {
 }
 void bind_field(sqlite3_stmt* stmt, int index, std::string_view text) {
     bind_text(stmt, index, text);
-}
-
-void read_field(sqlite3_stmt* stmt, int column, std::uint64_t& seq) {
-    seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, column));
-}
-void read_field(sqlite3_stmt* stmt, int column, std::int64_t& value) {
-    value = sqlite3_column_int64(stmt, column);
-}
-void read_field(sqlite3_stmt* stmt, int column, std::string_view& text) {
-    text = column_view(stmt, column);
 }
 
 AuditResult<int> user_version(sqlite3* db) {
@@ -242,7 +300,7 @@ std::string audit_columns(int version) {
         [&out, version](const AuditField& field, const auto& /*value*/) {
             if (field.in_version(version)) {
                 out += out.empty() ? "" : ", ";
-                out += field.name;
+                out += column_name(field, version);
             }
         },
         AuditRowView{});
@@ -258,8 +316,10 @@ const std::string& insert_row_sql() {
     static const std::string sql = [] {
         std::string parameters;
         for_each_field(
-            [&parameters](const AuditField& /*field*/, const auto& /*value*/) {
-                parameters += parameters.empty() ? "?" : ", ?";
+            [&parameters](const AuditField& field, const auto& /*value*/) {
+                if (field.in_version(schema_version)) {
+                    parameters += parameters.empty() ? "?" : ", ?";
+                }
             },
             AuditRowView{});
         return "INSERT INTO audit_log (" + audit_columns() + ") VALUES (" + parameters + ")";
@@ -267,33 +327,28 @@ const std::string& insert_row_sql() {
     return sql;
 }
 
-void bind_row(sqlite3_stmt* stmt, const AuditRowView& row) {
+bool bind_row(sqlite3_stmt* stmt, const AuditRowView& row, TextIds& texts) {
     int index = 0;
-    for_each_field([stmt, &index](const AuditField& /*field*/,
-                                  const auto& value) { bind_field(stmt, ++index, value); },
-                   row);
-}
-
-AuditRowView read_row(sqlite3_stmt* stmt) {
-    AuditRowView row;
-    int column = 0;
-    for_each_field([stmt, &column](const AuditField& /*field*/,
-                                   auto& value) { read_field(stmt, column++, value); },
-                   row);
-    return row;
-}
-
-AuditRowView read_row(sqlite3_stmt* stmt, int version) {
-    AuditRowView row;
-    int column = 0;
+    bool bound = true;
     for_each_field(
-        [stmt, &column, version](const AuditField& field, auto& value) {
-            if (field.in_version(version)) {
-                read_field(stmt, column++, value);
+        [&](const AuditField& field, const auto& value) {
+            using Value = std::decay_t<decltype(value)>;
+            if (!field.in_version(schema_version)) {
+                return;
             }
+            ++index;
+            if constexpr (std::is_same_v<Value, std::string_view>) {
+                if (field.interned(schema_version)) {
+                    const auto id = texts.id_of(value);
+                    bound = bound && id.has_value();
+                    sqlite3_bind_int64(stmt, index, id.value_or(0));
+                    return;
+                }
+            }
+            bind_field(stmt, index, value);
         },
         row);
-    return row;
+    return bound;
 }
 
 AuditResult<int> readable_schema_version(sqlite3* db, const std::filesystem::path& path) {

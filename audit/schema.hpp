@@ -8,6 +8,7 @@
 #pragma once
 
 #include "audit/error.hpp"
+#include "audit/interned_texts.hpp"
 #include "audit/record.hpp"
 
 #include <sqlite3.h>
@@ -21,8 +22,11 @@ namespace flowgate::audit {
 // PRAGMA user_version of a store this library writes, and of the oldest it still reads.
 // Version 2 added request_encoding, request_bytes and request_sha256; version 3 the
 // Merkle tree's stored nodes (audit_tree), the checkpoints (audit_checkpoint) and the
-// log's origin (audit_origin), with the same audit_log.
-inline constexpr int schema_version = 3;
+// log's origin (audit_origin), with the same audit_log; version 4 stores each text of the
+// interned columns once (audit_text, the rows holding ids), no prev_hash (the row
+// before's hash), and shows the rows as before in the view audit_rows: the same fields,
+// the same canonical bytes and hashes.
+inline constexpr int schema_version = 4;
 inline constexpr int oldest_readable_schema_version = 1;
 
 // The schema of a new store: CREATE TABLE and CREATE TRIGGER statements.
@@ -30,24 +34,19 @@ const std::string& schema_sql();
 // The schema as a store of an earlier version holds it (its columns, the same triggers).
 std::string schema_sql(int version);
 
-// "seq, time_us, kind, …, hash": the audit_log columns in the field table's order, for a
-// SELECT or an INSERT; with a version, the columns a store of that version has.
+// "seq, time_us, kind_id, …, hash": the audit_log columns in the field table's order, for
+// a SELECT or an INSERT; with a version, the columns a store of that version has.
 const std::string& audit_columns();
 std::string audit_columns(int version);
 
 // "INSERT INTO audit_log (…) VALUES (?, …)", for bind_row().
 const std::string& insert_row_sql();
 
-// Binds every field of the row, in the field table's order, to parameters 1, 2, …;
-// the texts must outlive the statement's next step.
-void bind_row(sqlite3_stmt* stmt, const AuditRowView& row);
-
-// The current row of a statement that selects audit_columns() (from its first column),
-// as views into SQLite's buffers, valid until the statement steps again. With a version,
-// of a statement that selects audit_columns(version): the fields that version lacks keep
-// their defaults.
-AuditRowView read_row(sqlite3_stmt* stmt);
-AuditRowView read_row(sqlite3_stmt* stmt, int version);
+// Binds every column of the row, in the field table's order, to parameters 1, 2, …,
+// an interned column as its text's id (stored by `texts` if new); the texts must outlive
+// the statement's next step. False when a text's id could not be had. (Rows are read
+// back by audit/row_select.hpp.)
+bool bind_row(sqlite3_stmt* stmt, const AuditRowView& row, TextIds& texts);
 
 // The origin line of a new log's checkpoints: "<hostname>/flowgate/<UTC time of
 // creation, YYYYMMDDTHHMMSSZ>", so that two logs, of two hosts or one after another on

@@ -5,6 +5,7 @@
 #include "audit/store.hpp"
 
 #include "audit/checkpointer.hpp"
+#include "audit/row_select.hpp"
 #include "audit/schema.hpp"
 #include "audit/signed_note.hpp"
 #include "audit/sqlite.hpp"
@@ -47,25 +48,26 @@ AuditError broken(const ChainFault& fault) {
     return AuditError{AuditErrc::broken_chain, describe(fault)};
 }
 
-// Feeds the rows `sql` selects (audit_columns(), from parameter 1 on) to the verifier.
-AuditResult<void> verify_rows(sqlite3* db, const std::string& sql, std::uint64_t from_seq,
+// Feeds the rows that `tail` selects (from the seq in parameter 1 on) to the verifier.
+AuditResult<void> verify_rows(sqlite3* db, std::string_view tail, std::uint64_t from_seq,
                               ChainVerifier& verifier) {
-    auto rows = prepare(db, sql, AuditErrc::bad_schema);
+    auto rows = RowSelect::prepare(db, schema_version, tail);
     if (!rows) {
         return rows.error();
     }
-    sqlite3_stmt* stmt = rows.value().get();
-    sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(from_seq));
-    int step = SQLITE_ROW;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (!verifier.add(read_row(stmt))) {
+    sqlite3_bind_int64(rows.value().statement(), 1, static_cast<sqlite3_int64>(from_seq));
+    for (;;) {
+        auto row = rows.value().next();
+        if (!row) {
+            return row.error();
+        }
+        if (!row.value()) {
+            return outcome::success();
+        }
+        if (!verifier.add(*row.value())) {
             return broken(*verifier.fault());
         }
     }
-    if (step != SQLITE_DONE) {
-        return outcome::failure(sqlite_error(db, AuditErrc::unavailable, "reading the audit log"));
-    }
-    return outcome::success();
 }
 
 // The chain's head as the file holds it: the last row's seq and hash, once the first
@@ -88,16 +90,14 @@ AuditResult<ChainHead> verify_head_and_tail(sqlite3* db, std::uint64_t window) {
     last.value().reset();
     // The first row, wherever it is: rows removed from the start show here.
     ChainVerifier head;
-    const std::string columns = "SELECT " + audit_columns() + " FROM audit_log ";
-    if (auto first = verify_rows(db, columns + "WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+    if (auto first = verify_rows(db, "WHERE seq >= ?1 ORDER BY seq LIMIT 1",
                                  static_cast<std::uint64_t>(INT64_MIN), head);
         !first) {
         return first.error();
     }
     const std::uint64_t from = last_seq > window ? last_seq - window : 1;
     ChainVerifier tail(from);
-    if (auto checked = verify_rows(db, columns + "WHERE seq >= ?1 ORDER BY seq", from, tail);
-        !checked) {
+    if (auto checked = verify_rows(db, "WHERE seq >= ?1 ORDER BY seq", from, tail); !checked) {
         return checked.error();
     }
     return ChainHead{tail.last_seq(), tail.last_hash()};
@@ -351,6 +351,11 @@ private:
             }
             *target = std::move(stmt).value();
         }
+        auto texts = TextIds::open(raw);
+        if (!texts) {
+            return texts.error();
+        }
+        m_texts.emplace(std::move(texts).value());
         m_last_seq = head.value().seq;
         m_last_hash = head.value().hash;
         m_frontier = std::move(frontier).value();
@@ -654,8 +659,7 @@ private:
         to_hex(hash, m_hash_hex);
         row.prev_hash = std::string_view(m_prev_hex, sizeof m_prev_hex);
         row.hash = std::string_view(m_hash_hex, sizeof m_hash_hex);
-        bind_row(stmt, row);
-        return step_once(stmt);
+        return bind_row(stmt, row, *m_texts) && step_once(stmt);
     }
 
     // The number of files newly stored, or nothing on a write failure.
@@ -731,6 +735,7 @@ private:
     // Owned by the writer thread once it runs.
     Db m_db;
     Statements m_statements;
+    std::optional<TextIds> m_texts; // the connection's: made anew by every connect()
     std::uint64_t m_last_seq = 0;
     ChainHash m_last_hash = genesis_hash;
     bool m_needs_connect = false;

@@ -112,35 +112,33 @@ MerkleResult<void> StoredTree::from_rows(const NodeId& id, TreeHash& out) {
 
 MerkleResult<void> StoredTree::load_block(std::uint64_t block) {
     if (!m_rows) {
-        auto stmt = prepare(m_db,
-                            "SELECT " + audit_columns(m_version) +
-                                " FROM audit_log WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-                            AuditErrc::bad_schema);
-        if (!stmt) {
-            return fail(stmt.error());
+        auto select =
+            RowSelect::prepare(m_db, m_version, "WHERE seq >= ?1 AND seq < ?2 ORDER BY seq");
+        if (!select) {
+            return fail(select.error());
         }
-        m_rows = std::move(stmt).value();
+        m_rows.emplace(std::move(select).value());
     }
     m_block.reset();
     m_leaves.clear();
-    sqlite3_stmt* stmt = m_rows.get();
-    sqlite3_reset(stmt);
+    m_rows->reset();
+    sqlite3_stmt* stmt = m_rows->statement();
     const std::uint64_t first_seq = block * block_leaves + 1;
     sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(first_seq));
     sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(first_seq + block_leaves));
-    int step = SQLITE_ROW;
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const AuditRowView row = read_row(stmt, m_version);
-        if (row.seq != first_seq + m_leaves.size()) {
-            break; // a gap: the leaves stop before it
+    for (;;) {
+        auto row = m_rows->next();
+        if (!row) {
+            m_rows->reset();
+            return fail(row.error());
         }
-        canonical_row_bytes(row, m_version, m_canonical);
+        if (!row.value() || row.value()->seq != first_seq + m_leaves.size()) {
+            break; // the end, or a gap: the leaves stop before it
+        }
+        canonical_row_bytes(*row.value(), m_version, m_canonical);
         m_leaves.push_back(m_hasher.leaf(m_canonical));
     }
-    sqlite3_reset(stmt);
-    if (step != SQLITE_DONE && step != SQLITE_ROW) {
-        return fail(sqlite_error(m_db, AuditErrc::unavailable, "reading the log's rows"));
-    }
+    m_rows->reset();
     m_block = block;
     return outcome::success();
 }

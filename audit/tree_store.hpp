@@ -8,6 +8,7 @@
 
 #include "audit/error.hpp"
 #include "audit/merkle.hpp"
+#include "audit/row_select.hpp"
 #include "audit/sqlite.hpp"
 
 #include <cstdint>
@@ -50,7 +51,7 @@ private:
     sqlite3* m_db;
     int m_version;
     Stmt m_node;
-    Stmt m_rows;
+    std::optional<RowSelect> m_rows;
     std::optional<std::uint64_t> m_block; // the block whose leaf hashes m_leaves holds
     std::vector<TreeHash> m_leaves;
     std::vector<TreeHash> m_range; // leaf hashes of a node hashed from many rows

@@ -418,12 +418,12 @@ json::array sqlite_rows(const fs::path& db, const std::string& sql) {
 }
 
 json::array audit_rows(const fs::path& db, const std::string& kind) {
-    return sqlite_rows(db, "SELECT * FROM audit_log WHERE kind = '" + kind + "' ORDER BY seq");
+    return sqlite_rows(db, "SELECT * FROM audit_rows WHERE kind = '" + kind + "' ORDER BY seq");
 }
 
 json::object audit_row(const fs::path& db, std::int64_t seq) {
     json::array rows =
-        sqlite_rows(db, "SELECT * FROM audit_log WHERE seq = " + std::to_string(seq));
+        sqlite_rows(db, "SELECT * FROM audit_rows WHERE seq = " + std::to_string(seq));
     REQUIRE(rows.size() == 1);
     return rows[0].as_object();
 }

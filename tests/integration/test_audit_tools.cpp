@@ -321,7 +321,10 @@ TEST_CASE("audit replay: every decision reproduces under the policy recorded wit
         const fs::path db = copy_of(s.daemon, "changed.db");
         drop_triggers(db);
         const std::string seq = std::to_string(s.contractor_allows.front());
-        sqlite(db, "UPDATE audit_log SET decision = 'deny' WHERE seq = " + seq + ";");
+        // The row names its decision by the id of the text (audit_text).
+        sqlite(db, "UPDATE audit_log SET decision_id = (SELECT id FROM audit_text WHERE text = "
+                   "'deny') WHERE seq = " +
+                       seq + ";");
         CommandResult changed =
             run_flowgate(s.daemon.dir(), {"audit", "replay", "--json", db.string()});
         INFO(changed.out << changed.err);
@@ -494,7 +497,7 @@ TEST_CASE("audit coverage: each rule's decisions in a period, as the rows record
     auto counted = [&](const std::string& where) {
         std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_rule;
         for (const json::value& row : sqlite_rows(
-                 s.daemon.db(), "SELECT rule, decision FROM audit_log WHERE kind IN ('check', "
+                 s.daemon.db(), "SELECT rule, decision FROM audit_rows WHERE kind IN ('check', "
                                 "'explain')" +
                                     where)) {
             auto& [allows, denies] = by_rule[text_of(row.as_object(), "rule")];

@@ -97,7 +97,7 @@ TEST_CASE("flowgated: a full disk answers audit_unavailable, and space coming ba
     CHECK(audit_status(client).at("audit").at("available") == true);
     // The log holds exactly the two allows answered, and chains across the failure.
     json::array allows =
-        sqlite_rows(small / "audit.db", "SELECT seq FROM audit_log WHERE decision = 'allow'");
+        sqlite_rows(small / "audit.db", "SELECT seq FROM audit_rows WHERE decision = 'allow'");
     CHECK(allows.size() == 2);
     daemon.signal(SIGTERM);
     CHECK(daemon.wait_exit() == 0);

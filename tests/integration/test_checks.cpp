@@ -60,7 +60,7 @@ TEST_CASE("flowgated: an allowed and a denied check are answered after their row
 
     // Every row chains to the one before it.
     json::array chain = sqlite_rows(
-        daemon.db(), "SELECT a.seq FROM audit_log a JOIN audit_log b ON b.seq = a.seq - 1 "
+        daemon.db(), "SELECT a.seq FROM audit_rows a JOIN audit_rows b ON b.seq = a.seq - 1 "
                      "WHERE a.prev_hash != b.hash");
     CHECK(chain.empty());
 }
@@ -175,7 +175,7 @@ TEST_CASE("flowgated: many clients pipelining at once each get their answers in 
         CHECK(failure.empty());
     }
     json::array counted =
-        sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_log WHERE kind = 'check'");
+        sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_rows WHERE kind = 'check'");
     CHECK(counted[0].at("n") == clients * per_client);
 }
 

@@ -110,8 +110,8 @@ TEST_CASE("flowgated: a store whose chain's tail was altered is refused at start
     {
         std::ofstream out(script);
         out << "DROP TRIGGER audit_log_no_update;\n"
-               "UPDATE audit_log SET decision = 'deny' WHERE seq = (SELECT MAX(seq) FROM "
-               "audit_log WHERE kind = 'check');\n"
+               "UPDATE audit_log SET subject = 'p-tampered' WHERE seq = (SELECT MAX(seq) FROM "
+               "audit_rows WHERE kind = 'check');\n"
             << guard[0].at("sql").as_string().c_str() << ";\n";
     }
     CommandResult tampered =
@@ -226,9 +226,9 @@ TEST_CASE("flowgated: SIGTERM stops accepting, answers what is in flight, commit
     }
     // Whatever the daemon read, it answered; whatever it answered, it committed.
     json::array counted =
-        sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_log WHERE kind = 'check'");
+        sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_rows WHERE kind = 'check'");
     CHECK(counted[0].at("n") == answered);
-    json::array last = sqlite_rows(daemon.db(), "SELECT kind FROM audit_log ORDER BY seq DESC "
+    json::array last = sqlite_rows(daemon.db(), "SELECT kind FROM audit_rows ORDER BY seq DESC "
                                                 "LIMIT 1");
     CHECK(last[0].at("kind") == "stop");
     // And nothing listens any more.

@@ -97,7 +97,7 @@ std::size_t log_lines_with(const Daemon& daemon, std::string_view text) {
 }
 
 std::int64_t count_rows(const Daemon& daemon, const std::string& where) {
-    return sqlite_rows(daemon.db(), "SELECT count(*) AS n FROM audit_log WHERE " + where)
+    return sqlite_rows(daemon.db(), "SELECT count(*) AS n FROM audit_rows WHERE " + where)
         .at(0)
         .at("n")
         .as_int64();
@@ -137,7 +137,7 @@ TEST_CASE("flowgated: a connection pipelining as fast as it can takes its share 
     // Between two of its checks, how many of the flood's were committed: its share is
     // its places in the queue (a batch or two of them), not the thousands it sent.
     json::array rows = sqlite_rows(
-        daemon.db(), "SELECT seq, subject FROM audit_log WHERE kind = 'check' ORDER BY seq");
+        daemon.db(), "SELECT seq, subject FROM audit_rows WHERE kind = 'check' ORDER BY seq");
     std::vector<std::int64_t> gaps;
     std::int64_t flood_rows = 0;
     bool seen_victim = false;

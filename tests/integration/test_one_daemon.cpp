@@ -390,7 +390,7 @@ TEST_CASE("flowgated: a start that does not serve records nothing", "[integratio
     CHECK(rows_in(daemon.db()) == rows);
     CHECK(rows_in(daemon.db(), "policy_files") == files);
     // The last row is the stop of the run that served.
-    json::array last = sqlite_rows(daemon.db(), "SELECT kind FROM audit_log ORDER BY seq DESC "
+    json::array last = sqlite_rows(daemon.db(), "SELECT kind FROM audit_rows ORDER BY seq DESC "
                                                 "LIMIT 1");
     CHECK(last[0].at("kind") == "stop");
 }

@@ -349,11 +349,11 @@ else:
                "request_bytes, request_sha256, decision, reason, rule, rule_source, legal_basis, "
                "obligations, policy_hash, purpose, activity, recipient, direction, data, subject, detail")
     prev = bytes.fromhex(db.execute("SELECT hash FROM audit_log WHERE seq = 4").fetchone()[0])
-    for row in db.execute(f"SELECT {columns} FROM audit_log WHERE seq >= 5 ORDER BY seq").fetchall():
+    for row in db.execute(f"SELECT {columns} FROM audit_rows WHERE seq >= 5 ORDER BY seq").fetchall():
         canonical = b"".join(len(v).to_bytes(8, "big") + v for v in (str(f).encode() for f in row))
         leaf = hashlib.sha256(b"\x00" + canonical).digest()
         digest = hashlib.sha256(prev + leaf).digest()
-        db.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?", (prev.hex(), digest.hex(), row[0]))
+        db.execute("UPDATE audit_log SET hash = ? WHERE seq = ?", (digest.hex(), row[0]))
         prev = digest
 db.execute("DELETE FROM audit_checkpoint")
 db.execute("DELETE FROM audit_tree")

@@ -259,11 +259,11 @@ TEST_CASE("flowgated: checks in flight during a reload keep the snapshot they st
     }
     // Every row records the snapshot its answer named.
     json::array mismatched = sqlite_rows(
-        daemon.db(), "SELECT COUNT(*) AS n FROM audit_log WHERE kind = 'check' AND policy_hash "
+        daemon.db(), "SELECT COUNT(*) AS n FROM audit_rows WHERE kind = 'check' AND policy_hash "
                      "NOT IN ('" +
                          original + "', '" + fresh + "')");
     CHECK(mismatched[0].at("n") == 0);
-    json::array counted = sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_log WHERE "
+    json::array counted = sqlite_rows(daemon.db(), "SELECT COUNT(*) AS n FROM audit_rows WHERE "
                                                    "kind = 'check' AND policy_hash = '" +
                                                        fresh + "'");
     CHECK(counted[0].at("n") == on_fresh);
@@ -345,8 +345,8 @@ TEST_CASE("flowgated: a new policy serves only once its reload row is committed"
 
     // Every decision's policy is one the log shows loaded before it.
     json::array unlogged = sqlite_rows(
-        daemon.db(), "SELECT seq, policy_hash FROM audit_log AS d WHERE kind = 'check' AND NOT "
-                     "EXISTS (SELECT 1 FROM audit_log AS l WHERE l.kind IN ('load', 'reload') "
+        daemon.db(), "SELECT seq, policy_hash FROM audit_rows AS d WHERE kind = 'check' AND NOT "
+                     "EXISTS (SELECT 1 FROM audit_rows AS l WHERE l.kind IN ('load', 'reload') "
                      "AND l.policy_hash = d.policy_hash AND l.seq < d.seq)");
     CHECK(unlogged.empty());
     CHECK(original != second);

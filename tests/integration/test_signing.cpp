@@ -73,7 +73,7 @@ void check_refused_for_key(Daemon& daemon, const fs::path& key, const std::strin
     CHECK_THAT(log, Catch::Contains("event=start_failed reason=signing_key path=" + key.string()) &&
                         Catch::Contains(why));
     CHECK_FALSE(fs::exists(daemon.socket()));
-    CHECK(sqlite_rows(daemon.db(), "SELECT seq FROM audit_log WHERE kind != 'init'").empty());
+    CHECK(sqlite_rows(daemon.db(), "SELECT seq FROM audit_rows WHERE kind != 'init'").empty());
 }
 
 } // namespace

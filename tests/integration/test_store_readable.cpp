@@ -59,7 +59,7 @@ std::string python_verified(const fs::path& dir, const fs::path& db) {
 const char* const python_rows = R"py(import hashlib, json, sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 db.row_factory = sqlite3.Row
-rows = [dict(row) for row in db.execute("SELECT * FROM audit_log ORDER BY seq")]
+rows = [dict(row) for row in db.execute("SELECT * FROM audit_rows ORDER BY seq")]
 print(json.dumps({"rows": rows,
                   "digest": hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()}))
 )py";
@@ -134,7 +134,7 @@ TEST_CASE("audit store: a store that received bytes that are not UTF-8 and 64 Ki
     REQUIRE(daemon.wait_exit() == 0);
 
     const fs::path db = daemon.db();
-    CHECK_THAT(python_verified(daemon.dir(), db), Catch::StartsWith("ok: version 3, "));
+    CHECK_THAT(python_verified(daemon.dir(), db), Catch::StartsWith("ok: version 4, "));
 
     const fs::path junk_file = write_file(daemon.dir(), "junk", junk);
     const fs::path script = write_file(daemon.dir(), "rows.py", python_rows);
@@ -220,7 +220,7 @@ dst.executescript(open(sys.argv[3]).read() + "PRAGMA user_version = 1;")
 def field_bytes(value):
     return str(value).encode() if isinstance(value, int) else value if isinstance(value, bytes) else value.encode()
 prev = bytes(32)
-for row in src.execute(f"SELECT {', '.join(V1)}, request_encoding, request_sha256 FROM audit_log ORDER BY seq"):
+for row in src.execute(f"SELECT {', '.join(V1)}, request_encoding, request_sha256 FROM audit_rows ORDER BY seq"):
     values, encoding, cut = list(row[:-2]), row[-2], row[-1]
     assert cut == "", "a cut request has no version-1 form"
     if encoding == "base64":
@@ -337,7 +337,7 @@ TEST_CASE("audit tools: a store of schema version 1 verifies, lists its records,
         CHECK(daemon.run_to_exit(launch) == 1);
         CHECK_THAT(daemon.log(),
                    Catch::Contains(v1.string() + " is an audit store of schema version 1; this "
-                                                 "flowgated writes version 3") &&
+                                                 "flowgated writes version 4") &&
                        Catch::Contains("still read it") &&
                        Catch::Contains("make a new store at another path with `flowgated "
                                        "--init-store`"));

@@ -94,5 +94,5 @@ class Daemon:
         """The audit rows, in seq order, read from the file as an auditor reads it."""
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
             db.row_factory = sqlite3.Row
-            found = db.execute(f"SELECT * FROM audit_log WHERE {where} ORDER BY seq", arguments)
+            found = db.execute(f"SELECT * FROM audit_rows WHERE {where} ORDER BY seq", arguments)
             return [dict(row) for row in found.fetchall()]

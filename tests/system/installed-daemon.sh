@@ -44,5 +44,5 @@ grep -q "event=stopped" "$work/flowgated.log" || fail "no event=stopped in the l
 grep -q "READY=1" "$work/notify.log" || fail "flowgated never said READY=1"
 grep -q "STOPPING=1" "$work/notify.log" || fail "flowgated never said STOPPING=1"
 
-checks=$(sqlite3 "$db" "SELECT count(*) FROM audit_log WHERE kind = 'check'")
+checks=$(sqlite3 "$db" "SELECT count(*) FROM audit_rows WHERE kind = 'check'")
 [ "$checks" -eq 2 ] || fail "the audit store holds $checks checks, not 2"

@@ -1,9 +1,11 @@
 // The audit unit tests' shared fixture; see fixture.hpp.
 #include "tests/unit/audit/fixture.hpp"
 
+#include "audit/merkle.hpp"
 #include "audit/request_text.hpp"
 #include "audit/schema.hpp"
 #include "audit/sqlite.hpp"
+#include "audit/tree_store.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -74,24 +76,29 @@ std::string v1_schema_sql() {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records) {
+void write_old_store(const fs::path& db, int version, const std::vector<AuditRecord>& records) {
+    REQUIRE(version < schema_version);
     auto opened =
         open_db(db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, std::chrono::milliseconds(1000));
     REQUIRE(opened);
     sqlite3* raw = opened.value().get();
-    const std::string schema = v1_schema_sql() + "PRAGMA user_version = 1;";
-    REQUIRE(exec(raw, schema.c_str(), AuditErrc::bad_schema, "making a version-1 store"));
+    std::string schema = (version == 1 ? v1_schema_sql() : schema_sql(version)) +
+                         "PRAGMA user_version = " + std::to_string(version) + ";";
+    if (version >= 3) {
+        schema += "INSERT INTO audit_origin (origin) VALUES ('test/flowgate/old');";
+    }
+    REQUIRE(exec(raw, schema.c_str(), AuditErrc::bad_schema, "making an old store"));
     std::string parameters;
     for_each_field(
-        [&parameters](const AuditField& field, const auto& /*value*/) {
-            if (field.in_version(1)) {
+        [&parameters, version](const AuditField& field, const auto& /*value*/) {
+            if (field.in_version(version)) {
                 parameters += parameters.empty() ? "?" : ", ?";
             }
         },
         AuditRowView{});
-    auto insert =
-        prepare(raw, "INSERT INTO audit_log (" + audit_columns(1) + ") VALUES (" + parameters + ")",
-                AuditErrc::bad_schema);
+    auto insert = prepare(
+        raw, "INSERT INTO audit_log (" + audit_columns(version) + ") VALUES (" + parameters + ")",
+        AuditErrc::bad_schema);
     REQUIRE(insert);
     sqlite3_stmt* stmt = insert.value().get();
     ChainHash prev = genesis_hash;
@@ -102,13 +109,13 @@ void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records)
             row.time_us = 1'700'000'000'000'000 + static_cast<std::int64_t>(seq);
         }
         row.prev_hash = to_hex(prev);
-        const ChainHash hash = chain_hash(prev, canonical_row_bytes(view_of(row), 1));
+        const ChainHash hash = row_hash(prev, canonical_row_bytes(view_of(row), version), version);
         row.hash = to_hex(hash);
         int index = 0;
         for_each_field(
-            [stmt, &index](const AuditField& field, const auto& value) {
+            [stmt, &index, version](const AuditField& field, const auto& value) {
                 using Value = std::decay_t<decltype(value)>;
-                if (!field.in_version(1)) {
+                if (!field.in_version(version)) {
                     return;
                 }
                 ++index;
@@ -122,6 +129,36 @@ void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records)
         REQUIRE(step_once(stmt));
         prev = hash;
     }
+    if (version >= 3) {
+        // The tree's nodes of level 4 and up, as the writer of version 3 stored them.
+        auto node = prepare(raw, "INSERT INTO audit_tree (end, level, hash) VALUES (?, ?, ?)",
+                            AuditErrc::bad_schema);
+        REQUIRE(node);
+        TreeFrontier frontier;
+        for (const AuditRecord& record : records) {
+            AuditRecord row = record;
+            row.seq = frontier.size() + 1;
+            if (row.time_us == 0) {
+                row.time_us = 1'700'000'000'000'000 + static_cast<std::int64_t>(row.seq);
+            }
+            for (const TreeNode& completed :
+                 frontier.append(leaf_hash(canonical_row_bytes(view_of(row), version)))) {
+                if (completed.id.level < tree_stored_from_level) {
+                    continue;
+                }
+                sqlite3_bind_int64(node.value().get(), 1,
+                                   static_cast<sqlite3_int64>(node_end(completed.id)));
+                sqlite3_bind_int64(node.value().get(), 2, completed.id.level);
+                sqlite3_bind_blob(node.value().get(), 3, completed.hash.data(),
+                                  static_cast<int>(completed.hash.size()), SQLITE_TRANSIENT);
+                REQUIRE(step_once(node.value().get()));
+            }
+        }
+    }
+}
+
+void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records) {
+    write_old_store(db, 1, records);
 }
 
 std::uint64_t appended(AuditStore& store, AuditRecord record) {
@@ -181,19 +218,36 @@ std::string columns_with(const std::map<std::string, std::string>& replaced,
     for_each_field(
         [&](const AuditField& field, const auto& value) {
             using Value = std::decay_t<decltype(value)>;
+            if (!field.in_version(schema_version)) {
+                return;
+            }
             out += out.empty() ? "" : ", ";
             const std::string name(field.name);
+            const bool interned = field.interned(schema_version);
+            auto value_of = [&](const std::string& expression) {
+                return interned ? "(SELECT id FROM audit_text WHERE text = " + expression + ")"
+                                : expression;
+            };
             if (const auto found = replaced.find(name); found != replaced.end()) {
-                out += found->second;
+                out += value_of(found->second);
             } else if (std::is_integral_v<Value> && !integer.empty()) {
                 out += integer;
             } else if (!std::is_integral_v<Value> && !text.empty()) {
-                out += text;
+                out += value_of(text);
             } else {
-                out += name;
+                out += interned ? name + "_id" : name;
             }
         },
         AuditRowView{});
+    return out;
+}
+
+std::string texts_stored_sql(const std::vector<std::string>& texts) {
+    std::string out;
+    for (const std::string& text : texts) {
+        out += "INSERT OR IGNORE INTO audit_text (id, text) SELECT COALESCE(MAX(id), 0) + 1, " +
+               text + " FROM audit_text;\n";
+    }
     return out;
 }
 

@@ -38,6 +38,10 @@ std::string v1_schema_sql();
 // zero time_us stamped) chained and hashed the version-1 way, with the columns version 1
 // has. Their request is stored as it is, as version 1 stored the bytes received.
 void write_v1_store(const fs::path& db, const std::vector<AuditRecord>& records);
+// A store of an earlier schema version (1 to 3) at DB, made and written as that version's
+// writer did: its schema, its columns, its chain, and from version 3 its origin
+// (test/flowgate/old) and stored tree nodes.
+void write_old_store(const fs::path& db, int version, const std::vector<AuditRecord>& records);
 
 // The seq of a committed row; a failure fails the test instead of terminating it, so
 // that guards (the tmpfs mount) still run.
@@ -62,11 +66,15 @@ struct ShellResult {
     std::string output; // stdout and stderr
 };
 
-// The audit_log columns (the field table's) for a SELECT that copies or makes a row,
-// with some of them replaced by SQL expressions: {{"seq", "seq + 1"}, …}. Given
-// `integer` and `text`, every other column is that literal instead of itself.
+// The audit_log columns (the field table's, as this schema version stores them) for a
+// SELECT that copies or makes a row, with some of them replaced by SQL expressions:
+// {{"seq", "seq + 1"}, {"kind", "'start'"}, …}. Given `integer` and `text`, every other
+// column is that literal instead of itself. An interned column's expression is its text,
+// looked up in audit_text (texts_stored_sql() stores one that is not there yet).
 std::string columns_with(const std::map<std::string, std::string>& replaced,
                          const std::string& integer = {}, const std::string& text = {});
+// SQL that stores each text (an SQL expression) in audit_text unless it is there.
+std::string texts_stored_sql(const std::vector<std::string>& texts);
 
 // A shell command's exit status and output (stdout and stderr).
 ShellResult shell_run(const std::string& command);

@@ -3,8 +3,10 @@
 // version 1's schema is the table's version-1 fields, and the document shows the same
 // statements. A store is made only by create(), and open() refuses one whose schema is
 // not exactly what create() makes, a version-1 store with what to do about it.
+#include "audit/row_select.hpp"
 #include "audit/schema.hpp"
 #include "audit/sqlite.hpp"
+#include "audit/verifier.hpp"
 #include "tests/unit/audit/fixture.hpp"
 
 #include <catch2/catch.hpp>
@@ -40,9 +42,14 @@ std::vector<Column> columns_of_field_table() {
     for_each_field(
         [&out](const AuditField& field, const auto& value) {
             using Value = std::decay_t<decltype(value)>;
+            if (!field.in_version(schema_version)) {
+                return;
+            }
             const bool key = field.role == FieldRole::key;
-            out.push_back(Column{std::string(field.name),
-                                 std::is_integral_v<Value> ? "INTEGER" : "TEXT", !key, key});
+            const bool interned = field.interned(schema_version);
+            out.push_back(Column{std::string(field.name) + (interned ? "_id" : ""),
+                                 std::is_integral_v<Value> || interned ? "INTEGER" : "TEXT", !key,
+                                 key});
         },
         AuditRowView{});
     return out;
@@ -71,8 +78,8 @@ TEST_CASE("schema: a created store's audit_log has exactly the field table's col
     REQUIRE(db);
     const auto expected = columns_of_field_table();
     CHECK(columns_in_file(db.value().get()) == expected);
-    CHECK(audit_columns().starts_with("seq, time_us, kind, "));
-    CHECK(audit_columns().ends_with(", prev_hash, hash"));
+    CHECK(audit_columns().starts_with("seq, time_us, kind_id, uid, "));
+    CHECK(audit_columns().ends_with(", subject, detail, hash"));
 }
 
 TEST_CASE("schema: every field is written to its own column and read back from it", "[audit]") {
@@ -97,27 +104,30 @@ TEST_CASE("schema: every field is written to its own column and read back from i
         },
         record);
     record.seq = 1;
-    record.prev_hash = std::string(genesis_hex);
-    REQUIRE(exec(db, "DROP TRIGGER audit_log_in_sequence", AuditErrc::bad_schema, "test"));
+    record.prev_hash = std::string(genesis_hex); // not stored: the reader gives row 1's
 
     auto insert = prepare(db, insert_row_sql(), AuditErrc::bad_schema);
     REQUIRE(insert);
-    bind_row(insert.value().get(), view_of(record));
+    auto texts = TextIds::open(db);
+    REQUIRE(texts);
+    REQUIRE(bind_row(insert.value().get(), view_of(record), texts.value()));
     REQUIRE(step_once(insert.value().get()));
 
-    auto select =
-        prepare(db, "SELECT " + audit_columns() + " FROM audit_log", AuditErrc::bad_schema);
+    auto select = RowSelect::prepare(db, schema_version, "");
     REQUIRE(select);
-    REQUIRE(sqlite3_step(select.value().get()) == SQLITE_ROW);
-    const AuditRecord back = record_of(read_row(select.value().get()));
+    auto read = select.value().next();
+    REQUIRE(read);
+    REQUIRE(read.value());
+    const AuditRecord back = record_of(*read.value());
     for_each_field(
         [](const AuditField& field, const auto& written, const auto& read) {
             INFO(field.name);
             CHECK(written == read);
         },
         record, back);
-    // And the column named for each field holds that field's value.
-    auto purpose = prepare(db, "SELECT purpose, uid FROM audit_log", AuditErrc::bad_schema);
+    // And the column named for each field holds that field's value (in the view, for an
+    // interned one).
+    auto purpose = prepare(db, "SELECT purpose, uid FROM audit_rows", AuditErrc::bad_schema);
     REQUIRE(purpose);
     REQUIRE(sqlite3_step(purpose.value().get()) == SQLITE_ROW);
     CHECK(column_view(purpose.value().get(), 0) == record.purpose);
@@ -130,18 +140,18 @@ TEST_CASE("schema: a store of a version this flowgate does not know is refused b
     TempDir dir;
     const auto path = dir.path() / "audit.db";
     new_store(path)->close();
-    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 4") == 0);
+    REQUIRE(sqlite3_shell(path, "PRAGMA user_version = 5") == 0);
 
     const auto writer = AuditStore::open(path);
     REQUIRE_FALSE(writer);
     CHECK(writer.error().code == AuditErrc::bad_schema);
-    CHECK_THAT(writer.error().message, Catch::Contains("schema version 4, expected 3"));
+    CHECK_THAT(writer.error().message, Catch::Contains("schema version 5, expected 4"));
     const auto reader = AuditReader::open(path);
     REQUIRE_FALSE(reader);
     CHECK(reader.error().code == AuditErrc::bad_schema);
     CHECK_THAT(reader.error().message,
                Catch::Contains("is not a flowgate audit store of a version this flowgate reads "
-                               "(1 to 3): its user_version is 4"));
+                               "(1 to 4): its user_version is 5"));
 }
 
 TEST_CASE("schema: a missing store is not created by open, and create never replaces one",
@@ -212,7 +222,8 @@ TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new o
     };
     for (const char* trigger :
          {"audit_log_no_update", "audit_log_no_delete", "audit_log_in_sequence",
-          "policy_files_no_update", "policy_files_no_delete", "policy_files_once"}) {
+          "policy_files_no_update", "policy_files_no_delete", "policy_files_once",
+          "audit_text_no_update", "audit_text_no_delete", "audit_text_in_sequence"}) {
         DYNAMIC_SECTION("trigger " << trigger << " dropped") {
             CHECK_THAT(refused_with(std::string("DROP TRIGGER ") + trigger),
                        Catch::Contains(std::string("missing trigger ") + trigger));
@@ -231,7 +242,7 @@ TEST_CASE("schema: a store whose tables, triggers or indexes differ from a new o
     }
     SECTION("a table changed (a column added) and an index added") {
         const std::string message = refused_with("ALTER TABLE policy_files ADD COLUMN note TEXT; "
-                                                 "CREATE INDEX by_kind ON audit_log(kind)");
+                                                 "CREATE INDEX by_kind ON audit_log(kind_id)");
         CHECK_THAT(message, Catch::Contains("table policy_files changed"));
         CHECK_THAT(message, Catch::Contains("unexpected index by_kind"));
     }
@@ -256,11 +267,16 @@ TEST_CASE("schema: version 1's schema is the field table's version-1 fields, byt
                               "reason, rule, rule_source, legal_basis, obligations, policy_hash, "
                               "purpose, activity, recipient, direction, data, subject, detail, "
                               "prev_hash, hash");
-    CHECK(audit_columns() == "seq, time_us, kind, uid, gid, pid, service, request, "
-                             "request_encoding, request_bytes, request_sha256, decision, reason, "
-                             "rule, rule_source, legal_basis, obligations, policy_hash, purpose, "
-                             "activity, recipient, direction, data, subject, detail, prev_hash, "
-                             "hash");
+    CHECK(audit_columns(3) == "seq, time_us, kind, uid, gid, pid, service, request, "
+                              "request_encoding, request_bytes, request_sha256, decision, reason, "
+                              "rule, rule_source, legal_basis, obligations, policy_hash, purpose, "
+                              "activity, recipient, direction, data, subject, detail, prev_hash, "
+                              "hash");
+    CHECK(audit_columns() ==
+          "seq, time_us, kind_id, uid, gid, pid, service_id, request, request_encoding_id, "
+          "request_bytes, request_sha256, decision_id, reason_id, rule_id, rule_source_id, "
+          "legal_basis_id, obligations_id, policy_hash_id, purpose_id, activity_id, "
+          "recipient_id, direction_id, data_id, subject, detail, hash");
     CHECK(schema_sql() == schema_sql(schema_version));
 }
 
@@ -275,7 +291,7 @@ TEST_CASE("schema: a version-1 store is refused by the writer, saying the tools 
     CHECK(opened.error().code == AuditErrc::bad_schema);
     CHECK_THAT(opened.error().message,
                Catch::StartsWith(path.string() + " is an audit store of schema version 1; this "
-                                                 "flowgated writes version 3") &&
+                                                 "flowgated writes version 4") &&
                    Catch::Contains("`flowgate audit verify`") &&
                    Catch::Contains("the record of its period") &&
                    Catch::Contains("at another path with `flowgated --init-store`"));
@@ -343,4 +359,90 @@ TEST_CASE("schema: the CREATE TABLE statements of docs/audit-store.md are the on
     CHECK_THAT(doc, Catch::Contains("## Schema (version " + std::to_string(schema_version) +
                                     ", `PRAGMA user_version = " + std::to_string(schema_version) +
                                     "`)"));
+}
+
+TEST_CASE("schema: a version-3 store is read and verified as it is, and its rows hash as the "
+          "same rows of a version-4 store",
+          "[audit]") {
+    TempDir dir;
+    std::vector<AuditRecord> records;
+    for (int n = 1; n <= 40; ++n) {
+        AuditRecord record =
+            check_record(n, n % 3 == 0 ? AuditDecision::deny : AuditDecision::allow);
+        record.time_us = 1'700'000'000'000'000 + n;
+        record.reason = n % 3 == 0 ? "no rule permits p-" + std::to_string(n) : "permitted";
+        records.push_back(record);
+    }
+    const auto old_path = dir.path() / "v3.db";
+    write_old_store(old_path, 3, records);
+    const auto new_path = dir.path() / "v4.db";
+    {
+        auto store = new_store(new_path);
+        for (const AuditRecord& record : records) {
+            appended(*store, record);
+        }
+    }
+    auto old_reader = reader_of(old_path);
+    CHECK(old_reader->schema_version() == 3);
+    auto verified = verify_log(*old_reader);
+    REQUIRE(verified);
+    CHECK_FALSE(verified.value().fault);
+    CHECK(verified.value().tree_checked);
+    CHECK_FALSE(verified.value().tree_fault);
+    CHECK(verified.value().rows == records.size());
+
+    auto new_reader = reader_of(new_path);
+    CHECK(new_reader->schema_version() == schema_version);
+    auto old_rows = old_reader->rows();
+    auto new_rows = new_reader->rows();
+    REQUIRE(old_rows);
+    REQUIRE(new_rows);
+    // The version-4 store begins with its init row only when the daemon makes it: these
+    // stores hold the same rows, so the same fields, links and hashes.
+    REQUIRE(old_rows.value().size() == new_rows.value().size());
+    for (std::size_t i = 0; i < old_rows.value().size(); ++i) {
+        INFO("row " << i + 1);
+        CHECK(old_rows.value()[i].reason == new_rows.value()[i].reason);
+        CHECK(old_rows.value()[i].decision == new_rows.value()[i].decision);
+        CHECK(old_rows.value()[i].prev_hash == new_rows.value()[i].prev_hash);
+        CHECK(old_rows.value()[i].hash == new_rows.value()[i].hash);
+    }
+    auto old_root = old_reader->tree_root(records.size());
+    auto new_root = new_reader->tree_root(records.size());
+    REQUIRE(old_root);
+    REQUIRE(new_root);
+    CHECK(old_root.value() == new_root.value());
+}
+
+TEST_CASE("schema: version 4 stores each repeated text once, and audit_rows shows the rows whole",
+          "[audit]") {
+    TempDir dir;
+    const auto path = dir.path() / "audit.db";
+    {
+        auto store = new_store(path);
+        for (int n = 1; n <= 50; ++n) {
+            appended(*store, check_record(n));
+        }
+    }
+    // 50 rows of one service, decision, kind and policy: their texts are there once each.
+    CHECK(sqlite3_shell_run(path, "SELECT COUNT(*) FROM audit_text WHERE text = 'allow'").output ==
+          "1\n");
+    CHECK(sqlite3_shell_run(path, "SELECT COUNT(DISTINCT decision_id) FROM audit_log").output ==
+          "1\n");
+    // The view gives back every field as the reader reads it, prev_hash included.
+    auto rows = reader_of(path)->rows();
+    REQUIRE(rows);
+    const AuditRecord& seventh = rows.value()[6];
+    CHECK(sqlite3_shell_run(path, "SELECT kind || '|' || decision || '|' || subject || '|' || "
+                                  "prev_hash || '|' || hash FROM audit_rows WHERE seq = 7")
+              .output == seventh.kind + "|" + seventh.decision + "|" + seventh.subject + "|" +
+                             seventh.prev_hash + "|" + seventh.hash + "\n");
+    CHECK(seventh.prev_hash == rows.value()[5].hash);
+    // A text id the table lacks (someone edited the row) is named by the reader.
+    REQUIRE(sqlite3_shell(path, "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET "
+                                "reason_id = 999 WHERE seq = 9") == 0);
+    auto broken = reader_of(path)->rows();
+    REQUIRE_FALSE(broken);
+    CHECK_THAT(broken.error().message,
+               Catch::Contains("row 9: its reason is text 999, which audit_text does not hold"));
 }

@@ -204,14 +204,16 @@ TEST_CASE("audit store: open refuses a store whose tail does not chain", "[audit
     SECTION("the last row's decision altered") {
         REQUIRE(sqlite3_shell_past_trigger(
                     db, "audit_log_no_update",
-                    "UPDATE audit_log SET decision = 'allow' WHERE seq = 5") == 0);
+                    texts_stored_sql({"'allow'"}) +
+                        "UPDATE audit_log SET decision_id = (SELECT id FROM audit_text WHERE "
+                        "text = 'allow') WHERE seq = 5") == 0);
         expected_message = "seq 5: altered: its hash does not match its contents";
     }
-    SECTION("the last row altered with its hash recomputed by someone without the chain") {
+    SECTION("a row's hash replaced by the next one's") {
         REQUIRE(sqlite3_shell_past_trigger(db, "audit_log_no_update",
-                                           "UPDATE audit_log SET prev_hash = hash WHERE seq = 5") ==
-                0);
-        expected_message = "seq 5: does not link to the row before it";
+                                           "UPDATE audit_log SET hash = (SELECT hash FROM "
+                                           "audit_log WHERE seq = 5) WHERE seq = 4") == 0);
+        expected_message = "seq 4: altered: its hash does not match its contents";
     }
     SECTION("a row removed before the last one") {
         REQUIRE(sqlite3_shell_past_trigger(db, "audit_log_no_delete",
@@ -266,7 +268,7 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
     const std::string copy_of_row_2 =
         "SELECT " + columns_with({{"decision", "'allow'"}}) + " FROM audit_log WHERE seq = 2";
     SECTION("UPDATE") {
-        require_rejected(db, "UPDATE audit_log SET decision = 'allow' WHERE seq = 2");
+        require_rejected(db, "UPDATE audit_log SET decision_id = kind_id WHERE seq = 2");
     }
     SECTION("DELETE") {
         require_rejected(db, "DELETE FROM audit_log WHERE seq = 2");
@@ -281,13 +283,18 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
         require_rejected(db, "REPLACE INTO audit_log " + copy_of_row_2);
     }
     SECTION("INSERT with a seq past the next one") {
-        require_rejected(db, "INSERT INTO audit_log SELECT " +
-                                 columns_with({{"seq", "seq + 2"}, {"prev_hash", "hash"}}) +
+        require_rejected(db, "INSERT INTO audit_log SELECT " + columns_with({{"seq", "seq + 2"}}) +
                                  " FROM audit_log WHERE seq = 3");
     }
-    SECTION("INSERT with the next seq but a prev_hash that is not the last row's hash") {
-        require_rejected(db, "INSERT INTO audit_log SELECT " + columns_with({{"seq", "seq + 1"}}) +
+    SECTION("INSERT with a seq before the last") {
+        require_rejected(db, "INSERT INTO audit_log SELECT " + columns_with({{"seq", "seq - 3"}}) +
                                  " FROM audit_log WHERE seq = 3");
+    }
+    SECTION("a text's UPDATE, DELETE, or INSERT out of sequence") {
+        require_rejected(db, "UPDATE audit_text SET text = 'allow' WHERE text = 'deny'");
+        require_rejected(db, "DELETE FROM audit_text");
+        require_rejected(db, "INSERT INTO audit_text (id, text) VALUES (1000, 'allow!')");
+        require_rejected(db, "INSERT OR REPLACE INTO audit_text (id, text) VALUES (1, 'allow')");
     }
     SECTION("a policy text UPDATE, DELETE or REPLACE") {
         require_rejected(db, "UPDATE policy_files SET text = 'permit all;'");
@@ -308,27 +315,25 @@ TEST_CASE("audit store: the database rejects UPDATE, DELETE, INSERT OR REPLACE a
     CHECK(appended(*store, check_record(9)) == 4);
 }
 
-TEST_CASE("audit store: the first row must be seq 1 chained from 32 zero bytes", "[audit]") {
+TEST_CASE("audit store: the first row must be seq 1, and each next one the seq after", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     new_store(db)->close(); // the schema, no row
-    const std::string genesis(64, '0');
-    auto insert = [&](const std::string& seq, const std::string& prev_hash) {
+    REQUIRE(sqlite3_shell(db, texts_stored_sql({"''", "'start'"})) == 0);
+    auto insert = [&](const std::string& seq) {
         return "INSERT INTO audit_log SELECT " +
-               columns_with({{"seq", seq},
-                             {"kind", "'start'"},
-                             {"prev_hash", "'" + prev_hash + "'"},
-                             {"hash", "'" + std::string(64, 'a') + "'"}},
-                            "0", "''") +
+               columns_with(
+                   {{"seq", seq}, {"kind", "'start'"}, {"hash", "'" + std::string(64, 'a') + "'"}},
+                   "0", "''") +
                " FROM (SELECT 1)";
     };
-    require_rejected(db, insert("2", genesis));
-    require_rejected(db, insert("1", std::string(64, 'b')));
-    require_rejected(db, insert("NULL", genesis));
-    require_rejected(db, insert("0", genesis));
-    CHECK(sqlite3_shell_run(db, insert("1", genesis)).status == 0);
-    require_rejected(db, insert("1", genesis));
-    CHECK(sqlite3_shell_run(db, insert("2", std::string(64, 'a'))).status == 0);
+    require_rejected(db, insert("2"));
+    require_rejected(db, insert("NULL"));
+    require_rejected(db, insert("0"));
+    CHECK(sqlite3_shell_run(db, insert("1")).status == 0);
+    require_rejected(db, insert("1"));
+    require_rejected(db, insert("3"));
+    CHECK(sqlite3_shell_run(db, insert("2")).status == 0);
 }
 
 TEST_CASE("audit store: a row of an unknown kind is refused at open and by verification",
@@ -340,9 +345,8 @@ TEST_CASE("audit store: a row of an unknown kind is refused at open and by verif
         REQUIRE(store->append(check_record(1)));
     }
     const auto result = sqlite3_shell_run(
-        db, "INSERT INTO audit_log SELECT " +
-                columns_with({{"seq", "2"}, {"kind", "'sell'"}, {"prev_hash", "hash"}}) +
-                " FROM audit_log WHERE seq = 1");
+        db, texts_stored_sql({"'sell'"}) + "INSERT INTO audit_log SELECT " +
+                columns_with({{"seq", "2"}, {"kind", "'sell'"}}) + " FROM audit_log WHERE seq = 1");
     REQUIRE(result.status == 0);
     const auto reopened = AuditStore::open(db);
     REQUIRE_FALSE(reopened);
@@ -360,8 +364,7 @@ TEST_CASE("audit store: a correct append through another connection is allowed a
         auto store = new_store(db);
         REQUIRE(store->append(check_record(1)));
     }
-    CHECK(sqlite3_shell(db, "INSERT INTO audit_log SELECT " +
-                                columns_with({{"seq", "seq + 1"}, {"prev_hash", "hash"}}) +
+    CHECK(sqlite3_shell(db, "INSERT INTO audit_log SELECT " + columns_with({{"seq", "seq + 1"}}) +
                                 " FROM audit_log WHERE seq = 1") == 0);
     const auto reopened = AuditStore::open(db);
     REQUIRE_FALSE(reopened);
@@ -629,10 +632,10 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
     REQUIRE(completions.errors().empty());
     // Nothing but the checkpointer (every 100 ms) moves the rows out of the WAL.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (fs::file_size(db) < 1024 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    while (fs::file_size(db) < 512 * 1024 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    CHECK(fs::file_size(db) >= 1024 * 1024);
+    CHECK(fs::file_size(db) >= 512 * 1024);
     store->close();
 }
 
@@ -681,10 +684,10 @@ TEST_CASE("audit store: a long WAL starts over, copied into the database file", 
         CHECK(pages < 4 * 64 + 100); // restarted by then; a batch adds under 100 pages
     }
     REQUIRE(completions.errors().empty());
-    // 6,000 rows are several MiB of pages; without restarts the WAL would hold them all.
+    // 6,000 rows are over 1.5 MiB of pages; without restarts the WAL would hold them all.
     // It is restarted once it is 64 frames long, after at most four times that.
     CHECK(longest_wal < 4 * 1024 * 1024);
-    CHECK(fs::file_size(db) >= 3 * 1024 * 1024);
+    CHECK(fs::file_size(db) >= 3 * 512 * 1024);
     store->close();
     check_intact(db, batches * per_batch);
 }

@@ -52,8 +52,8 @@ void tamper(const fs::path& db, const std::string& sql) {
     REQUIRE(result.status == 0);
 }
 
-// Row `seq` rewritten by someone who knows the chain: its fields changed, its prev_hash
-// set to `prev_hash` and its hash recomputed, so that the row itself is consistent.
+// Row `seq` rewritten by someone who knows the chain: its fields changed and its hash
+// recomputed over `prev_hash`, so that the row is consistent with a row whose hash that is.
 void forge(const fs::path& db, std::uint64_t seq, const std::string& subject,
            const std::string& prev_hash) {
     const auto rows = rows_of(db);
@@ -65,8 +65,8 @@ void forge(const fs::path& db, std::uint64_t seq, const std::string& subject,
     REQUIRE(prev);
     row.hash =
         to_hex(row_hash(*prev, canonical_row_bytes(view_of(row), schema_version), schema_version));
-    tamper(db, "UPDATE audit_log SET subject = '" + subject + "', prev_hash = '" + prev_hash +
-                   "', hash = '" + row.hash + "' WHERE seq = " + std::to_string(seq) + ";");
+    tamper(db, "UPDATE audit_log SET subject = '" + subject + "', hash = '" + row.hash +
+                   "' WHERE seq = " + std::to_string(seq) + ";");
 }
 
 std::string hash_of(const fs::path& db, std::uint64_t seq) {
@@ -137,7 +137,9 @@ TEST_CASE("verify: a fault inside a part or exactly at a seam is found where one
         expected = "seq 5: altered: its hash does not match its contents";
     }
     SECTION("the first row of a part altered") {
-        tamper(db, "UPDATE audit_log SET decision = 'deny' WHERE seq = 4;");
+        tamper(db, texts_stored_sql({"'deny'"}) +
+                       "UPDATE audit_log SET decision_id = (SELECT id FROM audit_text WHERE text "
+                       "= 'deny') WHERE seq = 4;");
         expected = "seq 4: altered: its hash does not match its contents";
     }
     SECTION("the last row of a part altered") {
@@ -160,30 +162,31 @@ TEST_CASE("verify: a fault inside a part or exactly at a seam is found where one
         tamper(db, "DELETE FROM audit_log WHERE seq = 1;");
         expected = "seq 1: missing: no row has seq 1 (rows were removed)";
     }
+    // Version 4 stores no prev_hash: each row is hashed over the stored hash of the row
+    // before it, so a row made to follow another one than its own shows where it is.
     SECTION("the first row of a part rebuilt on another row: consistent alone, not linked") {
         forge(db, 7, "p-999", hash_of(db, 5));
-        expected = "seq 7: does not link to the row before it (prev_hash is not that row's hash: "
-                   "a row was removed, inserted or reordered)";
+        expected = "seq 7: altered: its hash does not match its contents";
     }
-    SECTION("the first row of a part with a prev_hash that is not hex") {
-        tamper(db, "UPDATE audit_log SET prev_hash = 'xyz' WHERE seq = 4;");
-        expected = "seq 4: does not link to the row before it (prev_hash is not 64 hex digits)";
+    SECTION("the last row of a part with a hash that is not hex") {
+        tamper(db, "UPDATE audit_log SET hash = 'xyz' WHERE seq = 3;");
+        expected = "seq 3: altered: its hash does not match its contents";
     }
     SECTION("the first row of a part rebuilt on its own row before, then the next one broken") {
-        // Row 4 is consistent with row 3; row 5 still links to the old row 4.
+        // Row 4 is consistent with row 3; row 5 was hashed over the old row 4.
         forge(db, 4, "p-999", hash_of(db, 3));
-        expected = "seq 5: does not link to the row before it (prev_hash is not that row's hash: "
-                   "a row was removed, inserted or reordered)";
+        expected = "seq 5: altered: its hash does not match its contents";
     }
     SECTION("two rows reordered across a seam") {
         tamper(db, "UPDATE audit_log SET seq = -1 WHERE seq = 6; "
                    "UPDATE audit_log SET seq = 6 WHERE seq = 7; "
                    "UPDATE audit_log SET seq = 7 WHERE seq = -1;");
-        expected = "seq 6: does not link to the row before it (prev_hash is not that row's hash: "
-                   "a row was removed, inserted or reordered)";
+        expected = "seq 6: altered: its hash does not match its contents";
     }
     SECTION("a row of an unknown kind at a seam") {
-        tamper(db, "UPDATE audit_log SET kind = 'sell' WHERE seq = 10;");
+        tamper(db, texts_stored_sql({"'sell'"}) +
+                       "UPDATE audit_log SET kind_id = (SELECT id FROM audit_text WHERE text = "
+                       "'sell') WHERE seq = 10;");
         expected = "seq 10: unknown kind 'sell' or decision 'allow': not a row flowgate writes";
     }
     SECTION("a row numbered below 1") {
@@ -273,4 +276,30 @@ TEST_CASE("verify: a version-1 store verifies with the version-1 fields, and a r
         CHECK(fault_of(db, in_one_pass()) ==
               "seq 8: altered: its hash does not match its contents");
     }
+}
+
+TEST_CASE("verify: a version-3 store's stored links are checked, in parts and in one pass",
+          "[audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    std::vector<AuditRecord> records;
+    for (int i = 1; i <= log_rows; ++i) {
+        records.push_back(check_record(i));
+    }
+    write_old_store(db, 3, records);
+    REQUIRE(fault_of(db, in_parts()).empty());
+    std::string expected;
+    SECTION("a prev_hash that is not hex") {
+        tamper(db, "UPDATE audit_log SET prev_hash = 'xyz' WHERE seq = 4;");
+        expected = "seq 4: does not link to the row before it (prev_hash is not 64 hex digits)";
+    }
+    SECTION("two rows reordered across a seam") {
+        tamper(db, "UPDATE audit_log SET seq = -1 WHERE seq = 6; "
+                   "UPDATE audit_log SET seq = 6 WHERE seq = 7; "
+                   "UPDATE audit_log SET seq = 7 WHERE seq = -1;");
+        expected = "seq 6: does not link to the row before it (prev_hash is not that row's hash: "
+                   "a row was removed, inserted or reordered)";
+    }
+    CHECK(fault_of(db, in_parts()) == expected);
+    CHECK(fault_of(db, in_one_pass()) == expected);
 }
