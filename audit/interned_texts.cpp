@@ -6,8 +6,8 @@ namespace flowgate::audit {
 namespace outcome = boost::outcome_v2;
 
 AuditResult<TextIds> TextIds::open(sqlite3* db) {
-    auto find = prepare(db, "SELECT id FROM audit_text WHERE text = ?1", AuditErrc::cannot_open,
-                        true);
+    auto find =
+        prepare(db, "SELECT id FROM audit_text WHERE text = ?1", AuditErrc::cannot_open, true);
     if (!find) {
         return find.error();
     }
@@ -16,13 +16,12 @@ AuditResult<TextIds> TextIds::open(sqlite3* db) {
     if (!insert) {
         return insert.error();
     }
-    auto last = prepare(db, "SELECT COALESCE(MAX(id), 0) FROM audit_text", AuditErrc::cannot_open,
-                        true);
+    auto last =
+        prepare(db, "SELECT COALESCE(MAX(id), 0) FROM audit_text", AuditErrc::cannot_open, true);
     if (!last) {
         return last.error();
     }
-    return TextIds(db, std::move(find).value(), std::move(insert).value(),
-                   std::move(last).value());
+    return TextIds(db, std::move(find).value(), std::move(insert).value(), std::move(last).value());
 }
 
 TextIds::TextIds(sqlite3* db, Stmt find, Stmt insert, Stmt last)
@@ -85,10 +84,10 @@ AuditResult<std::string_view> TextList::text(std::int64_t id, std::uint64_t seq,
         }
     }
     if (id <= 0 || static_cast<std::uint64_t>(id) > m_texts.size()) {
-        return outcome::failure(AuditError{
-            AuditErrc::broken_chain, "row " + std::to_string(seq) + ": its " + std::string(column) +
-                                         " is text " + std::to_string(id) +
-                                         ", which audit_text does not hold"});
+        return outcome::failure(
+            AuditError{AuditErrc::broken_chain,
+                       "row " + std::to_string(seq) + ": its " + std::string(column) + " is text " +
+                           std::to_string(id) + ", which audit_text does not hold"});
     }
     return std::string_view(m_texts[static_cast<std::size_t>(id - 1)]);
 }
@@ -110,10 +109,10 @@ AuditResult<void> TextList::read_from(std::int64_t first_id) {
         const std::int64_t id = sqlite3_column_int64(stmt, 0);
         if (static_cast<std::uint64_t>(id) != m_texts.size() + 1) {
             sqlite3_reset(stmt);
-            return outcome::failure(
-                AuditError{AuditErrc::broken_chain,
-                           "audit_text holds text " + std::to_string(id) + " after text " +
-                               std::to_string(m_texts.size()) + ": its ids are not in sequence"});
+            return outcome::failure(AuditError{AuditErrc::broken_chain,
+                                               "audit_text holds text " + std::to_string(id) +
+                                                   " after text " + std::to_string(m_texts.size()) +
+                                                   ": its ids are not in sequence"});
         }
         m_texts.emplace_back(column_view(stmt, 1));
     }

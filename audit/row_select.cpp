@@ -49,7 +49,8 @@ AuditResult<std::optional<AuditRowView>> RowSelect::next() {
         return std::optional<AuditRowView>();
     }
     if (step != SQLITE_ROW) {
-        return outcome::failure(sqlite_error(m_db, AuditErrc::unavailable, "reading the audit log"));
+        return outcome::failure(
+            sqlite_error(m_db, AuditErrc::unavailable, "reading the audit log"));
     }
     AuditRowView row;
     int column = 0;

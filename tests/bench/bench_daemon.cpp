@@ -22,8 +22,26 @@
 // store by at most 1 MB/s — each marked PASS or FAIL. The targets are reported, not enforced (the
 // machine's speed drifts): the exit status is 1 only if something failed to run.
 //   bench_daemon --noisy [--seconds S] [--dir DIR] [--relaxed]
+//
+// --compare: the machine's limits beside the daemon's, in one run, with the same load
+// generator: first the store's filesystem (fdatasync of a few hundred bytes, in a loop:
+// p50 and mean), then the levels against a trivial line server this benchmark runs (one
+// thread, epoll, a fixed answer to every line: the socket's ceiling), then flowgated with
+// durability relaxed, then full; each daemon's store bytes per decision; then the ratios
+// and the targets, each marked PASS or FAIL (reported, not enforced).
+//   bench_daemon --compare [--seconds S] [--clients 1,8,64] [--window 1,8,3] [--dir DIR]
+//
+// --open-loop: requests that arrive at a fixed rate, as a busy host's services send them,
+// not as fast as answers come back: the maximum is measured first (64 clients x window 3,
+// S seconds), then checks are sent over 64 connections at --load (0.7) of it for
+// --open-seconds (60), each one's latency counted from when it was due (so a stall counts
+// for every request it delays); p50, p99, p99.9 and the maximum, and the targets (p99.9
+// under 10 ms, no answer slower than 50 ms).
+//   bench_daemon --open-loop [--load 0.7] [--open-seconds 60] [--seconds S] [--relaxed]
 #include "audit/signing_key.hpp"
 #include "client/client.hpp"
+
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 
@@ -36,6 +54,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +86,10 @@ struct Options {
     fs::path dir = fs::temp_directory_path();
     bool relaxed = false;
     bool noisy = false;
+    bool compare = false;
+    bool open_loop = false;
+    double load = 0.7;                      // --open-loop: the share of the measured maximum sent
+    double open_seconds = 60;               // --open-loop: how long
     std::string flowgated = FLOWGATED_PATH; // --flowgated: another build's, for an A/B run
     bool sign = false;                      // --sign: checkpoints signed with a new key
 };
@@ -316,6 +339,7 @@ std::vector<int> numbers(const std::string& list) {
 
 Options parse(int argc, char** argv) {
     Options options;
+    bool windows_given = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         auto next = [&]() -> std::string {
@@ -333,18 +357,34 @@ Options parse(int argc, char** argv) {
             options.clients = numbers(next());
         } else if (arg == "--window") {
             options.windows = numbers(next());
+            windows_given = true;
         } else if (arg == "--flowgated") {
             options.flowgated = next();
         } else if (arg == "--sign") {
             options.sign = true;
+        } else if (arg == "--compare") {
+            options.compare = true;
+        } else if (arg == "--open-loop") {
+            options.open_loop = true;
+        } else if (arg == "--load") {
+            options.load = std::stod(next());
+        } else if (arg == "--open-seconds") {
+            options.open_seconds = std::stod(next());
         } else {
             std::fprintf(stderr,
                          "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
                          "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH] [--sign]\n"
                          "       bench_daemon --noisy [--seconds S] [--dir DIR] "
-                         "[--relaxed]\n");
+                         "[--relaxed]\n"
+                         "       bench_daemon --compare [--seconds S] [--clients 1,8,64] "
+                         "[--window 1,8,3] [--dir DIR]\n"
+                         "       bench_daemon --open-loop [--load 0.7] [--open-seconds 60] "
+                         "[--seconds S] [--dir DIR] [--relaxed]\n");
             std::exit(2);
         }
+    }
+    if (options.compare && !windows_given) {
+        options.windows = {1, 8, 3}; // one request at a time first: the fsync-bound case
     }
     return options;
 }
@@ -384,52 +424,66 @@ double process_cpu_seconds(pid_t pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// The levels of --clients and --window, one after the other; `daemon` is flowgated's
-// process, whose processor time per decision each level reports.
-int run_levels(const Options& options, const fs::path& socket, const fs::path& db,
-               flowgate::client::Client& client, pid_t daemon) {
-    std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n",
-                flowgated_path.c_str(), db.c_str(), options.relaxed ? "relaxed" : "full",
-                options.seconds);
+// One level's figures.
+struct LevelResult {
+    int clients = 0;
+    std::size_t window = 0;
+    double rate = 0; // committed decisions (or, for the line server, answers) per second
+    double p50_ms = 0;
+    double p99_ms = 0;
+};
+
+// The levels of --clients and --window, one after the other, against the server at
+// `socket`; `pid` is its process, whose processor time per decision each level reports.
+// `client`, when the server is flowgated, reads its transactions from status.
+std::vector<LevelResult> run_levels(const Options& options, const fs::path& socket,
+                                    flowgate::client::Client* client, pid_t pid, int& status_code) {
     std::printf("%8s %7s %12s %14s %10s %10s %12s %14s\n", "clients", "window", "decisions",
-                "decisions/s", "p50 ms", "p99 ms", "transactions", "daemon us/dec");
-    int status_code = 0;
+                "decisions/s", "p50 ms", "p99 ms", "transactions", "server us/dec");
+    std::vector<LevelResult> results;
     for (std::size_t level = 0; level < options.clients.size(); ++level) {
         const int clients = options.clients[level];
         const auto window =
             static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
-        auto before = client.request(json::object{{"op", "status"}});
-        const double cpu_before = process_cpu_seconds(daemon);
+        auto status = [&]() -> std::optional<std::int64_t> {
+            if (client == nullptr) {
+                return std::nullopt;
+            }
+            auto answer = client->request(json::object{{"op", "status"}});
+            if (!answer) {
+                return std::nullopt;
+            }
+            return answer.value->at("audit").at("transactions").to_number<std::int64_t>();
+        };
+        const auto before = status();
+        const double cpu_before = process_cpu_seconds(pid);
         Level total;
         const auto started = Clock::now();
         const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(options.seconds));
         drive(socket.string(), clients, window, deadline, total);
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-        const double cpu = process_cpu_seconds(daemon) - cpu_before;
-        auto after = client.request(json::object{{"op", "status"}});
-        std::int64_t transactions = 0;
-        if (before && after) {
-            transactions = after.value->at("audit").at("transactions").to_number<std::int64_t>() -
-                           before.value->at("audit").at("transactions").to_number<std::int64_t>();
-        }
-        const double p50 = percentile(total.latencies_us, 0.50) / 1000.0;
-        const double p99 = percentile(total.latencies_us, 0.99) / 1000.0;
+        const double cpu = process_cpu_seconds(pid) - cpu_before;
+        const auto after = status();
+        const std::int64_t transactions = before && after ? *after - *before : 0;
+        LevelResult result{clients, window, static_cast<double>(total.decisions) / elapsed,
+                           percentile(total.latencies_us, 0.50) / 1000.0,
+                           percentile(total.latencies_us, 0.99) / 1000.0};
         const double cpu_us_per_decision = total.decisions > 0 && cpu_before >= 0
                                                ? cpu * 1e6 / static_cast<double>(total.decisions)
                                                : 0;
-        std::printf("%8d %7zu %12llu %14.0f %10.2f %10.2f %12lld %14.1f\n", clients, window,
-                    static_cast<unsigned long long>(total.decisions),
-                    static_cast<double>(total.decisions) / elapsed, p50, p99,
-                    static_cast<long long>(transactions), cpu_us_per_decision);
+        std::printf("%8d %7zu %12llu %14.0f %10.3f %10.2f %12lld %14.1f\n", clients, window,
+                    static_cast<unsigned long long>(total.decisions), result.rate, result.p50_ms,
+                    result.p99_ms, static_cast<long long>(transactions), cpu_us_per_decision);
         std::fflush(stdout);
         if (!total.failure.empty() || total.not_durable != 0) {
             std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
                          total.failure.c_str(), static_cast<unsigned long long>(total.not_durable));
             status_code = 1;
         }
+        results.push_back(result);
     }
-    return status_code;
+    return results;
 }
 
 // --noisy: the neighbours. Each flooder owns one connection at a time on its own thread,
@@ -647,7 +701,7 @@ Phase run_phase(const char* name, Flood kind, bool clients, double seconds, cons
 }
 
 void print_target(const char* phase, const std::string& what, bool met) {
-    std::printf("  %-11s %-44s %s\n", phase, what.c_str(), met ? "PASS" : "FAIL");
+    std::printf("  %-17s %-52s %s\n", phase, what.c_str(), met ? "PASS" : "FAIL");
 }
 
 std::string format(const char* pattern, double value, double bound) {
@@ -743,6 +797,512 @@ void print_tail(const fs::path& log) {
     }
 }
 
+// A flowgated this benchmark started on a store of its own: its process, socket, store,
+// log and a client for status.
+struct Daemon {
+    pid_t pid = -1;
+    fs::path dir;
+    fs::path socket;
+    fs::path db;
+    fs::path log;
+    std::optional<flowgate::client::Client> client;
+};
+
+// A new directory in DIR for one server.
+std::optional<fs::path> new_run_dir(const fs::path& in) {
+    std::string pattern = (in / "bench-flowgated-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        std::perror("mkdtemp");
+        return std::nullopt;
+    }
+    return fs::path(pattern);
+}
+
+// Makes a store as an admin makes one (flowgated --init-store), then starts the daemon
+// that serves it; its log goes to a file when `log_to_file` (as to a journal, at the same
+// cost), not into the table.
+std::optional<Daemon> start_daemon(const Options& options, bool relaxed, bool log_to_file) {
+    auto dir = new_run_dir(options.dir);
+    if (!dir) {
+        return std::nullopt;
+    }
+    Daemon daemon;
+    daemon.dir = *dir;
+    daemon.socket = daemon.dir / "flowgated.sock";
+    daemon.db = daemon.dir / "audit.db";
+    daemon.log = daemon.dir / "flowgated.log";
+    const fs::path config = daemon.dir / "flowgated.toml";
+    {
+        std::ofstream out(config);
+        out << "socket = \"" << daemon.socket.string() << "\"\npolicy = \"" << FLOWGATE_SOURCE_DIR
+            << "/policies\"\naudit_db = \"" << daemon.db.string() << "\"\ndurability = \""
+            << (relaxed ? "relaxed" : "full") << "\"\nlog_level = \"warn\"\n";
+        if (options.sign) {
+            const fs::path key_file = daemon.dir / "signing.key";
+            auto key = flowgate::audit::generate_signing_key("bench.flowgate/log");
+            if (!key) {
+                std::fprintf(stderr, "cannot make a signing key\n");
+                return std::nullopt;
+            }
+            std::ofstream(key_file) << key.value().private_key_text() << "\n";
+            fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write);
+            out << "signing_key = \"" << key_file.string() << "\"\n";
+        }
+    }
+    if (!init_store(config)) {
+        std::fprintf(stderr, "flowgated --init-store failed\n");
+        return std::nullopt;
+    }
+    daemon.pid = ::fork();
+    if (daemon.pid == 0) {
+        if (log_to_file) {
+            int out = ::open(daemon.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (out >= 0) {
+                ::dup2(out, STDERR_FILENO);
+            }
+        }
+        ::execl(flowgated_path.c_str(), flowgated_path.c_str(), "--config", config.c_str(),
+                nullptr);
+        ::_exit(127);
+    }
+    for (int i = 0; i < 500 && !daemon.client; ++i) {
+        if (auto connected = flowgate::client::Client::connect(daemon.socket.string())) {
+            daemon.client = std::move(*connected.value);
+        } else {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    if (!daemon.client) {
+        std::fprintf(stderr, "flowgated did not start\n");
+        ::kill(daemon.pid, SIGKILL);
+        ::waitpid(daemon.pid, nullptr, 0);
+        return std::nullopt;
+    }
+    return daemon;
+}
+
+// SIGTERM, and its exit: 0 when it stopped cleanly.
+int stop_daemon(Daemon& daemon) {
+    daemon.client.reset();
+    ::kill(daemon.pid, SIGTERM);
+    int status = 0;
+    ::waitpid(daemon.pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "flowgated did not stop cleanly (status %d)\n", status);
+        return 1;
+    }
+    return 0;
+}
+
+// The store's pages in use over its rows (after the daemon stopped): what a decision
+// costs on disk, its share of the tree, texts and checkpoints included.
+std::optional<double> bytes_per_row(const fs::path& db) {
+    sqlite3* raw = nullptr;
+    if (sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        sqlite3_close(raw);
+        return std::nullopt;
+    }
+    auto number = [raw](const char* sql) -> double {
+        sqlite3_stmt* stmt = nullptr;
+        double value = 0;
+        if (sqlite3_prepare_v2(raw, sql, -1, &stmt, nullptr) == SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+            value = sqlite3_column_double(stmt, 0);
+        }
+        sqlite3_finalize(stmt);
+        return value;
+    };
+    const double pages = number("PRAGMA page_count") - number("PRAGMA freelist_count");
+    const double bytes = pages * number("PRAGMA page_size");
+    const double rows = number("SELECT COUNT(*) FROM audit_log");
+    sqlite3_close(raw);
+    if (rows <= 0) {
+        return std::nullopt;
+    }
+    return bytes / rows;
+}
+
+// The filesystem's durable write: 300 bytes written and fdatasync'ed, `rounds` times, in
+// a file in DIR written whole and synced first, so that no write changes its size (as a
+// WAL, which starts over from its beginning, is written).
+struct FsyncLatency {
+    double p50_ms = 0;
+    double mean_ms = 0;
+};
+
+std::optional<FsyncLatency> fsync_latency(const fs::path& dir, int rounds = 200) {
+    const fs::path file = dir / "fsync-probe";
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    const std::string bytes(300, 'x');
+    for (int i = 0; i < rounds; ++i) {
+        if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+            ::close(fd);
+            return std::nullopt;
+        }
+    }
+    if (::fsync(fd) != 0) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::vector<std::uint32_t> latencies;
+    double total = 0;
+    for (int i = 0; i < rounds; ++i) {
+        const auto started = Clock::now();
+        if (::pwrite(fd, bytes.data(), bytes.size(),
+                     static_cast<off_t>(i) * static_cast<off_t>(bytes.size())) !=
+                static_cast<ssize_t>(bytes.size()) ||
+            ::fdatasync(fd) != 0) {
+            ::close(fd);
+            return std::nullopt;
+        }
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+        latencies.push_back(static_cast<std::uint32_t>(us));
+        total += static_cast<double>(us);
+    }
+    ::close(fd);
+    std::error_code ignored;
+    fs::remove(file, ignored);
+    return FsyncLatency{percentile(latencies, 0.5) / 1000.0, total / rounds / 1000.0};
+}
+
+// The socket's ceiling: a server of one thread (epoll) that answers every line with one
+// fixed answer, as fast as lines come. Runs in a child process, killed when done.
+pid_t start_line_server(const fs::path& socket) {
+    const pid_t pid = ::fork();
+    if (pid != 0) {
+        return pid;
+    }
+    int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, socket.c_str(), socket.string().size() + 1);
+    if (listener < 0 ||
+        ::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(listener, 128) != 0) {
+        ::_exit(1);
+    }
+    static constexpr std::string_view answer = R"({"decision":"allow","audit_seq":1})"
+                                               "\n";
+    struct Peer {
+        int fd = -1;
+        std::string out;
+    };
+    std::vector<Peer> peers(1024);
+    const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = listener;
+    ::epoll_ctl(epoll, EPOLL_CTL_ADD, listener, &event);
+    std::vector<epoll_event> events(256);
+    char chunk[65536];
+    for (;;) {
+        const int ready = ::epoll_wait(epoll, events.data(), static_cast<int>(events.size()), -1);
+        for (int e = 0; e < ready; ++e) {
+            const int fd = events[e].data.fd;
+            if (fd == listener) {
+                for (int peer; (peer = ::accept4(listener, nullptr, nullptr,
+                                                 SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0;) {
+                    if (static_cast<std::size_t>(peer) >= peers.size()) {
+                        peers.resize(static_cast<std::size_t>(peer) + 1);
+                    }
+                    peers[static_cast<std::size_t>(peer)] = Peer{peer, {}};
+                    epoll_event added{};
+                    added.events = EPOLLIN;
+                    added.data.fd = peer;
+                    ::epoll_ctl(epoll, EPOLL_CTL_ADD, peer, &added);
+                }
+                continue;
+            }
+            Peer& peer = peers[static_cast<std::size_t>(fd)];
+            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+            if (n <= 0) {
+                if (n == 0 || errno != EAGAIN) {
+                    ::close(fd);
+                }
+                continue;
+            }
+            for (ssize_t i = 0; i < n; ++i) {
+                if (chunk[i] == '\n') {
+                    peer.out += answer;
+                }
+            }
+            while (!peer.out.empty()) {
+                const ssize_t sent = ::send(fd, peer.out.data(), peer.out.size(), MSG_NOSIGNAL);
+                if (sent <= 0) {
+                    break; // the load generator reads as it sends: drop what does not fit
+                }
+                peer.out.erase(0, static_cast<std::size_t>(sent));
+            }
+        }
+    }
+}
+
+// --open-loop: checks sent at a fixed rate over `clients` connections, whatever the
+// answers do; each one's latency from the time it was due.
+class OpenLoop {
+public:
+    explicit OpenLoop(Level& level) : m_level(level) {}
+    ~OpenLoop() {
+        for (Peer& peer : m_peers) {
+            ::close(peer.fd);
+        }
+        if (m_epoll >= 0) {
+            ::close(m_epoll);
+        }
+    }
+
+    bool connect(const std::string& socket, int clients) {
+        m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
+        m_peers.resize(static_cast<std::size_t>(clients));
+        for (std::size_t i = 0; i < m_peers.size(); ++i) {
+            m_peers[i].fd = connect_to(socket);
+            if (m_peers[i].fd < 0 || m_epoll < 0) {
+                m_level.failure = "cannot connect: " + std::string(std::strerror(errno));
+                return false;
+            }
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.u64 = i;
+            ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_peers[i].fd, &event);
+        }
+        return true;
+    }
+
+    void run(double rate, double seconds) {
+        static const std::vector<std::string> bodies = request_lines();
+        const auto started = Clock::now();
+        const auto interval = std::chrono::duration<double>(1.0 / rate);
+        const auto total = static_cast<std::uint64_t>(rate * seconds);
+        std::uint64_t sent = 0;
+        std::vector<epoll_event> events(m_peers.size());
+        while (sent < total || m_answered < sent) {
+            const auto now = Clock::now();
+            while (sent < total) {
+                const auto due = started + std::chrono::duration_cast<Clock::duration>(
+                                               interval * static_cast<double>(sent));
+                if (due > now) {
+                    break;
+                }
+                Peer& peer = m_peers[sent % m_peers.size()];
+                const std::string& body = bodies[sent % bodies.size()];
+                peer.out.append(body, 0, body.size() - 1);
+                peer.out += ",\"id\":" + std::to_string(sent) + "}\n";
+                peer.due.push_back(due);
+                ++sent;
+            }
+            for (Peer& peer : m_peers) {
+                flush(peer);
+            }
+            int timeout_ms = 10000;
+            if (sent < total) {
+                const auto due = started + std::chrono::duration_cast<Clock::duration>(
+                                               interval * static_cast<double>(sent));
+                timeout_ms = static_cast<int>(std::max<std::int64_t>(
+                    0, std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now())
+                           .count()));
+            }
+            const int ready =
+                ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), timeout_ms);
+            if (ready < 0 || (ready == 0 && sent >= total)) {
+                m_level.failure = "no answer within 10 s";
+                return;
+            }
+            for (int e = 0; e < ready; ++e) {
+                if (!receive(m_peers[events[e].data.u64])) {
+                    return;
+                }
+            }
+        }
+    }
+
+private:
+    struct Peer {
+        int fd = -1;
+        std::string out;
+        std::string in;
+        std::deque<Clock::time_point> due; // of the checks sent and not yet answered
+    };
+
+    static void flush(Peer& peer) {
+        std::size_t offset = 0;
+        while (offset < peer.out.size()) {
+            const ssize_t n = ::send(peer.fd, peer.out.data() + offset, peer.out.size() - offset,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n <= 0) {
+                break;
+            }
+            offset += static_cast<std::size_t>(n);
+        }
+        peer.out.erase(0, offset);
+    }
+
+    bool receive(Peer& peer) {
+        char chunk[65536];
+        const ssize_t n = ::recv(peer.fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n == 0) {
+            m_level.failure = "flowgated closed the connection";
+            return false;
+        }
+        if (n < 0) {
+            return true;
+        }
+        peer.in.append(chunk, static_cast<std::size_t>(n));
+        const auto now = Clock::now();
+        std::size_t start = 0;
+        for (std::size_t newline; (newline = peer.in.find('\n', start)) != std::string::npos;
+             start = newline + 1) {
+            const auto latency =
+                std::chrono::duration_cast<std::chrono::microseconds>(now - peer.due.front());
+            peer.due.pop_front();
+            m_level.latencies_us.push_back(static_cast<std::uint32_t>(latency.count()));
+            ++m_answered;
+            if (is_durable(std::string_view(peer.in.data() + start, newline - start))) {
+                ++m_level.decisions;
+            } else {
+                ++m_level.not_durable;
+            }
+        }
+        peer.in.erase(0, start);
+        return true;
+    }
+
+    Level& m_level;
+    int m_epoll = -1;
+    std::vector<Peer> m_peers;
+    std::uint64_t m_answered = 0;
+};
+
+int run_open_loop(const Options& options, Daemon& daemon) {
+    constexpr int clients = 64;
+    std::printf("flowgated %s, durability %s\n", flowgated_path.c_str(),
+                options.relaxed ? "relaxed" : "full");
+    Options closed = options;
+    closed.clients = {clients};
+    closed.windows = {3};
+    int status_code = 0;
+    std::printf("the maximum, closed loop, %.0f s:\n", options.seconds);
+    const auto maximum =
+        run_levels(closed, daemon.socket, &*daemon.client, daemon.pid, status_code);
+    if (maximum.empty() || maximum.front().rate <= 0) {
+        return 1;
+    }
+    const double rate = options.load * maximum.front().rate;
+    std::printf("open loop: %.0f checks/s (%.0f%% of it) over %d connections for %.0f s\n", rate,
+                100 * options.load, clients, options.open_seconds);
+    std::fflush(stdout);
+    Level level;
+    OpenLoop driver(level);
+    if (driver.connect(daemon.socket.string(), clients)) {
+        driver.run(rate, options.open_seconds);
+    }
+    if (!level.failure.empty() || level.not_durable != 0) {
+        std::fprintf(stderr, "open loop: %s; %llu answers without a committed row\n",
+                     level.failure.c_str(), static_cast<unsigned long long>(level.not_durable));
+        status_code = 1;
+    }
+    const double p50 = percentile(level.latencies_us, 0.50) / 1000.0;
+    const double p99 = percentile(level.latencies_us, 0.99) / 1000.0;
+    const double p999 = percentile(level.latencies_us, 0.999) / 1000.0;
+    const double worst = percentile(level.latencies_us, 1.0) / 1000.0;
+    std::printf("%12s %10s %10s %10s %10s\n", "decisions", "p50 ms", "p99 ms", "p99.9 ms",
+                "max ms");
+    std::printf("%12llu %10.3f %10.2f %10.2f %10.2f\n",
+                static_cast<unsigned long long>(level.decisions), p50, p99, p999, worst);
+    std::printf("targets (reported, not enforced):\n");
+    print_target("open loop", format("p99.9 %.2f ms < %.0f ms", p999, 10), p999 < 10);
+    print_target("open loop", format("slowest %.2f ms < %.0f ms", worst, 50), worst < 50);
+    return status_code;
+}
+
+// --compare: the filesystem, the socket's ceiling, relaxed and full, in one run.
+int run_compare(const Options& options) {
+    int status_code = 0;
+    auto dir = new_run_dir(options.dir);
+    if (!dir) {
+        return 1;
+    }
+    const auto fsync = fsync_latency(*dir);
+    if (fsync) {
+        std::printf("filesystem of %s: 300 bytes + fdatasync, p50 %.3f ms, mean %.3f ms\n",
+                    dir->c_str(), fsync->p50_ms, fsync->mean_ms);
+    }
+    std::printf("\nline server (one thread, a fixed answer to every line), %.0f s per level\n",
+                options.seconds);
+    const fs::path line_socket = *dir / "line.sock";
+    const pid_t line = start_line_server(line_socket);
+    for (int i = 0; i < 500 && !fs::exists(line_socket); ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    const auto ceiling = run_levels(options, line_socket, nullptr, line, status_code);
+    ::kill(line, SIGKILL);
+    ::waitpid(line, nullptr, 0);
+
+    std::vector<LevelResult> by_durability[2];
+    std::optional<double> bytes[2];
+    for (int relaxed = 1; relaxed >= 0; --relaxed) {
+        auto daemon = start_daemon(options, relaxed != 0, true);
+        if (!daemon) {
+            return 1;
+        }
+        std::printf("\nflowgated %s, durability %s\n", flowgated_path.c_str(),
+                    relaxed != 0 ? "relaxed" : "full");
+        by_durability[relaxed] =
+            run_levels(options, daemon->socket, &*daemon->client, daemon->pid, status_code);
+        status_code |= stop_daemon(*daemon);
+        bytes[relaxed] = bytes_per_row(daemon->db);
+        if (bytes[relaxed]) {
+            std::printf("store: %.0f bytes per row\n", *bytes[relaxed]);
+        }
+        std::error_code ignored;
+        fs::remove_all(daemon->dir, ignored);
+    }
+    std::printf("\n%8s %7s %14s %14s %8s %14s %10s\n", "clients", "window", "ceiling/s",
+                "relaxed/s", "share", "full/s", "full p99");
+    for (std::size_t i = 0; i < ceiling.size(); ++i) {
+        const double share = ceiling[i].rate > 0 ? by_durability[1][i].rate / ceiling[i].rate : 0;
+        std::printf("%8d %7zu %14.0f %14.0f %7.0f%% %14.0f %10.2f\n", ceiling[i].clients,
+                    ceiling[i].window, ceiling[i].rate, by_durability[1][i].rate, 100 * share,
+                    by_durability[0][i].rate, by_durability[0][i].p99_ms);
+    }
+    std::printf("targets (reported, not enforced):\n");
+    for (std::size_t i = 0; i < ceiling.size(); ++i) {
+        const LevelResult& full = by_durability[0][i];
+        const LevelResult& relaxed = by_durability[1][i];
+        char what[64];
+        if (full.clients == 64 && full.window == 3) {
+            std::snprintf(what, sizeof what, "full at 64 x 3");
+            print_target(what,
+                         format("%.0f decisions/s >= %.0f", full.rate, 170000) + ", " +
+                             format("p99 %.2f ms < %.0f ms", full.p99_ms, 5),
+                         full.rate >= 170000 && full.p99_ms < 5);
+            const double share = ceiling[i].rate > 0 ? relaxed.rate / ceiling[i].rate : 0;
+            std::snprintf(what, sizeof what, "relaxed at 64 x 3");
+            print_target(what, format("%.0f%% of the ceiling >= %.0f%%", 100 * share, 40),
+                         share >= 0.4);
+        }
+        if (full.clients == 1 && full.window == 1 && fsync) {
+            const double ratio = fsync->p50_ms > 0 ? full.p50_ms / fsync->p50_ms : 0;
+            print_target("full at 1 x 1",
+                         format("p50 %.2f x the filesystem's fdatasync <= %.2f", ratio, 1.25),
+                         ratio <= 1.25);
+        }
+    }
+    for (int relaxed = 0; relaxed <= 1; ++relaxed) {
+        if (bytes[relaxed]) {
+            print_target(relaxed != 0 ? "store, relaxed" : "store, full",
+                         format("%.0f bytes per decision <= %.0f", *bytes[relaxed], 400),
+                         *bytes[relaxed] <= 400);
+        }
+    }
+    std::error_code ignored;
+    fs::remove_all(*dir, ignored);
+    return status_code;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -755,80 +1315,34 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::signal(SIGPIPE, SIG_IGN);
-    std::string pattern = (options.dir / "bench-flowgated-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-        std::perror("mkdtemp");
+    if (options.compare) {
+        return run_compare(options);
+    }
+    auto daemon = start_daemon(options, options.relaxed, options.noisy || options.open_loop);
+    if (!daemon) {
         return 1;
     }
-    const fs::path dir = pattern;
-    const fs::path socket = dir / "flowgated.sock";
-    const fs::path db = dir / "audit.db";
-    const fs::path config = dir / "flowgated.toml";
-    {
-        std::ofstream out(config);
-        out << "socket = \"" << socket.string() << "\"\npolicy = \"" << FLOWGATE_SOURCE_DIR
-            << "/policies\"\naudit_db = \"" << db.string() << "\"\ndurability = \""
-            << (options.relaxed ? "relaxed" : "full") << "\"\nlog_level = \"warn\"\n";
-        if (options.sign) {
-            const fs::path key_file = dir / "signing.key";
-            auto key = flowgate::audit::generate_signing_key("bench.flowgate/log");
-            if (!key) {
-                std::fprintf(stderr, "cannot make a signing key\n");
-                return 1;
-            }
-            std::ofstream(key_file) << key.value().private_key_text() << "\n";
-            fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write);
-            out << "signing_key = \"" << key_file.string() << "\"\n";
+    int status_code = 0;
+    if (options.noisy) {
+        status_code = run_noisy(options, daemon->socket, daemon->db, *daemon->client);
+    } else if (options.open_loop) {
+        status_code = run_open_loop(options, *daemon);
+    } else {
+        std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n",
+                    flowgated_path.c_str(), daemon->db.c_str(),
+                    options.relaxed ? "relaxed" : "full", options.seconds);
+        run_levels(options, daemon->socket, &*daemon->client, daemon->pid, status_code);
+    }
+    status_code |= stop_daemon(*daemon);
+    if (!options.noisy && !options.open_loop) {
+        if (auto bytes = bytes_per_row(daemon->db)) {
+            std::printf("store: %.0f bytes per row\n", *bytes);
         }
     }
-    // A new store, made as an admin makes one, then the daemon that serves it.
-    if (!init_store(config)) {
-        std::fprintf(stderr, "flowgated --init-store failed\n");
-        return 1;
-    }
-    // Under a flood the daemon warns about each client it cuts off: to a file in DIR (as
-    // to a journal, at the same cost), not into the table.
-    const fs::path log = dir / "flowgated.log";
-    pid_t daemon = ::fork();
-    if (daemon == 0) {
-        if (options.noisy) {
-            int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            if (out >= 0) {
-                ::dup2(out, STDERR_FILENO);
-            }
-        }
-        ::execl(flowgated_path.c_str(), flowgated_path.c_str(), "--config", config.c_str(),
-                nullptr);
-        ::_exit(127);
-    }
-    std::optional<flowgate::client::Client> client;
-    for (int i = 0; i < 500 && !client; ++i) {
-        if (auto connected = flowgate::client::Client::connect(socket.string())) {
-            client = std::move(*connected.value);
-        } else {
-            std::this_thread::sleep_for(20ms);
-        }
-    }
-    if (!client) {
-        std::fprintf(stderr, "flowgated did not start\n");
-        ::kill(daemon, SIGKILL);
-        return 1;
-    }
-
-    int status_code = options.noisy ? run_noisy(options, socket, db, *client)
-                                    : run_levels(options, socket, db, *client, daemon);
-    client.reset();
-    ::kill(daemon, SIGTERM);
-    int status = 0;
-    ::waitpid(daemon, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        std::fprintf(stderr, "flowgated did not stop cleanly (status %d)\n", status);
-        status_code = 1;
-    }
-    if (status_code != 0 && options.noisy) {
-        print_tail(log);
+    if (status_code != 0 && (options.noisy || options.open_loop)) {
+        print_tail(daemon->log);
     }
     std::error_code ignored;
-    fs::remove_all(dir, ignored);
+    fs::remove_all(daemon->dir, ignored);
     return status_code;
 }
