@@ -69,6 +69,15 @@ void forge(const fs::path& db, std::uint64_t seq, const std::string& subject,
                    "' WHERE seq = " + std::to_string(seq) + ";");
 }
 
+// Check rows 1 to `count`, as an old store's writer is given them.
+std::vector<AuditRecord> check_records(int count) {
+    std::vector<AuditRecord> records;
+    for (int i = 1; i <= count; ++i) {
+        records.push_back(check_record(i));
+    }
+    return records;
+}
+
 std::string hash_of(const fs::path& db, std::uint64_t seq) {
     return rows_of(db).at(seq - 1).hash;
 }
@@ -243,10 +252,7 @@ TEST_CASE("verify: a version-1 store verifies with the version-1 fields, and a r
           "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    std::vector<AuditRecord> records;
-    for (int i = 1; i <= log_rows; ++i) {
-        records.push_back(check_record(i));
-    }
+    std::vector<AuditRecord> records = check_records(log_rows);
     // A line with bytes that are not UTF-8, stored as received, as version 1 did.
     records[7].kind = to_string(AuditKind::refused);
     records[7].request = "{\"op\":\"check\",\"purpose\":\"\xff\xfe\"}";
@@ -282,10 +288,7 @@ TEST_CASE("verify: a version-3 store's stored links are checked, in parts and in
           "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
-    std::vector<AuditRecord> records;
-    for (int i = 1; i <= log_rows; ++i) {
-        records.push_back(check_record(i));
-    }
+    std::vector<AuditRecord> records = check_records(log_rows);
     write_old_store(db, 3, records);
     REQUIRE(fault_of(db, in_parts()).empty());
     std::string expected;
