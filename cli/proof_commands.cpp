@@ -107,6 +107,24 @@ std::optional<audit::RowProof> row_proof_or_report(audit::AuditReader& reader, s
                             std::move(path).value());
 }
 
+} // namespace
+
+std::optional<audit::InclusionDocument> inclusion_document(audit::AuditReader& reader,
+                                                           std::uint64_t seq, int& status) {
+    auto checkpoint = covering_checkpoint(reader, seq, status);
+    if (!checkpoint) {
+        return std::nullopt;
+    }
+    auto proof = row_proof_or_report(reader, seq, checkpoint->tree_size);
+    if (!proof) {
+        status = exit_error;
+        return std::nullopt;
+    }
+    return audit::InclusionDocument{std::move(*proof), checkpoint->tree_size, checkpoint->note};
+}
+
+namespace {
+
 int run_prove(std::uint64_t seq, const std::string& db) {
     auto reader = open_or_report(db);
     if (!reader) {
@@ -123,16 +141,11 @@ int run_prove(std::uint64_t seq, const std::string& db) {
         return exit_error;
     }
     int status = exit_error;
-    auto checkpoint = covering_checkpoint(*reader, seq, status);
-    if (!checkpoint) {
+    auto document = inclusion_document(*reader, seq, status);
+    if (!document) {
         return status;
     }
-    auto proof = row_proof_or_report(*reader, seq, checkpoint->tree_size);
-    if (!proof) {
-        return exit_error;
-    }
-    std::cout << audit::format_proof_document(
-        audit::InclusionDocument{std::move(*proof), checkpoint->tree_size, checkpoint->note});
+    std::cout << audit::format_proof_document(*document);
     return exit_allow;
 }
 

@@ -14,6 +14,7 @@
 #include "audit/store.hpp"
 #include "audit/verifier.hpp"
 #include "cli/audit_tools.hpp"
+#include "cli/proof_commands.hpp"
 #include "dsl/evaluator.hpp"
 #include "dsl/policy_loader.hpp"
 #include "dsl/request_json.hpp"
@@ -225,29 +226,12 @@ std::optional<std::string> prove(const fs::path& db, std::uint64_t seq) {
     if (!reader) {
         return std::nullopt;
     }
-    auto latest = reader.value()->latest_checkpoint();
-    if (!latest || !latest.value() || latest.value()->tree_size < seq) {
+    int status = 0;
+    auto document = cli::inclusion_document(*reader.value(), seq, status);
+    if (!document) {
         return std::nullopt;
     }
-    const audit::StoredCheckpoint& stored = *latest.value();
-    auto tree = audit::parse_tree_checkpoint(audit::note_text_unchecked(stored.note));
-    if (!tree) {
-        return std::nullopt;
-    }
-    auto mismatch = audit::checkpoint_mismatch(*reader.value(), tree.value());
-    if (!mismatch || !mismatch.value().empty()) {
-        return std::nullopt;
-    }
-    const auto signed_seq = static_cast<std::int64_t>(seq);
-    auto rows = reader.value()->rows({signed_seq, signed_seq, std::nullopt, std::nullopt});
-    auto path = reader.value()->inclusion_proof(seq - 1, stored.tree_size);
-    if (!rows || rows.value().size() != 1 || !path) {
-        return std::nullopt;
-    }
-    return audit::format_proof_document(audit::InclusionDocument{
-        audit::row_proof(audit::view_of(rows.value().front()), reader.value()->schema_version(),
-                         std::move(path).value()),
-        stored.tree_size, stored.note});
+    return audit::format_proof_document(*document);
 }
 
 // `flowgate audit verify-proof` as a library call: true when the document is valid.
