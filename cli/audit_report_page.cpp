@@ -304,7 +304,7 @@ std::vector<std::string> verification_sentences(const ReportVerification& verifi
     std::vector<std::string> out;
     if (result.fault) {
         out.push_back("The log does NOT verify: at seq " + std::to_string(result.fault->seq) +
-                      " it " + result.fault->message + ". " + count(result.rows, "row", "rows") +
+                      ", " + result.fault->message + ". " + count(result.rows, "row", "rows") +
                       " before it chain from seq 1; from there on the rows are not the log "
                       "that was written, and the figures below count them as they are.");
         return out;

@@ -74,6 +74,8 @@ thead th { background: var(--band); }
 .verdict { border-left: 6px solid var(--allow); padding: .5rem .9rem; background: var(--band); }
 .verdict.failed { border-color: var(--deny); }
 figure { margin: 1rem 0; }
+pre.detail { white-space: pre-wrap; word-break: break-all; margin: 0; font-size: .85em; }
+tr.stands-out td { background: #fff3e0; }
 figcaption { font-weight: bold; margin-bottom: .3rem; }
 svg { max-width: 100%; height: auto; }
 svg text { font-family: inherit; font-size: 12px; fill: var(--ink); }
