@@ -12,6 +12,7 @@ namespace flowgate::cli {
 namespace {
 
 using html::append_escaped;
+using html::figure;
 
 constexpr std::int64_t day_us = 86'400'000'000;
 
@@ -21,14 +22,6 @@ std::string date_of_day(std::int64_t day) {
 
 std::string count(std::uint64_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-void figure(std::string& out, std::string_view name, std::string_view label, std::uint64_t value) {
-    out += "<div class=\"figure\"><span class=\"value\" data-figure=\"";
-    out += name;
-    out += "\">" + std::to_string(value) + "</span>";
-    append_escaped(out, label);
-    out += "</div>";
 }
 
 // "label (id)", or the id alone when the policies have no label for it.

@@ -34,6 +34,14 @@ std::string escape(std::string_view text) {
     return out;
 }
 
+void figure(std::string& out, std::string_view name, std::string_view label, std::uint64_t value) {
+    out += "<div class=\"figure\"><span class=\"value\" data-figure=\"";
+    out += name;
+    out += "\">" + std::to_string(value) + "</span>";
+    append_escaped(out, label);
+    out += "</div>";
+}
+
 namespace {
 
 constexpr std::string_view style = R"css(
