@@ -392,6 +392,14 @@ bool time_report(audit::AuditReader& reader, const fs::path& db, const audit::Ve
                 elapsed, cpu, command_ms / 1000);
     fs::remove(out);
     fs::remove(db.string() + ".report.txt");
+    // The parts read side by side add up to what one pass over the whole log finds.
+    cli::AuditReportOptions one_part;
+    one_part.pass.threads = 1;
+    auto whole = cli::summarize_period(reader, one_part);
+    if (!whole || cli::audit_report_html(db.string(), verification, whole.value()) != page) {
+        std::fprintf(stderr, "report: one pass and the parts disagree\n");
+        return false;
+    }
     return true;
 }
 

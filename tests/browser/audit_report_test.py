@@ -388,8 +388,8 @@ def whole_log(rig, workdir, sensitivity, screenshot):
     tree = re.search(r"tree ok, (\d+) stored nodes and (\d+) stored checkpoints match its rows, "
                      r"each signed by (\S+);", verified)
     expect(chain and tree, "verify said: %s" % verified)
+    verdict = page["verdict"]
     if chain and tree:
-        verdict = page["verdict"]
         expect(verdict["verdict"] == "ok", "the verdict: %s" % verdict)
         expect([verdict["rows"], verdict["lastSeq"]] == [chain.group(1), chain.group(2)],
                "rows verified: page %s, verify %s" % (verdict, chain.groups()))
