@@ -6,8 +6,10 @@
 #include "audit/signed_note.hpp"
 #include "audit/tree_checkpoint.hpp"
 #include "cli/audit_inputs.hpp"
+#include "cli/audit_report.hpp"
 #include "cli/audit_tools.hpp"
 #include "cli/commands.hpp"
+#include "cli/policy_report.hpp"
 #include "cli/proof_commands.hpp"
 #include "dsl/policy_loader.hpp"
 
@@ -143,39 +145,58 @@ std::optional<KeptCheckpoints> read_kept_checkpoints(const std::string& path,
     return kept;
 }
 
-int run_verify(const std::string& path, const std::string& checkpoint_path,
-               const std::string& key_argument, bool print_tail) {
+// What verify checks given --key and --checkpoint; none (reported, the exit status in
+// `status`) when either cannot be read.
+std::optional<audit::VerifyOptions> read_verify_options(const std::string& checkpoint_path,
+                                                        const std::string& key_argument,
+                                                        int& status) {
+    status = exit_error;
     audit::VerifyOptions options;
     if (!key_argument.empty()) {
         auto key = read_verifier_key(key_argument);
         if (!key) {
             report_error(key.error().message);
-            return exit_error;
+            return std::nullopt;
         }
         options.key = key.value();
     }
     if (!checkpoint_path.empty()) {
-        int status = exit_error;
         auto kept = read_kept_checkpoints(checkpoint_path, options.key, status);
         if (!kept) {
-            return status;
+            return std::nullopt;
         }
         options.checkpoint = kept->chain;
         options.kept_checkpoints = std::move(kept->trees);
     }
-    auto log = open_log_or_report(path);
-    if (!log) {
-        return exit_error;
-    }
-    audit::AuditReader& reader = *log->reader;
+    return options;
+}
+
+// verify_log, its progress on stderr when that is a terminal.
+audit::AuditResult<audit::VerifyResult> verify_with_progress(const OpenedLog& log,
+                                                             audit::VerifyOptions options) {
     std::optional<Progress> progress;
     if (stderr_is_terminal()) {
-        progress.emplace("verify", log->last_seq, true);
+        progress.emplace("verify", log.last_seq, true);
         options.pass.progress = [&progress](std::uint64_t rows) {
             progress->update(rows);
         };
     }
-    auto verified = audit::verify_log(reader, options);
+    return audit::verify_log(*log.reader, options);
+}
+
+int run_verify(const std::string& path, const std::string& checkpoint_path,
+               const std::string& key_argument, bool print_tail) {
+    int status = exit_error;
+    auto read = read_verify_options(checkpoint_path, key_argument, status);
+    if (!read) {
+        return status;
+    }
+    const audit::VerifyOptions& options = *read;
+    auto log = open_log_or_report(path);
+    if (!log) {
+        return exit_error;
+    }
+    auto verified = verify_with_progress(*log, options);
     if (!verified) {
         report_error(verified.error().message);
         return exit_error;
@@ -480,6 +501,68 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
     return exit_allow;
 }
 
+struct ReportArgs {
+    std::string db, since, until, key, checkpoint, consent_ground = "appi_27_1_consent";
+    std::string output;
+    unsigned threads = 0;
+};
+
+int run_report(const ReportArgs& args) {
+    AuditReportOptions options;
+    if (!read_times(args.since, args.until, options.since_us, options.until_us)) {
+        return exit_error;
+    }
+    options.consent_ground = args.consent_ground;
+    options.pass.threads = args.threads;
+    int status = exit_error;
+    auto verify = read_verify_options(args.checkpoint, args.key, status);
+    if (!verify) {
+        return status;
+    }
+    verify->pass.threads = args.threads;
+    auto log = open_log_or_report(args.db);
+    if (!log) {
+        return exit_error;
+    }
+    auto verified = verify_with_progress(*log, *verify);
+    if (!verified) {
+        report_error(verified.error().message);
+        return exit_error;
+    }
+    ReportVerification verification;
+    verification.result = std::move(verified).value();
+    if (verify->key) {
+        verification.key_name = verify->key->name;
+    }
+    verification.chain_checkpoint = verify->checkpoint.has_value();
+    if (!verify->kept_checkpoints.empty()) {
+        verification.kept_from = args.checkpoint;
+        verification.kept_checkpoints_given = verify->kept_checkpoints.size();
+    }
+    std::optional<Progress> progress;
+    if (stderr_is_terminal()) {
+        progress.emplace("report", log->last_seq, true);
+        options.pass.progress = [&progress](std::uint64_t rows) {
+            progress->update(rows);
+        };
+    }
+    auto period = summarize_period(*log->reader, options);
+    progress.reset();
+    if (!period) {
+        report_error(period.error().message);
+        return exit_error;
+    }
+    if (!write_report_file(args.output, audit_report_html(args.db, verification, period.value()))) {
+        return exit_error;
+    }
+    std::ostream& out = args.output == "-" ? std::cerr : std::cout;
+    for (const std::string& sentence : verification_sentences(verification)) {
+        out << args.db << ": " << sentence << "\n";
+    }
+    out << args.db << ": " << period_line(period.value()) << "\n";
+    return verification.ok() ? exit_allow : exit_deny;
+}
+
 } // namespace
 
 void register_audit_commands(CLI::App& app, Outcome& outcome) {
@@ -623,6 +706,27 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         }
         outcome.status = run_coverage(coverage_args->db, period, *coverage_json);
     });
+
+    auto report_args = std::make_shared<ReportArgs>();
+    CLI::App* report = audit->add_subcommand(
+        "report", "Write the period at a glance as one self-contained HTML page: the "
+                  "verification, the figures, charts, the policies in force and the callers "
+                  "(exit 1 when the log does not verify)");
+    report->add_option("DB", report_args->db, "The audit store file")->required();
+    report->add_option("--since", report_args->since, "From this UTC date or time (inclusive)");
+    report->add_option("--until", report_args->until, "Up to this UTC date or time (exclusive)");
+    report->add_option("-o,--output", report_args->output, "The HTML file to write ('-': stdout)")
+        ->required();
+    report->add_option("--key", report_args->key,
+                       "The log's verifier key, or a file holding it: every stored checkpoint "
+                       "must be signed by it (without it, signatures are not checked)");
+    report->add_option("--checkpoint", report_args->checkpoint,
+                       "Checkpoints kept outside the store, as verify takes them");
+    report->add_option("--consent-ground", report_args->consent_ground,
+                       "The ground that means consent (as records takes it)");
+    report->add_option("--threads", report_args->threads,
+                       "Parts read side by side (0: one per core)");
+    report->callback([report_args, &outcome] { outcome.status = run_report(*report_args); });
 
     register_key_commands(*audit, outcome);
     register_proof_commands(*audit, outcome);

@@ -49,71 +49,51 @@ void Progress::print() {
     m_printed = true;
 }
 
-namespace {
-
-// A stored policy, compiled once per hash for a whole pass.
-struct StoredPolicy {
-    std::shared_ptr<const dsl::CompiledPolicy> policy; // null: `error` says why
-    std::string error;
-    std::unordered_map<std::string_view, const dsl::Rule*> rules; // by id
-};
-
-class PolicyCache {
-public:
-    explicit PolicyCache(audit::AuditReader& reader) : m_reader(reader) {}
-
-    const StoredPolicy& get(std::string_view hash) {
-        if (m_last != nullptr && hash == m_last_hash) {
-            return *m_last;
-        }
-        auto found = m_policies.find(std::string(hash));
-        if (found == m_policies.end()) {
-            found = m_policies.emplace(std::string(hash), load(std::string(hash))).first;
-        }
-        m_last = &found->second;
-        m_last_hash = found->first;
+const StoredPolicy& PolicyCache::get(std::string_view hash) {
+    if (m_last != nullptr && hash == m_last_hash) {
         return *m_last;
     }
+    auto found = m_policies.find(std::string(hash));
+    if (found == m_policies.end()) {
+        found = m_policies.emplace(std::string(hash), load(std::string(hash))).first;
+    }
+    m_last = &found->second;
+    m_last_hash = found->first;
+    return *m_last;
+}
 
-private:
-    StoredPolicy load(const std::string& hash) {
-        StoredPolicy stored;
-        auto files = m_reader.policy_files(hash);
-        if (!files) {
-            stored.error = files.error().message;
-            return stored;
-        }
-        if (files.value().empty()) {
-            stored.error = "no policy texts are stored under " + hash;
-            return stored;
-        }
-        std::vector<dsl::PolicyText> texts;
-        for (const auto& [name, text] : files.value()) {
-            texts.push_back({name, text});
-        }
-        if (dsl::policy_hash(texts) != hash) {
-            stored.error = "the texts stored under " + hash + " do not hash to it";
-            return stored;
-        }
-        dsl::LoadResult loaded = dsl::load_policy(std::move(texts));
-        if (!loaded) {
-            stored.error =
-                "the policy stored under " + hash + " does not load: " +
-                (loaded.diagnostics.empty() ? std::string() : loaded.diagnostics.front().message);
-            return stored;
-        }
-        stored.policy = loaded.policy;
-        for (const dsl::Rule& rule : stored.policy->model().rules) {
-            stored.rules.emplace(rule.id, &rule);
-        }
+StoredPolicy PolicyCache::load(const std::string& hash) {
+    StoredPolicy stored;
+    auto files = m_reader.policy_files(hash);
+    if (!files) {
+        stored.error = files.error().message;
         return stored;
     }
-
-    audit::AuditReader& m_reader;
-    std::map<std::string, StoredPolicy> m_policies;
-    const StoredPolicy* m_last = nullptr;
-    std::string_view m_last_hash;
-};
+    if (files.value().empty()) {
+        stored.error = "no policy texts are stored under " + hash;
+        return stored;
+    }
+    std::vector<dsl::PolicyText> texts;
+    for (const auto& [name, text] : files.value()) {
+        texts.push_back({name, text});
+    }
+    if (dsl::policy_hash(texts) != hash) {
+        stored.error = "the texts stored under " + hash + " do not hash to it";
+        return stored;
+    }
+    dsl::LoadResult loaded = dsl::load_policy(std::move(texts));
+    if (!loaded) {
+        stored.error =
+            "the policy stored under " + hash + " does not load: " +
+            (loaded.diagnostics.empty() ? std::string() : loaded.diagnostics.front().message);
+        return stored;
+    }
+    stored.policy = loaded.policy;
+    for (const dsl::Rule& rule : stored.policy->model().rules) {
+        stored.rules.emplace(rule.id, &rule);
+    }
+    return stored;
+}
 
 // Parses request lines into a reused arena: after the first rows, parsing allocates
 // nothing.
@@ -151,6 +131,8 @@ private:
     json::parser m_parser;
     json::value m_value;
 };
+
+namespace {
 
 bool is_decision(std::string_view kind) {
     return kind == "check" || kind == "explain";
@@ -375,6 +357,87 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
     return report;
 }
 
+ProvisionSelector::ProvisionSelector(audit::AuditReader& reader, RecordFilter filter)
+    : m_filter(std::move(filter)), m_cache(reader), m_parser(std::make_unique<RequestParser>()) {}
+
+ProvisionSelector::~ProvisionSelector() = default;
+
+AuditResult<std::optional<ProvisionRecord>> ProvisionSelector::select(const AuditRowView& row) {
+    if (!is_decision(row.kind) || row.decision != "allow" || row.direction != "send") {
+        return std::nullopt;
+    }
+    if (m_filter.subject && row.subject != *m_filter.subject) {
+        return std::nullopt;
+    }
+    const StoredPolicy& stored = m_cache.get(row.policy_hash);
+    if (!stored.policy) {
+        return AuditError{AuditErrc::bad_schema,
+                          "seq " + std::to_string(row.seq) + ": " + stored.error};
+    }
+    const dsl::CompiledPolicy& policy = *stored.policy;
+    const dsl::CheckedPolicy& model = policy.model();
+    const dsl::Id party = policy.find_party(row.recipient);
+    if (m_filter.recipient && row.recipient != *m_filter.recipient &&
+        (party == dsl::no_id || policy.find_party(*m_filter.recipient) != party)) {
+        return std::nullopt;
+    }
+    const dsl::Id purpose = policy.find_purpose(row.purpose);
+    const dsl::Id activity = policy.find_activity(purpose, row.activity);
+    const bool provides =
+        activity != dsl::no_id && model.activities[activity].kind == dsl::FlowKind::provide;
+    const bool to_third_party =
+        party != dsl::no_id && model.parties[party].role == dsl::Role::third_party;
+    if (!provides && !to_third_party) {
+        return std::nullopt;
+    }
+    const auto rule = stored.rules.find(row.rule);
+    if (rule == stored.rules.end()) {
+        return AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) + ": rule '" +
+                                                     std::string(row.rule) +
+                                                     "' is not in its policy"};
+    }
+    const std::optional<std::string_view> line = audit::received_line(row, m_decoded);
+    dsl::RequestParse request =
+        line ? m_parser->request(*line) : dsl::RequestError{"bad_encoding", "not decoded"};
+    if (std::holds_alternative<dsl::RequestError>(request)) {
+        return AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
+                                                     ": the recorded request does not parse"};
+    }
+    const dsl::RequestContext& context = std::get<dsl::Request>(request).context;
+    const dsl::Rule& decided_by = *rule->second;
+    const dsl::Id ground =
+        context.legal_basis ? policy.find_ground(*context.legal_basis) : dsl::no_id;
+    const bool consent_basis = decided_by.basis != dsl::no_id &&
+                               model.grounds[decided_by.basis].id == m_filter.consent_ground;
+    const bool needs_consent =
+        dsl::condition_holds(decided_by.condition, context.consent, context.objection, ground) &&
+        !dsl::condition_holds(decided_by.condition, false, context.objection, ground);
+    if (!consent_basis && !needs_consent) {
+        return std::nullopt;
+    }
+    ProvisionRecord record;
+    record.seq = row.seq;
+    record.time_us = row.time_us;
+    record.recipient = std::string(row.recipient);
+    record.recipient_label = party != dsl::no_id ? model.parties[party].label : "";
+    record.recipient_role = party != dsl::no_id
+                                ? std::string(dsl::to_string(model.parties[party].role))
+                                : std::string();
+    record.subject = std::string(row.subject);
+    record.data = std::string(row.data);
+    record.purpose = std::string(row.purpose);
+    record.activity = std::string(row.activity);
+    record.activity_kind = activity != dsl::no_id
+                               ? std::string(dsl::to_string(model.activities[activity].kind))
+                               : std::string();
+    record.consent = context.consent;
+    record.legal_basis = std::string(row.legal_basis);
+    record.rule = std::string(row.rule);
+    record.service = std::string(row.service);
+    record.policy_hash = std::string(row.policy_hash);
+    return record;
+}
+
 AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                             const RecordFilter& filter) {
     auto last = reader.last_seq();
@@ -382,95 +445,22 @@ AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& 
         return last.error();
     }
     Progress progress("records", last.value(), filter.show_progress);
-    PolicyCache cache(reader);
-    RequestParser parser;
-    std::string decoded; // a request stored as base64
+    ProvisionSelector selector(reader, filter);
     std::vector<ProvisionRecord> records;
     std::optional<AuditError> failure;
     audit::AuditRowRange range;
     range.since_us = filter.since_us;
     range.until_us = filter.until_us;
-
     auto walked = reader.for_each_row(range, [&](const AuditRowView& row) {
         progress.row();
-        if (!is_decision(row.kind) || row.decision != "allow" || row.direction != "send") {
-            return true;
-        }
-        if (filter.subject && row.subject != *filter.subject) {
-            return true;
-        }
-        const StoredPolicy& stored = cache.get(row.policy_hash);
-        if (!stored.policy) {
-            failure = AuditError{AuditErrc::bad_schema,
-                                 "seq " + std::to_string(row.seq) + ": " + stored.error};
+        auto selected = selector.select(row);
+        if (!selected) {
+            failure = selected.error();
             return false;
         }
-        const dsl::CompiledPolicy& policy = *stored.policy;
-        const dsl::CheckedPolicy& model = policy.model();
-        const dsl::Id party = policy.find_party(row.recipient);
-        if (filter.recipient && row.recipient != *filter.recipient &&
-            (party == dsl::no_id || policy.find_party(*filter.recipient) != party)) {
-            return true;
+        if (selected.value()) {
+            records.push_back(std::move(*selected.value()));
         }
-        const dsl::Id purpose = policy.find_purpose(row.purpose);
-        const dsl::Id activity = policy.find_activity(purpose, row.activity);
-        const bool provides =
-            activity != dsl::no_id && model.activities[activity].kind == dsl::FlowKind::provide;
-        const bool to_third_party =
-            party != dsl::no_id && model.parties[party].role == dsl::Role::third_party;
-        if (!provides && !to_third_party) {
-            return true;
-        }
-        const auto rule = stored.rules.find(row.rule);
-        if (rule == stored.rules.end()) {
-            failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
-                                                            ": rule '" + std::string(row.rule) +
-                                                            "' is not in its policy"};
-            return false;
-        }
-        const std::optional<std::string_view> line = audit::received_line(row, decoded);
-        dsl::RequestParse request =
-            line ? parser.request(*line) : dsl::RequestError{"bad_encoding", "not decoded"};
-        if (std::holds_alternative<dsl::RequestError>(request)) {
-            failure = AuditError{AuditErrc::bad_schema, "seq " + std::to_string(row.seq) +
-                                                            ": the recorded request does not "
-                                                            "parse"};
-            return false;
-        }
-        const dsl::RequestContext& context = std::get<dsl::Request>(request).context;
-        const dsl::Rule& decided_by = *rule->second;
-        const dsl::Id ground =
-            context.legal_basis ? policy.find_ground(*context.legal_basis) : dsl::no_id;
-        const bool consent_basis = decided_by.basis != dsl::no_id &&
-                                   model.grounds[decided_by.basis].id == filter.consent_ground;
-        const bool needs_consent =
-            dsl::condition_holds(decided_by.condition, context.consent, context.objection,
-                                 ground) &&
-            !dsl::condition_holds(decided_by.condition, false, context.objection, ground);
-        if (!consent_basis && !needs_consent) {
-            return true;
-        }
-        ProvisionRecord record;
-        record.seq = row.seq;
-        record.time_us = row.time_us;
-        record.recipient = std::string(row.recipient);
-        record.recipient_label = party != dsl::no_id ? model.parties[party].label : "";
-        record.recipient_role = party != dsl::no_id
-                                    ? std::string(dsl::to_string(model.parties[party].role))
-                                    : std::string();
-        record.subject = std::string(row.subject);
-        record.data = std::string(row.data);
-        record.purpose = std::string(row.purpose);
-        record.activity = std::string(row.activity);
-        record.activity_kind = activity != dsl::no_id
-                                   ? std::string(dsl::to_string(model.activities[activity].kind))
-                                   : std::string();
-        record.consent = context.consent;
-        record.legal_basis = std::string(row.legal_basis);
-        record.rule = std::string(row.rule);
-        record.service = std::string(row.service);
-        record.policy_hash = std::string(row.policy_hash);
-        records.push_back(std::move(record));
         return true;
     });
     if (!walked) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace flowgate::cli {
@@ -57,6 +58,31 @@ private:
     bool m_enabled = false;
     bool m_printed = false;
 };
+
+// A policy stored in the log, compiled once per hash for a whole pass.
+struct StoredPolicy {
+    std::shared_ptr<const dsl::CompiledPolicy> policy; // null: `error` says why
+    std::string error;
+    std::unordered_map<std::string_view, const dsl::Rule*> rules; // by id
+};
+
+// The policies stored in one reader's log, each read, checked against its hash and
+// compiled the first time a row names it. The row's own hash is the key: rows come in
+// runs under one policy, so the last one is kept at hand.
+class PolicyCache {
+public:
+    explicit PolicyCache(audit::AuditReader& reader) : m_reader(reader) {}
+    const StoredPolicy& get(std::string_view hash);
+
+private:
+    StoredPolicy load(const std::string& hash);
+    audit::AuditReader& m_reader;
+    std::map<std::string, StoredPolicy> m_policies;
+    const StoredPolicy* m_last = nullptr;
+    std::string_view m_last_hash;
+};
+
+class RequestParser;
 
 // One decision whose replay differs from its row.
 struct ReplayDifference {
@@ -135,11 +161,36 @@ struct RecordFilter {
     bool show_progress = false;
 };
 
-// An allowed check or explain, sent (direction send), that is a third-party provision
-// — the deciding activity's kind is `provide` or the recipient's role is `third_party`
-// — and relied on consent: its rule's basis is the consent ground, or its condition
-// holds with the request's context but not with consent taken away. Kinds and roles
-// come from the policy stored under the row's hash.
+// Which rows are third-party provision records: an allowed check or explain, sent
+// (direction send), that is a third-party provision — the deciding activity's kind is
+// `provide` or the recipient's role is `third_party` — and relied on consent: its rule's
+// basis is the consent ground, or its condition holds with the request's context but not
+// with consent taken away. Kinds and roles come from the policy stored under the row's
+// hash. The one definition: `audit records`, `audit export` and `audit report` all select
+// through it, so their figures agree.
+class ProvisionSelector {
+public:
+    // Reads the policies through `reader`; `filter`'s recipient and subject apply, its
+    // period is the caller's to read.
+    ProvisionSelector(audit::AuditReader& reader, RecordFilter filter);
+    ~ProvisionSelector();
+    ProvisionSelector(const ProvisionSelector&) = delete;
+    ProvisionSelector& operator=(const ProvisionSelector&) = delete;
+
+    // The record the row is, none when it is not one, or why that cannot be told (the
+    // row's policy is not stored or does not load, its request does not parse).
+    audit::AuditResult<std::optional<ProvisionRecord>> select(const audit::AuditRowView& row);
+    // The stored policies it has read, for a pass that needs them too.
+    PolicyCache& policies() { return m_cache; }
+
+private:
+    RecordFilter m_filter;
+    PolicyCache m_cache;
+    std::unique_ptr<RequestParser> m_parser;
+    std::string m_decoded; // a request stored as base64
+};
+
+// The records of the filter's period, in seq order (ProvisionSelector).
 audit::AuditResult<std::vector<ProvisionRecord>> provision_records(audit::AuditReader& reader,
                                                                    const RecordFilter& filter);
 

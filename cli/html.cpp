@@ -34,6 +34,14 @@ std::string escape(std::string_view text) {
     return out;
 }
 
+void figure(std::string& out, std::string_view name, std::string_view label, std::uint64_t value) {
+    out += "<div class=\"figure\"><span class=\"value\" data-figure=\"";
+    out += name;
+    out += "\">" + std::to_string(value) + "</span>";
+    append_escaped(out, label);
+    out += "</div>";
+}
+
 namespace {
 
 constexpr std::string_view style = R"css(
@@ -74,6 +82,8 @@ thead th { background: var(--band); }
 .verdict { border-left: 6px solid var(--allow); padding: .5rem .9rem; background: var(--band); }
 .verdict.failed { border-color: var(--deny); }
 figure { margin: 1rem 0; }
+pre.detail { white-space: pre-wrap; word-break: break-all; margin: 0; font-size: .85em; }
+tr.stands-out td { background: #fff3e0; }
 figcaption { font-weight: bold; margin-bottom: .3rem; }
 svg { max-width: 100%; height: auto; }
 svg text { font-family: inherit; font-size: 12px; fill: var(--ink); }

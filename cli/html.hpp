@@ -4,6 +4,7 @@
 // provides named first, and print rules so that printing to PDF gives a clean copy.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,10 @@ namespace flowgate::cli::html {
 // content and inside a double- or single-quoted attribute value.
 std::string escape(std::string_view text);
 void append_escaped(std::string& out, std::string_view text);
+
+// One figure of a report's row of figures: its value (in data-figure="name", for the
+// tests) above its label.
+void figure(std::string& out, std::string_view name, std::string_view label, std::uint64_t value);
 
 // The document up to and including <body>, with `title` (escaped) as its title; the
 // style sheet is inline and the Content-Security-Policy forbids every fetch and every

@@ -18,6 +18,7 @@ namespace {
 
 using dsl::Id;
 using html::append_escaped;
+using html::figure;
 
 void text(std::string& out, std::string_view value) {
     append_escaped(out, value);
@@ -478,14 +479,6 @@ void forbid_table(std::string& out, const dsl::CompiledPolicy& policy) {
         out += "</td></tr>\n";
     }
     out += "</tbody></table></section>\n";
-}
-
-void figure(std::string& out, std::string_view name, std::string_view label, std::size_t value) {
-    out += "<div class=\"figure\"><span class=\"value\" data-figure=\"";
-    out += name;
-    out += "\">" + std::to_string(value) + "</span>";
-    text(out, label);
-    out += "</div>";
 }
 
 } // namespace

@@ -75,6 +75,10 @@ void segment(std::string& out, const Series& series, const Bar& bar, double valu
     html::append_escaped(out, series.name);
     out += "\" data-label=\"";
     html::append_escaped(out, bar.label);
+    if (!bar.key.empty()) {
+        out += "\" data-key=\"";
+        html::append_escaped(out, bar.key);
+    }
     out += "\" data-value=\"" + number(value) + "\" x=\"" + number(x) + "\" y=\"" + number(y) +
            "\" width=\"" + number(std::max(w, 0.0)) + "\" height=\"" + number(std::max(h, 0.0)) +
            "\" fill=\"" + series.color + "\"><title>";

@@ -2,7 +2,8 @@
 // fetches nothing and prints as it shows. Two shapes cover the reports: horizontal
 // bars (one per label, e.g. per recipient) and columns over time (one per day), each
 // bar stacked from one or more series. Every text is escaped; every bar is a
-// <rect class="bar"> carrying its series and value, so a test can read what was drawn.
+// <rect class="bar"> carrying its series, value and key, so a test can read what was
+// drawn.
 #pragma once
 
 #include <string>
@@ -18,6 +19,7 @@ struct Series {
 struct Bar {
     std::string label;
     std::vector<double> values; // one per series
+    std::string key = {};       // what the bar counts (an identifier), for data-key
 };
 
 struct BarChart {

@@ -10,6 +10,8 @@ packages=(
   python3-pytest python3-venv python3-setuptools-whl python3-wheel-whl mypy
   # The reports' browser tests: Chromium, and the Japanese fonts the reports name.
   chromium fonts-noto-cjk
+  # The audit report's test runs flowgated on several days of a fake clock (libfaketime).
+  faketime
 )
 missing=()
 for p in "${packages[@]}"; do
