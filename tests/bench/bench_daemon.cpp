@@ -25,7 +25,8 @@
 //
 // --compare: the machine's limits beside the daemon's, in one run, with the same load
 // generator: first the store's filesystem (fdatasync of a few hundred bytes, in a loop:
-// p50 and mean), then the levels against a trivial line server this benchmark runs (one
+// p50 and mean) and SQLite's own durable rows/s on it (300-byte rows in transactions of
+// 64, 256 and 1,024), then the levels against a trivial line server this benchmark runs (one
 // thread, epoll, a fixed answer to every line: the socket's ceiling), then flowgated with
 // durability relaxed, then full; each daemon's store bytes per decision; then the ratios
 // and the targets, each marked PASS or FAIL (reported, not enforced).
@@ -969,6 +970,53 @@ std::optional<FsyncLatency> fsync_latency(const fs::path& dir, int rounds = 200)
     return FsyncLatency{percentile(latencies, 0.5) / 1000.0, total / rounds / 1000.0};
 }
 
+// SQLite's own ceiling on the same filesystem: 300-byte rows into a plain table (WAL,
+// synchronous=FULL, as the store in `full`), `batch` rows a transaction, for `seconds`;
+// committed rows per second.
+std::optional<double> sqlite_rows_per_second(const fs::path& dir, int batch, double seconds) {
+    const fs::path file = dir / ("sqlite-probe-" + std::to_string(batch) + ".db");
+    sqlite3* raw = nullptr;
+    if (sqlite3_open(file.c_str(), &raw) != SQLITE_OK) {
+        sqlite3_close(raw);
+        return std::nullopt;
+    }
+    sqlite3_stmt* insert = nullptr;
+    const bool ready =
+        sqlite3_exec(raw,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                     "CREATE TABLE rows (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+                     nullptr, nullptr, nullptr) == SQLITE_OK &&
+        sqlite3_prepare_v2(raw, "INSERT INTO rows (body) VALUES (?1)", -1, &insert, nullptr) ==
+            SQLITE_OK;
+    const std::string body(300, 'x');
+    std::uint64_t rows = 0;
+    const auto started = Clock::now();
+    const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(seconds));
+    bool failed = !ready;
+    while (!failed && Clock::now() < deadline) {
+        failed = sqlite3_exec(raw, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK;
+        for (int i = 0; i < batch && !failed; ++i) {
+            sqlite3_bind_text(insert, 1, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+            failed = sqlite3_step(insert) != SQLITE_DONE;
+            sqlite3_reset(insert);
+        }
+        failed = failed || sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK;
+        rows += static_cast<std::uint64_t>(batch);
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    sqlite3_finalize(insert);
+    sqlite3_close(raw);
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        fs::remove(file.string() + suffix, ignored);
+    }
+    if (failed) {
+        return std::nullopt;
+    }
+    return static_cast<double>(rows) / elapsed;
+}
+
 // The socket's ceiling: a server of one thread (epoll) that answers every line with one
 // fixed answer, as fast as lines come. Runs in a child process, killed when done.
 pid_t start_line_server(const fs::path& socket) {
@@ -1230,6 +1278,13 @@ int run_compare(const Options& options) {
         std::printf("filesystem of %s: 300 bytes + fdatasync, p50 %.3f ms, mean %.3f ms\n",
                     dir->c_str(), fsync->p50_ms, fsync->mean_ms);
     }
+    std::printf("SQLite on it, 300-byte rows, WAL, synchronous=FULL:");
+    for (int batch : {64, 256, 1024}) {
+        if (auto rate = sqlite_rows_per_second(*dir, batch, 2)) {
+            std::printf(" %d a transaction %.0f rows/s;", batch, *rate);
+        }
+    }
+    std::printf("\n");
     std::printf("\nline server (one thread, a fixed answer to every line), %.0f s per level\n",
                 options.seconds);
     const fs::path line_socket = *dir / "line.sock";
