@@ -626,6 +626,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
 
     register_key_commands(*audit, outcome);
     register_proof_commands(*audit, outcome);
+    register_ship_commands(*audit, outcome);
 }
 
 } // namespace flowgate::cli

@@ -38,6 +38,9 @@ void register_key_commands(CLI::App& audit, Outcome& outcome);
 // prove, consistency and verify-proof, under `audit`.
 void register_proof_commands(CLI::App& audit, Outcome& outcome);
 
+// ship, under `audit`.
+void register_ship_commands(CLI::App& audit, Outcome& outcome);
+
 int run(int argc, char** argv);
 
 } // namespace flowgate::cli
