@@ -149,6 +149,28 @@ std::int64_t host_rows(const Daemon& daemon) {
     return sqlite_rows(daemon.db(), "SELECT seq FROM audit_log").size();
 }
 
+// A key made by `flowgate audit keygen NAME -o FILE` in the daemon's directory, and the
+// launch that signs its checkpoints with it: its verifier key.
+std::string signing_launch(const Daemon& daemon, const std::string& name, Launch& launch) {
+    const fs::path file = daemon.dir() / "signing.key";
+    const CommandResult made =
+        run_flowgate(daemon.dir(), {"audit", "keygen", name, "-o", file.string()});
+    INFO(made.err);
+    REQUIRE(made.status == 0);
+    launch.extra_arguments = {"--signing-key", file.string()};
+    return made.out.substr(0, made.out.find('\n'));
+}
+
+CommandResult central_verify(const Daemon& daemon, const Postgres& pg, const std::string& origin,
+                             const std::string& key = "") {
+    std::vector<std::string> arguments = {"audit",  "verify",   "--from",
+                                          pg.uri(), "--origin", origin};
+    if (!key.empty()) {
+        arguments.insert(arguments.end(), {"--key", key});
+    }
+    return run_flowgate(daemon.dir(), arguments);
+}
+
 } // namespace
 
 TEST_CASE("central: two daemons under load ship every row once, as each host wrote it",
@@ -159,10 +181,14 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     Daemon second;
     // The hosts' origins are their host names and the second their stores were made in:
     // one machine stands in for two here.
-    REQUIRE(first.init_store() == 0);
+    Launch launch_first;
+    Launch launch_second;
+    const std::string key_first = signing_launch(first, "host-a", launch_first);
+    const std::string key_second = signing_launch(second, "host-b", launch_second);
+    REQUIRE(first.init_store(launch_first) == 0);
     std::this_thread::sleep_for(1100ms);
-    REQUIRE(first.start());
-    REQUIRE(second.start());
+    REQUIRE(first.start(launch_first));
+    REQUIRE(second.start(launch_second));
     std::thread load_first([&] { load(first, 3000); });
     std::thread load_second([&] { load(second, 2000); });
     // Ships run while the daemons write: each sees a snapshot, the next goes on from it.
@@ -190,27 +216,38 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     CHECK(central_chain(pg, origin_second) == host_chain(second));
     CHECK(central_count(pg) == host_rows(first) + host_rows(second));
 
-    SECTION("shipping again copies nothing") {
-        const CommandResult again = ship(first, pg);
-        CHECK(again.status == 0);
-        CHECK_THAT(again.out, Catch::StartsWith("shipped 0 rows"));
-        CHECK(central_chain(pg, origin_first) == host_chain(first));
+    // Shipping again copies nothing.
+    const CommandResult again = ship(first, pg, {"--key", key_first});
+    CHECK(again.status == 0);
+    CHECK_THAT(again.out, Catch::StartsWith("shipped 0 rows"));
+    CHECK(central_chain(pg, origin_first) == host_chain(first));
+    // The checkpoints the host stored are there.
+    const CommandResult held =
+        pg.psql("SELECT count(*) FROM flowgate_checkpoint WHERE origin = '" + origin_first + "'");
+    const json::array host = sqlite_rows(first.db(), "SELECT tree_size FROM audit_checkpoint");
+    REQUIRE(host.size() > 1);
+    CHECK(std::stoll(held.out) == static_cast<std::int64_t>(host.size()));
+    // The searchable columns are the rows' own.
+    const std::int64_t denied_host = static_cast<std::int64_t>(
+        sqlite_rows(first.db(), "SELECT seq FROM audit_log WHERE decision = 'deny'").size());
+    CHECK(denied_host > 0);
+    CHECK(central_count(pg, "origin = '" + origin_first + "' AND decision = 'deny'") ==
+          denied_host);
+    // Each origin verifies there against its own key, and not against the other's.
+    for (const auto& [daemon, origin, key] : {std::tuple{&first, origin_first, key_first},
+                                              std::tuple{&second, origin_second, key_second}}) {
+        const CommandResult verified = central_verify(*daemon, pg, origin, key);
+        INFO(verified.out << verified.err);
+        CHECK(verified.status == 0);
+        const std::string rows = std::to_string(host_rows(*daemon));
+        CHECK_THAT(
+            verified.out,
+            Catch::Contains(origin + ": ok, " + rows + " rows chain from seq 1 to seq " + rows) &&
+                Catch::Contains("stored checkpoints match its rows, each signed by"));
     }
-    SECTION("the checkpoints the hosts stored are there, each of rows shipped") {
-        const CommandResult held = pg.psql(
-            "SELECT count(*) FROM flowgate_checkpoint c WHERE origin = '" + origin_first +
-            "' AND tree_size <= (SELECT max(seq) FROM flowgate_log l WHERE l.origin = c.origin)");
-        const json::array host = sqlite_rows(first.db(), "SELECT tree_size FROM audit_checkpoint");
-        REQUIRE_FALSE(host.empty());
-        CHECK(std::stoll(held.out) == static_cast<std::int64_t>(host.size()));
-    }
-    SECTION("the searchable columns are the rows' own") {
-        const std::int64_t denied_host = static_cast<std::int64_t>(
-            sqlite_rows(first.db(), "SELECT seq FROM audit_log WHERE decision = 'deny'").size());
-        CHECK(denied_host > 0);
-        CHECK(central_count(pg, "origin = '" + origin_first + "' AND decision = 'deny'") ==
-              denied_host);
-    }
+    const CommandResult crossed = central_verify(first, pg, origin_first, key_second);
+    CHECK(crossed.status == 1);
+    CHECK_THAT(crossed.out, Catch::Contains("is not signed by the key given"));
 }
 
 TEST_CASE("central: a shipper killed mid-batch resumes with nothing lost and nothing doubled",
@@ -270,7 +307,7 @@ TEST_CASE("central: with PostgreSQL stopped mid-ship, the shipper waits and then
     CHECK(shipper.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("central: a shipped row altered in PostgreSQL stops the shipping, naming it",
+TEST_CASE("central: a row altered in PostgreSQL is named by verify, and stops the shipping",
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
     Postgres pg;
@@ -280,16 +317,51 @@ TEST_CASE("central: a shipped row altered in PostgreSQL stops the shipping, nami
     REQUIRE(ship(daemon, pg).status == 0);
     const std::string origin = origin_of(daemon);
     const std::int64_t last = host_rows(daemon);
-    const CommandResult altered = pg.psql(
-        "UPDATE flowgate_log SET canonical = overlay(canonical placing '\\x41'::bytea from 40) "
-        "WHERE origin = '" +
-        origin + "' AND seq = " + std::to_string(last));
-    INFO(altered.err);
-    REQUIRE(altered.status == 0);
-    load(daemon, 10);
-    const CommandResult refused = ship(daemon, pg);
-    CHECK(refused.status == 1);
-    CHECK_THAT(refused.err, Catch::Contains("seq " + std::to_string(last)) &&
-                                Catch::Contains("differs from the central store's copy"));
-    CHECK(central_count(pg) == last); // nothing more was shipped
+    const std::string of_row = " WHERE origin = '" + origin + "' AND seq = ";
+    auto alter = [&pg](const std::string& sql) {
+        const CommandResult altered = pg.psql(sql);
+        INFO(altered.err);
+        REQUIRE(altered.status == 0);
+    };
+    REQUIRE(central_verify(daemon, pg, origin).status == 0);
+
+    SECTION("a byte of a row's canonical bytes: the person it is about") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing 'P'::bytea from "
+              "position('person-'::bytea in canonical))" +
+              of_row + "120");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 120: altered"));
+    }
+    SECTION("a row's bytes replaced by something that is not a row") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing '\\x41'::bytea "
+              "from 40)" +
+              of_row + "130");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 130: "));
+    }
+    SECTION("a search column, which no longer says what the row's bytes say") {
+        alter("UPDATE flowgate_log SET recipient = 'someone-else'" + of_row + "121");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 121: its column recipient"));
+    }
+    SECTION("a row removed") {
+        alter("DELETE FROM flowgate_log" + of_row + "50");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 50: missing"));
+    }
+    SECTION("the last row, which the next ship compares with the host's") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing '\\x41'::bytea "
+              "from 40)" +
+              of_row + std::to_string(last));
+        load(daemon, 10);
+        const CommandResult refused = ship(daemon, pg);
+        CHECK(refused.status == 1);
+        CHECK_THAT(refused.err, Catch::Contains("seq " + std::to_string(last)) &&
+                                    Catch::Contains("differs from the central store's copy"));
+        CHECK(central_count(pg) == last); // nothing more was shipped
+    }
 }

@@ -1,9 +1,13 @@
-// `flowgate audit ship DB --to URI`: the host's log copied into the central store
+// The commands of the central store in PostgreSQL: `flowgate audit verify --from URI
+// --origin NAME` (central/central_verify.hpp), and `flowgate audit ship DB --to URI`: the
+// host's log copied into the central store
 // (central/shipper.hpp), once (from cron) or, with --follow, as the daemon writes it (as
 // a systemd service beside flowgated). An integrity fault stops it (exit 1): the
 // central copy is evidence, and a gap or a row that differs is for an auditor to look
 // at, not for a retry to paper over. PostgreSQL being down is not a fault: --follow
 // waits and tries again; a single run exits 2.
+#include "audit/proof_document.hpp"
+#include "central/central_verify.hpp"
 #include "central/shipper.hpp"
 #include "cli/audit_inputs.hpp"
 #include "cli/commands.hpp"
@@ -130,6 +134,55 @@ int run_ship(const ShipArgs& args) {
 }
 
 } // namespace
+
+int run_central_verify(const std::string& uri, const std::string& origin,
+                       const std::string& key_argument) {
+    std::optional<audit::VerifierKey> key;
+    if (!key_argument.empty()) {
+        auto read = read_verifier_key(key_argument);
+        if (!read) {
+            report_error(read.error().message);
+            return exit_error;
+        }
+        key = read.value();
+    }
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return exit_error;
+    }
+    auto verified = central::verify_origin(conn.value(), origin, key);
+    if (!verified) {
+        report_error(verified.error().message);
+        return exit_error;
+    }
+    const audit::VerifyResult& result = verified.value().log;
+    if (result.rows == 0 && !result.fault) {
+        report_error("the central store holds no rows of origin '" + origin + "'");
+        return exit_error;
+    }
+    if (result.fault) {
+        std::cout << origin << ": FAILED at seq " << result.fault->seq << ": "
+                  << result.fault->message << "\n";
+        return exit_deny;
+    }
+    if (result.tree_fault) {
+        std::cout << origin << ": FAILED: the chain is intact, but " << *result.tree_fault << "\n";
+        return exit_deny;
+    }
+    std::cout << origin << ": ok, " << result.rows << " rows chain from seq 1 to seq "
+              << result.tail.seq << "\n";
+    std::cout << origin << ": tree ok, " << result.tree_nodes << " stored nodes and "
+              << result.checkpoints << " stored checkpoints match its rows"
+              << (key ? ", each signed by " + key->name : std::string()) << "; root "
+              << audit::base64_of(result.tree_root) << "\n";
+    if (verified.value().rows_past_checkpoints > 0) {
+        std::cout << origin << ": " << verified.value().rows_past_checkpoints
+                  << " rows after the last checkpoint, which no checkpoint covers yet\n";
+    }
+    std::cout << audit::format_checkpoint(result.tail);
+    return exit_allow;
+}
 
 void register_ship_commands(CLI::App& audit, Outcome& outcome) {
     auto args = std::make_shared<ShipArgs>();
