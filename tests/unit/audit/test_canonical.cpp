@@ -91,8 +91,8 @@ TEST_CASE("audit chain: canonical bytes read back give the row they were made of
         CHECK(row->prev_hash.empty());
         CHECK(row->request_bytes == (version >= 2 ? 123 : 0));
         SECTION("one byte short, one byte over, or read as another version") {
-            CHECK_FALSE(parse_canonical_row(std::string_view(bytes).substr(0, bytes.size() - 1),
-                                            version));
+            CHECK_FALSE(
+                parse_canonical_row(std::string_view(bytes).substr(0, bytes.size() - 1), version));
             CHECK_FALSE(parse_canonical_row(bytes + "x", version));
             CHECK_FALSE(parse_canonical_row(bytes, version == 1 ? 2 : 1));
         }
