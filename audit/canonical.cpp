@@ -55,6 +55,62 @@ std::string canonical_row_bytes(const AuditRowView& row, int version) {
     return out;
 }
 
+namespace {
+
+// Reads one field off the front of `bytes`; false when it is not there whole.
+bool take_field(std::string_view& bytes, std::string_view& out) {
+    if (bytes.size() < 8) {
+        return false;
+    }
+    std::uint64_t size = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+        size = (size << 8U) | static_cast<unsigned char>(bytes[i]);
+    }
+    bytes.remove_prefix(8);
+    if (size > bytes.size()) {
+        return false;
+    }
+    out = bytes.substr(0, static_cast<std::size_t>(size));
+    bytes.remove_prefix(static_cast<std::size_t>(size));
+    return true;
+}
+
+bool take_field(std::string_view& bytes, std::int64_t& out) {
+    std::string_view text;
+    if (!take_field(bytes, text) || text.empty()) {
+        return false;
+    }
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return error == std::errc() && end == text.data() + text.size();
+}
+
+bool take_field(std::string_view& bytes, std::uint64_t& out) {
+    std::int64_t value = 0;
+    if (!take_field(bytes, value)) {
+        return false;
+    }
+    out = static_cast<std::uint64_t>(value);
+    return true;
+}
+
+} // namespace
+
+std::optional<AuditRowView> parse_canonical_row(std::string_view bytes, int version) {
+    AuditRowView row;
+    bool whole = true;
+    for_each_field(
+        [&](const AuditField& field, auto& value) {
+            if (whole && field.hashed(version)) {
+                whole = take_field(bytes, value);
+            }
+        },
+        row);
+    if (!whole || !bytes.empty()) {
+        return std::nullopt;
+    }
+    return row;
+}
+
 struct ChainHasher::Context : Sha256Context {};
 
 ChainHasher::ChainHasher() : m_context(std::make_unique<Context>()) {}

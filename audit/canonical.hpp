@@ -30,6 +30,13 @@ inline constexpr std::string_view genesis_hex =
 void canonical_row_bytes(const AuditRowView& row, int version, std::string& out);
 std::string canonical_row_bytes(const AuditRowView& row, int version);
 
+// The row whose canonical bytes of schema `version` are `bytes`, its texts viewing them
+// (valid while the bytes are): what a copy of the log that keeps only these bytes (the
+// central store) reads its rows from. The fields the version lacks keep their defaults;
+// prev_hash and hash, which the bytes do not cover, stay empty. None when the bytes are
+// not such a row: a length past their end, an integer that is not decimal, bytes left.
+std::optional<AuditRowView> parse_canonical_row(std::string_view bytes, int version);
+
 // SHA-256(prev ‖ canonical) with one reusable digest context, for hashing a million
 // rows (or a stream of decisions) without an allocation or a lookup per row.
 class ChainHasher {

@@ -365,28 +365,12 @@ AuditResult<PartCheck> check_part(AuditReader& reader, const Part& part,
     return out;
 }
 
-// Why the log (of `log.rows` rows, its whole tree's root log.tree_root) does not hold the
-// tree of `checkpoint`, or "".
-AuditResult<std::string> mismatch_of(AuditReader& reader, const std::string& origin,
+// checkpoint_mismatch_of with the whole log's root at hand, other roots from the reader's tree.
+AuditResult<std::string> mismatch_in(AuditReader& reader, const std::string& origin,
                                      const TreeCheckpoint& checkpoint, const VerifyResult& log) {
-    if (checkpoint.origin != origin) {
-        return "names origin '" + checkpoint.origin + "', not the store's ('" + origin +
-               "'): another log, or this one rebuilt";
-    }
-    if (checkpoint.size > log.rows) {
-        return "is of more rows than the log holds (" + std::to_string(log.rows) +
-               "): the log was truncated, or rebuilt from an older copy";
-    }
-    auto root = checkpoint.size == log.rows ? AuditResult<TreeHash>(log.tree_root)
-                                            : reader.tree_root(checkpoint.size);
-    if (!root) {
-        return root.error();
-    }
-    if (root.value() != checkpoint.root) {
-        return std::string("holds a root that is not the tree's at that size: rows were "
-                           "altered, or the log rebuilt");
-    }
-    return std::string();
+    return checkpoint_mismatch_of(origin, log.rows, checkpoint, [&](std::uint64_t size) {
+        return size == log.rows ? AuditResult<TreeHash>(log.tree_root) : reader.tree_root(size);
+    });
 }
 
 // Joins the parts' runs into the whole log's tree, comparing the stored nodes that span
@@ -455,37 +439,22 @@ AuditResult<void> check_tree(AuditReader& reader, std::vector<PartCheck>& parts,
         return checkpoints.error();
     }
     for (const StoredCheckpoint& stored : checkpoints.value()) {
-        const std::string where = "the checkpoint of size " + std::to_string(stored.tree_size) +
-                                  " stored at " + std::to_string(stored.time_us);
-        if (key) {
-            if (auto opened = open_note(stored.note, std::span(&*key, 1)); !opened) {
-                result.tree_fault =
-                    where + " is not signed by the key given: " + opened.error().message;
-                return outcome::success();
-            }
+        auto fault = stored_checkpoint_fault(
+            stored, origin.value(), result.rows, key, [&](std::uint64_t size) {
+                return size == result.rows ? AuditResult<TreeHash>(result.tree_root)
+                                           : reader.tree_root(size);
+            });
+        if (!fault) {
+            return fault.error();
         }
-        auto parsed = parse_tree_checkpoint(note_text_unchecked(stored.note));
-        if (!parsed) {
-            result.tree_fault = where + " is not a checkpoint: " + parsed.error().message;
-            return outcome::success();
-        }
-        if (parsed.value().size != stored.tree_size) {
-            result.tree_fault =
-                where + " names size " + std::to_string(parsed.value().size) + ", not the store's";
-            return outcome::success();
-        }
-        auto mismatch = mismatch_of(reader, origin.value(), parsed.value(), result);
-        if (!mismatch) {
-            return mismatch.error();
-        }
-        if (!mismatch.value().empty()) {
-            result.tree_fault = where + " " + mismatch.value();
+        if (!fault.value().empty()) {
+            result.tree_fault = std::move(fault).value();
             return outcome::success();
         }
         ++result.checkpoints;
     }
     for (std::size_t i = 0; i < kept.size(); ++i) {
-        auto mismatch = mismatch_of(reader, origin.value(), kept[i], result);
+        auto mismatch = mismatch_in(reader, origin.value(), kept[i], result);
         if (!mismatch) {
             return mismatch.error();
         }
@@ -502,6 +471,56 @@ AuditResult<void> check_tree(AuditReader& reader, std::vector<PartCheck>& parts,
 }
 
 } // namespace
+
+AuditResult<std::string> checkpoint_mismatch_of(const std::string& origin, std::uint64_t rows,
+                                                const TreeCheckpoint& checkpoint,
+                                                const RootAt& root_at) {
+    if (checkpoint.origin != origin) {
+        return "names origin '" + checkpoint.origin + "', not the store's ('" + origin +
+               "'): another log, or this one rebuilt";
+    }
+    if (checkpoint.size > rows) {
+        return "is of more rows than the log holds (" + std::to_string(rows) +
+               "): the log was truncated, or rebuilt from an older copy";
+    }
+    auto root = root_at(checkpoint.size);
+    if (!root) {
+        return root.error();
+    }
+    if (root.value() != checkpoint.root) {
+        return std::string("holds a root that is not the tree's at that size: rows were "
+                           "altered, or the log rebuilt");
+    }
+    return std::string();
+}
+
+AuditResult<std::string> stored_checkpoint_fault(const StoredCheckpoint& stored,
+                                                 const std::string& origin, std::uint64_t rows,
+                                                 const std::optional<VerifierKey>& key,
+                                                 const RootAt& root_at) {
+    const std::string where = "the checkpoint of size " + std::to_string(stored.tree_size) +
+                              " stored at " + std::to_string(stored.time_us);
+    if (key) {
+        if (auto opened = open_note(stored.note, std::span(&*key, 1)); !opened) {
+            return where + " is not signed by the key given: " + opened.error().message;
+        }
+    }
+    auto parsed = parse_tree_checkpoint(note_text_unchecked(stored.note));
+    if (!parsed) {
+        return where + " is not a checkpoint: " + parsed.error().message;
+    }
+    if (parsed.value().size != stored.tree_size) {
+        return where + " names size " + std::to_string(parsed.value().size) + ", not the store's";
+    }
+    auto mismatch = checkpoint_mismatch_of(origin, rows, parsed.value(), root_at);
+    if (!mismatch) {
+        return mismatch.error();
+    }
+    if (!mismatch.value().empty()) {
+        return where + " " + mismatch.value();
+    }
+    return std::string();
+}
 
 AuditResult<std::string> checkpoint_mismatch(AuditReader& reader,
                                              const TreeCheckpoint& checkpoint) {
@@ -522,7 +541,7 @@ AuditResult<std::string> checkpoint_mismatch(AuditReader& reader,
         }
         log.tree_root = root.value();
     }
-    return mismatch_of(reader, origin.value(), checkpoint, log);
+    return mismatch_in(reader, origin.value(), checkpoint, log);
 }
 
 AuditResult<VerifyResult> verify_log(AuditReader& reader, const VerifyOptions& options) {

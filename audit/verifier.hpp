@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,6 +123,24 @@ struct VerifyResult {
 // rebuilt). The tree is read as the store keeps it, in O(log n) nodes: verify_log() is
 // what shows that the stored nodes are the rows'.
 AuditResult<std::string> checkpoint_mismatch(AuditReader& reader, const TreeCheckpoint& checkpoint);
+
+// The root of the log's tree of the first N rows, from wherever the log is kept.
+using RootAt = std::function<AuditResult<TreeHash>(std::uint64_t size)>;
+
+// checkpoint_mismatch for a log of `origin` and `rows` rows kept anywhere (the file, a
+// central copy), its roots from `root_at`.
+AuditResult<std::string> checkpoint_mismatch_of(const std::string& origin, std::uint64_t rows,
+                                                const TreeCheckpoint& checkpoint,
+                                                const RootAt& root_at);
+
+// Why a stored checkpoint is not one of the log (of `origin`, `rows` rows, roots from
+// `root_at`), or "" when it is: given a key, its note not signed by it; a note that
+// is not a checkpoint, or of another size than it is stored under; then
+// checkpoint_mismatch_of. The message names the checkpoint by its size and time.
+AuditResult<std::string> stored_checkpoint_fault(const StoredCheckpoint& stored,
+                                                 const std::string& origin, std::uint64_t rows,
+                                                 const std::optional<VerifierKey>& key,
+                                                 const RootAt& root_at);
 
 // Verifies the whole log of the reader's snapshot (seqs from 1, every hash and link, each
 // row hashed as its store's schema version has it),

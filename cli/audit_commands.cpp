@@ -578,7 +578,14 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* verify = audit->add_subcommand(
         "verify", "Check the whole hash chain and sequence, the tree and the stored checkpoints "
                   "(exit 1 naming the first fault)");
-    verify->add_option("DB", *verify_db, "The audit store file")->required();
+    auto verify_from = std::make_shared<std::string>();
+    auto verify_origin = std::make_shared<std::string>();
+    verify->add_option("DB", *verify_db, "The audit store file");
+    verify->add_option("--from", *verify_from,
+                       "Instead of a file, the central store in PostgreSQL (a libpq connection "
+                       "string, postgresql://…) that `audit ship` fills");
+    verify->add_option("--origin", *verify_origin,
+                       "With --from: the host's log to verify (its checkpoints' origin line)");
     verify->add_option("--checkpoint", *verify_checkpoint,
                        "A file of checkpoints kept outside the store (signed notes, the "
                        "journal's lines of them, or a `flowgate audit checkpoint` line): the "
@@ -587,6 +594,21 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
                        "The log's verifier key, or a file holding it: every stored checkpoint, "
                        "and each one of --checkpoint, must be signed by it");
     verify->callback([=, &outcome] {
+        if (verify_from->empty() == verify_db->empty() ||
+            verify_from->empty() != verify_origin->empty()) {
+            report_error("verify: give the store's file, or --from URI with --origin NAME");
+            outcome.status = exit_error;
+            return;
+        }
+        if (!verify_from->empty()) {
+            if (!verify_checkpoint->empty()) {
+                report_error("verify --from: --checkpoint is for a file");
+                outcome.status = exit_error;
+                return;
+            }
+            outcome.status = run_central_verify(*verify_from, *verify_origin, *verify_key);
+            return;
+        }
         outcome.status = run_verify(*verify_db, *verify_checkpoint, *verify_key, false);
     });
 
@@ -730,6 +752,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
 
     register_key_commands(*audit, outcome);
     register_proof_commands(*audit, outcome);
+    register_ship_commands(*audit, outcome);
 }
 
 } // namespace flowgate::cli

@@ -38,6 +38,13 @@ void register_key_commands(CLI::App& audit, Outcome& outcome);
 // prove, consistency and verify-proof, under `audit`.
 void register_proof_commands(CLI::App& audit, Outcome& outcome);
 
+// ship, under `audit`.
+void register_ship_commands(CLI::App& audit, Outcome& outcome);
+// `audit verify --from URI --origin NAME`: one host's log in the central store (its
+// verifier key, or a file holding it, optional). The exit status of verify.
+int run_central_verify(const std::string& uri, const std::string& origin,
+                       const std::string& key_argument);
+
 int run(int argc, char** argv);
 
 } // namespace flowgate::cli

@@ -61,12 +61,14 @@ set(templates "${FLOWGATE_SOURCE_DIR}/systemd")
 file(REMOVE_RECURSE "${generated}")
 configure_file("${templates}/flowgated.service.in" "${generated}/units/flowgated.service" @ONLY)
 configure_file("${templates}/flowgated.socket.in" "${generated}/units/flowgated.socket" @ONLY)
+configure_file("${templates}/flowgate-ship.service.in" "${generated}/units/flowgate-ship.service"
+               @ONLY)
 configure_file("${templates}/sysusers.conf.in" "${generated}/sysusers/flowgate.conf" @ONLY)
 configure_file("${templates}/tmpfiles.conf.in" "${generated}/tmpfiles/flowgate.conf" @ONLY)
 configure_file("${templates}/flowgated.toml.in" "${generated}/config/flowgated.toml" @ONLY)
 
 file(INSTALL "${generated}/units/flowgated.service" "${generated}/units/flowgated.socket"
-     DESTINATION "${FLOWGATE_FULL_UNIT_DIR}")
+     "${generated}/units/flowgate-ship.service" DESTINATION "${FLOWGATE_FULL_UNIT_DIR}")
 file(INSTALL "${generated}/sysusers/flowgate.conf" DESTINATION "${FLOWGATE_FULL_SYSUSERS_DIR}")
 file(INSTALL "${generated}/tmpfiles/flowgate.conf" DESTINATION "${FLOWGATE_FULL_TMPFILES_DIR}")
 # The default configuration as shipped, next to the bundled policy.

@@ -6,6 +6,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev libssl-dev libsystemd-dev libicu-dev
   sqlite3 socat python3 python3-cryptography clang libclang-rt-14-dev
+  # The central store: libpq to build with, and a real server for its tests.
+  libpq-dev postgresql-15
   # The Python client's tests: pytest, mypy, and the wheels pip builds it with offline.
   python3-pytest python3-venv python3-setuptools-whl python3-wheel-whl mypy
   # The reports' browser tests: Chromium, and the Japanese fonts the reports name.

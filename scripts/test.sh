@@ -47,7 +47,7 @@ for preset in ci asan; do
   ctest --preset "$preset" -j "$jobs"
   if [ "$preset" = ci ]; then
     echo "== house style: clang-tidy (.clang-tidy) over our own sources"
-    run-clang-tidy -p build/ci -quiet -j "$jobs" "$(pwd)/(dsl|audit|daemon|client|cli|tests)/" \
+    run-clang-tidy -p build/ci -quiet -j "$jobs" "$(pwd)/(dsl|audit|central|daemon|client|cli|tests)/" \
       >build/ci/clang-tidy.log 2>&1 || { grep -A3 'error:' build/ci/clang-tidy.log; exit 1; }
   fi
 done

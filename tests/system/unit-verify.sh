@@ -18,7 +18,8 @@ grep -qx "ListenStream=$prefix/run/flowgate/flowgate.sock" "$units/flowgated.soc
 
 verify_units() {
   local status=0 output
-  output=$(systemd-analyze verify "$units/flowgated.service" "$units/flowgated.socket" 2>&1) ||
+  output=$(systemd-analyze verify "$units/flowgated.service" "$units/flowgated.socket" \
+    "$units/flowgate-ship.service" 2>&1) ||
     status=$?
   [ "$status" -eq 0 ] || { echo "$output" >&2; fail "systemd-analyze verify exited $status$1"; }
   [ -z "$output" ] || { echo "$output" >&2; fail "systemd-analyze verify had something to say$1"; }

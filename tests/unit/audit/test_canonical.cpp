@@ -62,3 +62,44 @@ TEST_CASE("audit chain: canonical bytes are length-prefixed fields in the docume
         CHECK_FALSE(hash_from_hex(std::string(64, 'G')));
     }
 }
+
+TEST_CASE("audit chain: canonical bytes read back give the row they were made of, and "
+          "anything else is refused",
+          "[audit]") {
+    AuditRecord record;
+    record.seq = 42;
+    record.time_us = -5;
+    record.uid = 1000;
+    record.pid = -1;
+    record.service = "claims";
+    record.request = std::string("a\0b\n", 4);
+    record.request_encoding = "base64";
+    record.request_bytes = 123;
+    record.decision = "allow";
+    record.recipient = "prevent";
+    record.subject = "person-7";
+    record.detail = "最後";
+    for (const int version : {1, 2, 3}) {
+        const std::string bytes = canonical_row_bytes(view_of(record), version);
+        const auto row = parse_canonical_row(bytes, version);
+        REQUIRE(row);
+        CHECK(canonical_row_bytes(*row, version) == bytes);
+        CHECK(row->seq == 42);
+        CHECK(row->time_us == -5);
+        CHECK(row->request == record.request);
+        CHECK(row->detail == "最後");
+        CHECK(row->prev_hash.empty());
+        CHECK(row->request_bytes == (version >= 2 ? 123 : 0));
+        SECTION("one byte short, one byte over, or read as another version") {
+            CHECK_FALSE(
+                parse_canonical_row(std::string_view(bytes).substr(0, bytes.size() - 1), version));
+            CHECK_FALSE(parse_canonical_row(bytes + "x", version));
+            CHECK_FALSE(parse_canonical_row(bytes, version == 1 ? 2 : 1));
+        }
+    }
+    SECTION("an integer field that is not decimal") {
+        std::string bytes = canonical_row_bytes(view_of(record), 3);
+        bytes[8] = 'x'; // the first digit of seq
+        CHECK_FALSE(parse_canonical_row(bytes, 3));
+    }
+}

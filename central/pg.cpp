@@ -1,0 +1,160 @@
+// The libpq wrapper of pg.hpp: errors sorted into "try again" (the server is down or
+// the connection broke) and "refused" (the server answered no), the only distinction
+// the shipper acts on.
+#include "central/pg.hpp"
+
+#include <cstring>
+
+namespace flowgate::central {
+
+namespace outcome = boost::outcome_v2;
+
+Params& Params::text(std::string_view value) {
+    m_values.emplace_back(value);
+    m_formats.push_back(0);
+    return *this;
+}
+
+Params& Params::bytes(std::string_view value) {
+    m_values.emplace_back(value);
+    m_formats.push_back(1);
+    return *this;
+}
+
+Params& Params::number(std::int64_t value) {
+    return text(std::to_string(value));
+}
+
+CentralResult<Connection> Connection::open(const std::string& conninfo) {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    if (conn == nullptr) {
+        return CentralError{CentralErrc::unavailable, "cannot allocate a PostgreSQL connection"};
+    }
+    Connection out(conn);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        return out.error("connecting");
+    }
+    // Notices (a table that exists already) are not for the auditor's terminal.
+    PQsetNoticeProcessor(
+        conn, [](void*, const char*) {}, nullptr);
+    return out;
+}
+
+CentralError Connection::error(std::string_view doing, const PGresult* result) const {
+    std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+    if (message.empty()) {
+        message = PQerrorMessage(m_conn.get());
+    }
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+    }
+    const bool broken = PQstatus(m_conn.get()) != CONNECTION_OK;
+    return CentralError{broken ? CentralErrc::unavailable : CentralErrc::refused,
+                        "PostgreSQL, " + std::string(doing) + ": " + message};
+}
+
+CentralResult<PgResult> Connection::exec(const std::string& sql, const Params& params,
+                                         bool binary) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    for (const std::string& v : params.m_values) {
+        values.push_back(v.data());
+        lengths.push_back(static_cast<int>(v.size()));
+    }
+    PgResult result(PQexecParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()),
+                                 nullptr, values.data(), lengths.data(), params.m_formats.data(),
+                                 binary ? 1 : 0));
+    const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        return error(sql.substr(0, sql.find_first_of(" (")), result.get());
+    }
+    return result;
+}
+
+CentralResult<void> Connection::exec_script(const std::string& sql) {
+    PgResult result(PQexec(m_conn.get(), sql.c_str()));
+    if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+        return error("making the schema", result.get());
+    }
+    return outcome::success();
+}
+
+CentralResult<void> Connection::copy_in(const std::string& sql, std::string_view data) {
+    PgResult started(PQexec(m_conn.get(), sql.c_str()));
+    if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) {
+        return error("COPY", started.get());
+    }
+    constexpr std::size_t chunk = std::size_t{1} << 20U;
+    for (std::size_t at = 0; at < data.size(); at += chunk) {
+        const std::size_t n = std::min(chunk, data.size() - at);
+        if (PQputCopyData(m_conn.get(), data.data() + at, static_cast<int>(n)) != 1) {
+            return error("COPY");
+        }
+    }
+    if (PQputCopyEnd(m_conn.get(), nullptr) != 1) {
+        return error("COPY");
+    }
+    PgResult ended(PQgetResult(m_conn.get()));
+    const bool ok = ended && PQresultStatus(ended.get()) == PGRES_COMMAND_OK;
+    CentralResult<void> out = outcome::success();
+    if (!ok) {
+        out = error("COPY", ended.get());
+    }
+    while (PgResult rest{PQgetResult(m_conn.get())}) {
+    }
+    return out;
+}
+
+std::string_view value(const PgResult& result, int row, int column) {
+    return {PQgetvalue(result.get(), row, column),
+            static_cast<std::size_t>(PQgetlength(result.get(), row, column))};
+}
+
+std::int64_t binary_integer(const PgResult& result, int row, int column) {
+    const std::string_view bytes = value(result, row, column);
+    std::uint64_t out = 0;
+    for (const char c : bytes) {
+        out = (out << 8U) | static_cast<unsigned char>(c);
+    }
+    if (bytes.size() < 8 && !bytes.empty() && (static_cast<unsigned char>(bytes[0]) & 0x80U)) {
+        out |= ~std::uint64_t{0} << (8 * bytes.size()); // sign-extend int2 and int4
+    }
+    return static_cast<std::int64_t>(out);
+}
+
+void append_copy_text(std::string& out, std::string_view text) {
+    for (const char c : text) {
+        switch (c) {
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\0': // a text column cannot hold it; the canonical bytes keep it
+            break;
+        default:
+            out += c;
+        }
+    }
+}
+
+void append_copy_bytes(std::string& out, std::string_view bytes) {
+    constexpr char digits[] = "0123456789abcdef";
+    out += "\\\\x";
+    const std::size_t at = out.size();
+    out.resize(at + 2 * bytes.size());
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        const auto b = static_cast<unsigned char>(bytes[i]);
+        out[at + 2 * i] = digits[b >> 4U];
+        out[at + 2 * i + 1] = digits[b & 0xfU];
+    }
+}
+
+} // namespace flowgate::central

@@ -1,0 +1,211 @@
+// The commands of the central store in PostgreSQL: `flowgate audit verify --from URI
+// --origin NAME` (central/central_verify.hpp), and `flowgate audit ship DB --to URI`: the
+// host's log copied into the central store
+// (central/shipper.hpp), once (from cron) or, with --follow, as the daemon writes it (as
+// a systemd service beside flowgated). An integrity fault stops it (exit 1): the
+// central copy is evidence, and a gap or a row that differs is for an auditor to look
+// at, not for a retry to paper over. PostgreSQL being down is not a fault: --follow
+// waits and tries again; a single run exits 2.
+#include "audit/proof_document.hpp"
+#include "central/central_verify.hpp"
+#include "central/shipper.hpp"
+#include "cli/audit_inputs.hpp"
+#include "cli/commands.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace flowgate::cli {
+
+namespace {
+
+volatile std::sig_atomic_t g_stopping = 0;
+
+extern "C" void request_stop(int /*signal*/) {
+    g_stopping = 1;
+}
+
+struct ShipArgs {
+    std::string db;
+    std::string to;
+    std::string key;
+    bool follow = false;
+    std::size_t batch = 10'000;
+    double interval_seconds = 1.0;
+};
+
+// Sleeps up to `seconds`, waking early when asked to stop.
+void pause_for(double seconds) {
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(seconds));
+    while (g_stopping == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+int status_of(const central::CentralError& error) {
+    return error.code == central::CentralErrc::integrity ? exit_deny : exit_error;
+}
+
+// One round: a fresh snapshot of the host's store shipped over `conn`.
+central::CentralResult<central::ShipReport>
+ship_round(const ShipArgs& args, central::Connection& conn, const central::ShipOptions& options) {
+    auto reader = audit::AuditReader::open(args.db);
+    if (!reader) {
+        return central::CentralError{central::CentralErrc::host,
+                                     "the host's store: " + reader.error().message};
+    }
+    return central::ship(*reader.value(), conn, options);
+}
+
+int run_ship(const ShipArgs& args) {
+    central::ShipOptions options;
+    options.batch_rows = std::max<std::size_t>(args.batch, 1);
+    if (!args.key.empty()) {
+        auto key = read_verifier_key(args.key);
+        if (!key) {
+            report_error(key.error().message);
+            return exit_error;
+        }
+        options.key = key.value();
+    }
+    if (args.follow) {
+        std::signal(SIGTERM, request_stop);
+        std::signal(SIGINT, request_stop);
+    }
+    std::optional<central::Connection> conn;
+    double backoff = args.interval_seconds;
+    bool waiting = false;
+    while (true) {
+        central::CentralResult<central::ShipReport> shipped =
+            central::CentralError{central::CentralErrc::unavailable, ""};
+        if (!conn) {
+            auto opened = central::Connection::open(args.to);
+            if (opened) {
+                conn.emplace(std::move(opened).value());
+            } else {
+                shipped = opened.error();
+            }
+        }
+        if (conn) {
+            shipped = ship_round(args, *conn, options);
+        }
+        if (shipped) {
+            const central::ShipReport& report = shipped.value();
+            if (waiting) {
+                std::cerr << "flowgate audit ship: PostgreSQL is back, shipping " << report.origin
+                          << std::endl;
+                waiting = false;
+            }
+            backoff = args.interval_seconds;
+            if (!args.follow || report.rows > 0) {
+                std::cout << "shipped " << report.rows << " rows and " << report.checkpoints
+                          << " checkpoints of " << report.origin << ": the central store holds "
+                          << report.central_after << " rows of it" << std::endl;
+            }
+            if (!args.follow) {
+                return exit_allow;
+            }
+        } else {
+            const central::CentralError& error = shipped.error();
+            if (!args.follow || error.code != central::CentralErrc::unavailable) {
+                report_error("ship: " + error.message);
+                return status_of(error);
+            }
+            if (!waiting) {
+                std::cerr << "flowgate audit ship: waiting for PostgreSQL: " << error.message
+                          << std::endl;
+                waiting = true;
+            }
+            conn.reset();
+            backoff = std::min(backoff * 2, 30.0);
+        }
+        if (g_stopping != 0) {
+            return exit_allow;
+        }
+        pause_for(waiting ? backoff : args.interval_seconds);
+        if (g_stopping != 0) {
+            return exit_allow;
+        }
+    }
+}
+
+} // namespace
+
+int run_central_verify(const std::string& uri, const std::string& origin,
+                       const std::string& key_argument) {
+    std::optional<audit::VerifierKey> key;
+    if (!key_argument.empty()) {
+        auto read = read_verifier_key(key_argument);
+        if (!read) {
+            report_error(read.error().message);
+            return exit_error;
+        }
+        key = read.value();
+    }
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return exit_error;
+    }
+    auto verified = central::verify_origin(conn.value(), origin, key);
+    if (!verified) {
+        report_error(verified.error().message);
+        return exit_error;
+    }
+    const audit::VerifyResult& result = verified.value().log;
+    if (result.rows == 0 && !result.fault) {
+        report_error("the central store holds no rows of origin '" + origin + "'");
+        return exit_error;
+    }
+    if (result.fault) {
+        std::cout << origin << ": FAILED at seq " << result.fault->seq << ": "
+                  << result.fault->message << "\n";
+        return exit_deny;
+    }
+    if (result.tree_fault) {
+        std::cout << origin << ": FAILED: the chain is intact, but " << *result.tree_fault << "\n";
+        return exit_deny;
+    }
+    std::cout << origin << ": ok, " << result.rows << " rows chain from seq 1 to seq "
+              << result.tail.seq << "\n";
+    std::cout << origin << ": tree ok, " << result.tree_nodes << " stored nodes and "
+              << result.checkpoints << " stored checkpoints match its rows"
+              << (key ? ", each signed by " + key->name : std::string()) << "; root "
+              << audit::base64_of(result.tree_root) << "\n";
+    if (verified.value().rows_past_checkpoints > 0) {
+        std::cout << origin << ": " << verified.value().rows_past_checkpoints
+                  << " rows after the last checkpoint, which no checkpoint covers yet\n";
+    }
+    std::cout << audit::format_checkpoint(result.tail);
+    return exit_allow;
+}
+
+void register_ship_commands(CLI::App& audit, Outcome& outcome) {
+    auto args = std::make_shared<ShipArgs>();
+    CLI::App* ship = audit.add_subcommand(
+        "ship", "Copy the store's log, its tree and its signed checkpoints into PostgreSQL "
+                "under its origin, from where the central copy ends (exit 1 on a gap, a row "
+                "that differs or a checkpoint that does not verify)");
+    ship->add_option("DB", args->db, "The audit store file (read-only)")->required();
+    ship->add_option("--to", args->to,
+                     "The central store: a libpq connection string (postgresql://…; PG* "
+                     "variables, ~/.pgpass and sslmode apply)")
+        ->required();
+    ship->add_option("--key", args->key,
+                     "The log's verifier key, or a file holding it: each checkpoint shipped "
+                     "must be signed by it");
+    ship->add_flag("--follow", args->follow,
+                   "Keep shipping as the daemon writes; wait and retry while PostgreSQL is "
+                   "down; stop on SIGTERM");
+    ship->add_option("--batch", args->batch, "Rows per transaction")->check(CLI::PositiveNumber);
+    ship->add_option("--interval", args->interval_seconds,
+                     "With --follow: seconds between looks at the store")
+        ->check(CLI::PositiveNumber);
+    ship->callback([args, &outcome] { outcome.status = run_ship(*args); });
+}
+
+} // namespace flowgate::cli

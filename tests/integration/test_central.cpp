@@ -1,0 +1,367 @@
+// Shipping hosts' logs into a real PostgreSQL (`flowgate audit ship`): two daemons under
+// load shipped into one central store, every row once, as its host wrote it; a shipper
+// killed mid-batch resumes with nothing lost or doubled; PostgreSQL stopped mid-ship and
+// brought back is waited for; a shipped row altered in PostgreSQL stops the shipping,
+// naming the row.
+#include "tests/integration/daemon_rig.hpp"
+#include "tests/integration/postgres_rig.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace flowgate::integration;
+namespace json = boost::json;
+
+namespace {
+
+#define SKIP_WITHOUT_POSTGRES()                                                                    \
+    do {                                                                                           \
+        if (auto missing = postgres_missing()) {                                                   \
+            WARN(*missing);                                                                        \
+            return;                                                                                \
+        }                                                                                          \
+    } while (false)
+
+// `checks` allowed and denied checks, pipelined in batches of 200.
+void load(const Daemon& daemon, int checks) {
+    auto client = daemon.connect();
+    for (int sent = 0; sent < checks; sent += 200) {
+        std::vector<json::object> batch;
+        for (int i = sent; i < std::min(checks, sent + 200); ++i) {
+            json::object request = i % 3 == 0 ? denied_check() : allowed_check();
+            request["subject"] = "person-" + std::to_string(i % 97);
+            batch.push_back(std::move(request));
+        }
+        auto answers = client.batch(std::move(batch));
+        REQUIRE(answers);
+    }
+}
+
+// The host's rows as (seq, prev_hash, hash), one line each, in seq order.
+std::string host_chain(const Daemon& daemon) {
+    std::string out;
+    for (const json::value& row :
+         sqlite_rows(daemon.db(), "SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq")) {
+        const json::object& r = row.as_object();
+        out += std::to_string(r.at("seq").to_number<std::int64_t>()) + "|" +
+               std::string(r.at("prev_hash").as_string()) + "|" +
+               std::string(r.at("hash").as_string()) + "\n";
+    }
+    return out;
+}
+
+std::string origin_of(const Daemon& daemon) {
+    const json::array rows = sqlite_rows(daemon.db(), "SELECT origin FROM audit_origin");
+    REQUIRE(rows.size() == 1);
+    return std::string(rows[0].as_object().at("origin").as_string());
+}
+
+// The central copy of the origin's rows, in the form of host_chain().
+std::string central_chain(const Postgres& pg, const std::string& origin) {
+    const CommandResult rows =
+        pg.psql("SELECT seq || '|' || prev_hash || '|' || hash FROM flowgate_log WHERE origin = '" +
+                origin + "' ORDER BY seq");
+    INFO(rows.err);
+    REQUIRE(rows.status == 0);
+    return rows.out;
+}
+
+std::int64_t central_count(const Postgres& pg, const std::string& where = "true") {
+    const CommandResult count = pg.psql("SELECT count(*) FROM flowgate_log WHERE " + where);
+    INFO(count.err);
+    REQUIRE(count.status == 0);
+    return std::stoll(count.out);
+}
+
+CommandResult ship(const Daemon& daemon, const Postgres& pg, std::vector<std::string> extra = {}) {
+    std::vector<std::string> arguments = {"audit", "ship", daemon.db().string(), "--to", pg.uri()};
+    arguments.insert(arguments.end(), extra.begin(), extra.end());
+    return run_flowgate(daemon.dir(), arguments);
+}
+
+// `flowgate audit ship --follow` in the background, its output in DIR/shipper.log.
+class Shipper {
+public:
+    Shipper(const Daemon& daemon, const Postgres& pg, const std::string& batch)
+        : m_log(daemon.dir() / "shipper.log") {
+        m_pid = ::fork();
+        REQUIRE(m_pid >= 0);
+        if (m_pid == 0) {
+            const int fd = ::open(m_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+            const std::string db = daemon.db().string();
+            const std::string uri = pg.uri();
+            ::execl(FLOWGATE_PATH, FLOWGATE_PATH, "audit", "ship", db.c_str(), "--to", uri.c_str(),
+                    "--follow", "--interval", "0.1", "--batch", batch.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+    }
+    ~Shipper() {
+        if (m_pid > 0) {
+            ::kill(m_pid, SIGKILL);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+    }
+    Shipper(const Shipper&) = delete;
+    Shipper& operator=(const Shipper&) = delete;
+
+    // Sends `signal` and waits: the exit status, or 128 + the signal.
+    int stop(int signal) {
+        ::kill(m_pid, signal);
+        int status = 0;
+        ::waitpid(m_pid, &status, 0);
+        m_pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    bool running() const { return m_pid > 0 && ::waitpid(m_pid, nullptr, WNOHANG) == 0; }
+    std::string log() const { return read_text(m_log); }
+
+private:
+    fs::path m_log;
+    pid_t m_pid = -1;
+};
+
+// Waits up to `deadline` for the central store to hold `rows` rows of the origin.
+bool wait_for_rows(const Postgres& pg, const std::string& origin, std::int64_t rows,
+                   std::chrono::seconds deadline = 60s) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+        const CommandResult count =
+            pg.psql("SELECT count(*) FROM flowgate_log WHERE origin = '" + origin + "'");
+        if (count.status == 0 && std::stoll(count.out) == rows) {
+            return true;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return false;
+}
+
+std::int64_t host_rows(const Daemon& daemon) {
+    return sqlite_rows(daemon.db(), "SELECT seq FROM audit_log").size();
+}
+
+// A key made by `flowgate audit keygen NAME -o FILE` in the daemon's directory, and the
+// launch that signs its checkpoints with it: its verifier key.
+std::string signing_launch(const Daemon& daemon, const std::string& name, Launch& launch) {
+    const fs::path file = daemon.dir() / "signing.key";
+    const CommandResult made =
+        run_flowgate(daemon.dir(), {"audit", "keygen", name, "-o", file.string()});
+    INFO(made.err);
+    REQUIRE(made.status == 0);
+    launch.extra_arguments = {"--signing-key", file.string()};
+    return made.out.substr(0, made.out.find('\n'));
+}
+
+CommandResult central_verify(const Daemon& daemon, const Postgres& pg, const std::string& origin,
+                             const std::string& key = "") {
+    std::vector<std::string> arguments = {"audit",  "verify",   "--from",
+                                          pg.uri(), "--origin", origin};
+    if (!key.empty()) {
+        arguments.insert(arguments.end(), {"--key", key});
+    }
+    return run_flowgate(daemon.dir(), arguments);
+}
+
+} // namespace
+
+TEST_CASE("central: two daemons under load ship every row once, as each host wrote it",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon first;
+    Daemon second;
+    // The hosts' origins are their host names and the second their stores were made in:
+    // one machine stands in for two here.
+    Launch launch_first;
+    Launch launch_second;
+    const std::string key_first = signing_launch(first, "host-a", launch_first);
+    const std::string key_second = signing_launch(second, "host-b", launch_second);
+    REQUIRE(first.init_store(launch_first) == 0);
+    std::this_thread::sleep_for(1100ms);
+    REQUIRE(first.start(launch_first));
+    REQUIRE(second.start(launch_second));
+    std::thread load_first([&] { load(first, 3000); });
+    std::thread load_second([&] { load(second, 2000); });
+    // Ships run while the daemons write: each sees a snapshot, the next goes on from it.
+    int rounds = 0;
+    for (; rounds < 3; ++rounds) {
+        for (const Daemon* daemon : {&first, &second}) {
+            const CommandResult shipped = ship(*daemon, pg, {"--batch", "500"});
+            INFO(shipped.err);
+            REQUIRE(shipped.status == 0);
+        }
+    }
+    load_first.join();
+    load_second.join();
+    for (const Daemon* daemon : {&first, &second}) {
+        const CommandResult shipped = ship(*daemon, pg);
+        INFO(shipped.err);
+        REQUIRE(shipped.status == 0);
+        CHECK_THAT(shipped.out, Catch::Contains("the central store holds " +
+                                                std::to_string(host_rows(*daemon)) + " rows"));
+    }
+    const std::string origin_first = origin_of(first);
+    const std::string origin_second = origin_of(second);
+    REQUIRE(origin_first != origin_second);
+    CHECK(central_chain(pg, origin_first) == host_chain(first));
+    CHECK(central_chain(pg, origin_second) == host_chain(second));
+    CHECK(central_count(pg) == host_rows(first) + host_rows(second));
+
+    // Shipping again copies nothing.
+    const CommandResult again = ship(first, pg, {"--key", key_first});
+    CHECK(again.status == 0);
+    CHECK_THAT(again.out, Catch::StartsWith("shipped 0 rows"));
+    CHECK(central_chain(pg, origin_first) == host_chain(first));
+    // The checkpoints the host stored are there.
+    const CommandResult held =
+        pg.psql("SELECT count(*) FROM flowgate_checkpoint WHERE origin = '" + origin_first + "'");
+    const json::array host = sqlite_rows(first.db(), "SELECT tree_size FROM audit_checkpoint");
+    REQUIRE(host.size() > 1);
+    CHECK(std::stoll(held.out) == static_cast<std::int64_t>(host.size()));
+    // The searchable columns are the rows' own.
+    const std::int64_t denied_host = static_cast<std::int64_t>(
+        sqlite_rows(first.db(), "SELECT seq FROM audit_log WHERE decision = 'deny'").size());
+    CHECK(denied_host > 0);
+    CHECK(central_count(pg, "origin = '" + origin_first + "' AND decision = 'deny'") ==
+          denied_host);
+    // Each origin verifies there against its own key, and not against the other's.
+    for (const auto& [daemon, origin, key] : {std::tuple{&first, origin_first, key_first},
+                                              std::tuple{&second, origin_second, key_second}}) {
+        const CommandResult verified = central_verify(*daemon, pg, origin, key);
+        INFO(verified.out << verified.err);
+        CHECK(verified.status == 0);
+        const std::string rows = std::to_string(host_rows(*daemon));
+        CHECK_THAT(
+            verified.out,
+            Catch::Contains(origin + ": ok, " + rows + " rows chain from seq 1 to seq " + rows) &&
+                Catch::Contains("stored checkpoints match its rows, each signed by"));
+    }
+    const CommandResult crossed = central_verify(first, pg, origin_first, key_second);
+    CHECK(crossed.status == 1);
+    CHECK_THAT(crossed.out, Catch::Contains("is not signed by the key given"));
+}
+
+TEST_CASE("central: a shipper killed mid-batch resumes with nothing lost and nothing doubled",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    load(daemon, 6000);
+    const std::string origin = origin_of(daemon);
+    const std::int64_t rows = host_rows(daemon);
+    {
+        Shipper shipper(daemon, pg, "50");
+        const auto until = std::chrono::steady_clock::now() + 30s;
+        // Until the first batch is committed (the tables made by the shipper's first).
+        auto shipped_some = [&pg] {
+            const CommandResult count = pg.psql("SELECT count(*) FROM flowgate_log");
+            return count.status == 0 && std::stoll(count.out) > 0;
+        };
+        while (!shipped_some() && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(5ms);
+        }
+        CHECK(shipper.stop(SIGKILL) == 128 + SIGKILL);
+    }
+    const std::int64_t after_kill = central_count(pg);
+    INFO("rows shipped before the kill: " << after_kill << " of " << rows);
+    CHECK(after_kill > 0);
+    CHECK(after_kill < rows);
+    CHECK(after_kill % 50 == 0); // whole batches only
+    const CommandResult resumed = ship(daemon, pg);
+    INFO(resumed.err);
+    REQUIRE(resumed.status == 0);
+    CHECK_THAT(resumed.out, Catch::StartsWith("shipped " + std::to_string(rows - after_kill)));
+    CHECK(central_chain(pg, origin) == host_chain(daemon));
+}
+
+TEST_CASE("central: with PostgreSQL stopped mid-ship, the shipper waits and then resumes",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    const std::string origin = origin_of(daemon);
+    Shipper shipper(daemon, pg, "200");
+    load(daemon, 1000);
+    REQUIRE(wait_for_rows(pg, origin, host_rows(daemon)));
+    pg.stop();
+    load(daemon, 1000);
+    std::this_thread::sleep_for(500ms);
+    CHECK(shipper.running());
+    pg.start();
+    load(daemon, 500);
+    CHECK(wait_for_rows(pg, origin, host_rows(daemon)));
+    CHECK(shipper.running());
+    CHECK_THAT(shipper.log(), Catch::Contains("waiting for PostgreSQL"));
+    CHECK(central_chain(pg, origin) == host_chain(daemon));
+    CHECK(shipper.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("central: a row altered in PostgreSQL is named by verify, and stops the shipping",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    load(daemon, 300);
+    REQUIRE(ship(daemon, pg).status == 0);
+    const std::string origin = origin_of(daemon);
+    const std::int64_t last = host_rows(daemon);
+    const std::string of_row = " WHERE origin = '" + origin + "' AND seq = ";
+    auto alter = [&pg](const std::string& sql) {
+        const CommandResult altered = pg.psql(sql);
+        INFO(altered.err);
+        REQUIRE(altered.status == 0);
+    };
+    REQUIRE(central_verify(daemon, pg, origin).status == 0);
+
+    SECTION("a byte of a row's canonical bytes: the person it is about") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing 'P'::bytea from "
+              "position('person-'::bytea in canonical))" +
+              of_row + "120");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 120: altered"));
+    }
+    SECTION("a row's bytes replaced by something that is not a row") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing '\\x41'::bytea "
+              "from 40)" +
+              of_row + "130");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 130: "));
+    }
+    SECTION("a search column, which no longer says what the row's bytes say") {
+        alter("UPDATE flowgate_log SET recipient = 'someone-else'" + of_row + "121");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 121: its column recipient"));
+    }
+    SECTION("a row removed") {
+        alter("DELETE FROM flowgate_log" + of_row + "50");
+        const CommandResult verified = central_verify(daemon, pg, origin);
+        CHECK(verified.status == 1);
+        CHECK_THAT(verified.out, Catch::Contains("FAILED at seq 50: missing"));
+    }
+    SECTION("the last row, which the next ship compares with the host's") {
+        alter("UPDATE flowgate_log SET canonical = overlay(canonical placing '\\x41'::bytea "
+              "from 40)" +
+              of_row + std::to_string(last));
+        load(daemon, 10);
+        const CommandResult refused = ship(daemon, pg);
+        CHECK(refused.status == 1);
+        CHECK_THAT(refused.err, Catch::Contains("seq " + std::to_string(last)) &&
+                                    Catch::Contains("differs from the central store's copy"));
+        CHECK(central_count(pg) == last); // nothing more was shipped
+    }
+}
