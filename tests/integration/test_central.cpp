@@ -48,7 +48,7 @@ void load(const Daemon& daemon, int checks) {
 std::string host_chain(const Daemon& daemon) {
     std::string out;
     for (const json::value& row :
-         sqlite_rows(daemon.db(), "SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq")) {
+         sqlite_rows(daemon.db(), "SELECT seq, prev_hash, hash FROM audit_rows ORDER BY seq")) {
         const json::object& r = row.as_object();
         out += std::to_string(r.at("seq").to_number<std::int64_t>()) + "|" +
                std::string(r.at("prev_hash").as_string()) + "|" +
@@ -229,7 +229,7 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     CHECK(std::stoll(held.out) == static_cast<std::int64_t>(host.size()));
     // The searchable columns are the rows' own.
     const std::int64_t denied_host = static_cast<std::int64_t>(
-        sqlite_rows(first.db(), "SELECT seq FROM audit_log WHERE decision = 'deny'").size());
+        sqlite_rows(first.db(), "SELECT seq FROM audit_rows WHERE decision = 'deny'").size());
     CHECK(denied_host > 0);
     CHECK(central_count(pg, "origin = '" + origin_first + "' AND decision = 'deny'") ==
           denied_host);
