@@ -38,7 +38,8 @@
 // --open-seconds (60), each one's latency counted from when it was due (so a stall counts
 // for every request it delays); p50, p99, p99.9 and the maximum, and the targets (p99.9
 // under 10 ms, no answer slower than 50 ms).
-//   bench_daemon --open-loop [--load 0.7] [--open-seconds 60] [--seconds S] [--relaxed]
+// --rate N sends N checks/s instead, the same in every run of an A/B comparison.
+//   bench_daemon --open-loop [--load 0.7 | --rate N] [--open-seconds 60] [--seconds S] [--relaxed]
 #include "audit/signing_key.hpp"
 #include "client/client.hpp"
 
@@ -89,8 +90,9 @@ struct Options {
     bool noisy = false;
     bool compare = false;
     bool open_loop = false;
-    double load = 0.7;                      // --open-loop: the share of the measured maximum sent
-    double open_seconds = 60;               // --open-loop: how long
+    double load = 0.7;        // --open-loop: the share of the measured maximum sent
+    double open_seconds = 60; // --open-loop: how long
+    double rate = 0;          // --open-loop --rate: this many checks/s instead (for A/B runs)
     std::string flowgated = FLOWGATED_PATH; // --flowgated: another build's, for an A/B run
     bool sign = false;                      // --sign: checkpoints signed with a new key
 };
@@ -369,18 +371,21 @@ Options parse(int argc, char** argv) {
             options.open_loop = true;
         } else if (arg == "--load") {
             options.load = std::stod(next());
+        } else if (arg == "--rate") {
+            options.rate = std::stod(next());
         } else if (arg == "--open-seconds") {
             options.open_seconds = std::stod(next());
         } else {
-            std::fprintf(stderr,
-                         "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
-                         "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH] [--sign]\n"
-                         "       bench_daemon --noisy [--seconds S] [--dir DIR] "
-                         "[--relaxed]\n"
-                         "       bench_daemon --compare [--seconds S] [--clients 1,8,64] "
-                         "[--window 1,8,3] [--dir DIR]\n"
-                         "       bench_daemon --open-loop [--load 0.7] [--open-seconds 60] "
-                         "[--seconds S] [--dir DIR] [--relaxed]\n");
+            std::fprintf(
+                stderr,
+                "usage: bench_daemon [--seconds S] [--clients 1,8,64] "
+                "[--window 8,8,3] [--dir DIR] [--relaxed] [--flowgated PATH] [--sign]\n"
+                "       bench_daemon --noisy [--seconds S] [--dir DIR] "
+                "[--relaxed]\n"
+                "       bench_daemon --compare [--seconds S] [--clients 1,8,64] "
+                "[--window 1,8,3] [--dir DIR]\n"
+                "       bench_daemon --open-loop [--load 0.7 | --rate N] [--open-seconds 60] "
+                "[--seconds S] [--dir DIR] [--relaxed]\n");
             std::exit(2);
         }
     }
@@ -1238,7 +1243,7 @@ int run_open_loop(const Options& options, Daemon& daemon) {
     if (maximum.empty() || maximum.front().rate <= 0) {
         return 1;
     }
-    const double rate = options.load * maximum.front().rate;
+    const double rate = options.rate > 0 ? options.rate : options.load * maximum.front().rate;
     std::printf("open loop: %.0f checks/s (%.0f%% of it) over %d connections for %.0f s\n", rate,
                 100 * options.load, clients, options.open_seconds);
     std::fflush(stdout);
