@@ -186,10 +186,7 @@ int run_central_verify(const std::string& uri, const std::string& origin,
 
 void register_ship_commands(CLI::App& audit, Outcome& outcome) {
     auto args = std::make_shared<ShipArgs>();
-    CLI::App* ship = audit.add_subcommand(
-        "ship", "Copy the store's log, its tree and its signed checkpoints into PostgreSQL "
-                "under its origin, from where the central copy ends (exit 1 on a gap, a row "
-                "that differs or a checkpoint that does not verify)");
+    CLI::App* ship = audit.add_subcommand("ship", ship_description);
     ship->add_option("DB", args->db, "The audit store file (read-only)")->required();
     ship->add_option("--to", args->to,
                      "The central store: a libpq connection string (postgresql://…; PG* "

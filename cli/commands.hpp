@@ -38,7 +38,17 @@ void register_key_commands(CLI::App& audit, Outcome& outcome);
 // prove, consistency and verify-proof, under `audit`.
 void register_proof_commands(CLI::App& audit, Outcome& outcome);
 
+// The commands of the central store (libpq's) run in a second program, flowgate-central
+// beside flowgate, which is flowgate with them (cli/central_commands.cpp): libpq and what
+// it loads (Kerberos, LDAP, TLS) would otherwise triple every flowgate command's start,
+// which `audit prove` and `verify-proof` pay per call. In flowgate, both below hand the
+// command line as it was given to flowgate-central (cli/central_exec.cpp).
+//
 // ship, under `audit`.
+inline constexpr const char* ship_description =
+    "Copy the store's log, its tree and its signed checkpoints into PostgreSQL under its "
+    "origin, from where the central copy ends (exit 1 on a gap, a row that differs or a "
+    "checkpoint that does not verify)";
 void register_ship_commands(CLI::App& audit, Outcome& outcome);
 // `audit verify --from URI --origin NAME`: one host's log in the central store (its
 // verifier key, or a file holding it, optional). The exit status of verify.
