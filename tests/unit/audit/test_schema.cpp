@@ -115,10 +115,10 @@ TEST_CASE("schema: every field is written to its own column and read back from i
 
     auto select = RowSelect::prepare(db, schema_version, "");
     REQUIRE(select);
-    auto read = select.value().next();
-    REQUIRE(read);
-    REQUIRE(read.value());
-    const AuditRecord back = record_of(*read.value());
+    auto first = select.value().next();
+    REQUIRE(first);
+    REQUIRE(first.value());
+    const AuditRecord back = record_of(*first.value());
     for_each_field(
         [](const AuditField& field, const auto& written, const auto& read) {
             INFO(field.name);
