@@ -21,11 +21,11 @@ AuditResult<TextIds> TextIds::open(sqlite3* db) {
     if (!last) {
         return last.error();
     }
-    return TextIds(db, std::move(find).value(), std::move(insert).value(), std::move(last).value());
+    return TextIds(std::move(find).value(), std::move(insert).value(), std::move(last).value());
 }
 
-TextIds::TextIds(sqlite3* db, Stmt find, Stmt insert, Stmt last)
-    : m_db(db), m_find(std::move(find)), m_insert(std::move(insert)), m_last(std::move(last)) {}
+TextIds::TextIds(Stmt find, Stmt insert, Stmt last)
+    : m_find(std::move(find)), m_insert(std::move(insert)), m_last(std::move(last)) {}
 
 void TextIds::forget() {
     m_ids.clear();

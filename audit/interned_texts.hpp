@@ -38,9 +38,8 @@ private:
             return std::hash<std::string_view>{}(text);
         }
     };
-    TextIds(sqlite3* db, Stmt find, Stmt insert, Stmt last);
+    TextIds(Stmt find, Stmt insert, Stmt last);
 
-    sqlite3* m_db;
     Stmt m_find;
     Stmt m_insert;
     Stmt m_last;
