@@ -337,35 +337,48 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
     return report.differences.empty() ? exit_allow : exit_deny;
 }
 
-json::object record_json(const ProvisionRecord& r) {
-    return json::object{{"seq", r.seq},
-                        {"time", iso_time(r.time_us)},
-                        {"recipient", r.recipient},
-                        {"recipient_label", r.recipient_label},
-                        {"recipient_role", r.recipient_role},
-                        {"subject", r.subject},
-                        {"data", data_json(r.data)},
-                        {"consent", r.consent},
-                        {"purpose", r.purpose},
-                        {"activity", r.activity},
-                        {"activity_kind", r.activity_kind},
-                        {"legal_basis", r.legal_basis},
-                        {"rule", r.rule},
-                        {"service", r.service},
-                        {"policy", r.policy_hash}};
+json::object record_json(const ProvisionRecord& r, bool with_origin) {
+    json::object out{{"seq", r.seq},
+                     {"time", iso_time(r.time_us)},
+                     {"recipient", r.recipient},
+                     {"recipient_label", r.recipient_label},
+                     {"recipient_role", r.recipient_role},
+                     {"subject", r.subject},
+                     {"data", data_json(r.data)},
+                     {"consent", r.consent},
+                     {"purpose", r.purpose},
+                     {"activity", r.activity},
+                     {"activity_kind", r.activity_kind},
+                     {"legal_basis", r.legal_basis},
+                     {"rule", r.rule},
+                     {"service", r.service},
+                     {"policy", r.policy_hash}};
+    if (with_origin) {
+        out["origin"] = r.origin;
+    }
+    return out;
 }
 
-void print_records(const std::vector<ProvisionRecord>& records, const std::string& format) {
+} // namespace
+
+void print_records(const std::vector<ProvisionRecord>& records, const std::string& format,
+                   bool with_origin) {
     if (format == "jsonl") {
         for (const ProvisionRecord& r : records) {
-            std::cout << json::serialize(record_json(r)) << "\n";
+            std::cout << json::serialize(record_json(r, with_origin)) << "\n";
         }
         return;
     }
     if (format == "csv") {
+        if (with_origin) {
+            std::cout << "origin,";
+        }
         csv_line(std::cout, {"seq", "time", "recipient", "recipient_label", "subject", "data",
                              "consent", "purpose", "activity", "legal_basis", "rule", "service"});
         for (const ProvisionRecord& r : records) {
+            if (with_origin) {
+                std::cout << csv_field(r.origin) << ',';
+            }
             const std::string seq = std::to_string(r.seq);
             const std::string time = iso_time(r.time_us);
             csv_line(std::cout, {seq, time, r.recipient, r.recipient_label, r.subject, r.data,
@@ -391,14 +404,18 @@ void print_records(const std::vector<ProvisionRecord>& records, const std::strin
         for (const auto& [subject, list] : people) {
             std::cout << "  person " << subject << ": " << list.size() << "\n";
             for (const ProvisionRecord* r : list) {
-                std::cout << "    " << iso_time(r->time_us) << " seq " << r->seq << " data "
-                          << r->data << " consent " << (r->consent ? "yes" : "no") << " basis "
-                          << r->legal_basis << " rule " << r->rule << " purpose " << r->purpose
-                          << " activity " << r->activity << "\n";
+                std::cout << "    " << iso_time(r->time_us)
+                          << (with_origin ? " origin " + r->origin : std::string()) << " seq "
+                          << r->seq << " data " << r->data << " consent "
+                          << (r->consent ? "yes" : "no") << " basis " << r->legal_basis << " rule "
+                          << r->rule << " purpose " << r->purpose << " activity " << r->activity
+                          << "\n";
             }
         }
     }
 }
+
+namespace {
 
 int run_coverage(const std::string& path, const RecordFilter& period, bool as_json) {
     auto reader = open_or_report(path);
@@ -444,7 +461,7 @@ int run_records(const std::string& path, RecordFilter filter, const std::string&
         std::cerr << "flowgate audit: error: " << records.error().message << "\n";
         return exit_error;
     }
-    print_records(records.value(), format);
+    print_records(records.value(), format, false);
     return exit_allow;
 }
 
@@ -639,6 +656,26 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         std::string db, since, until, recipient, subject, format, consent_ground;
         bool all = false;
         bool proofs = false;
+        std::string from;   // the central store instead of a file
+        std::string origin; // with from: one host's log (else every host's)
+    };
+    // DB, or --from URI [--origin NAME]: where the records are read.
+    const auto add_source = [](CLI::App* command, const std::shared_ptr<RecordArgs>& args) {
+        command->add_option("DB", args->db, "The audit store file");
+        command->add_option("--from", args->from,
+                            "Instead of a file, the central store in PostgreSQL (a libpq "
+                            "connection string, postgresql://…) that `audit ship` fills: "
+                            "every host's records, each naming its host");
+        command->add_option("--origin", args->origin, "With --from: only this host's log");
+    };
+    // False, said on stderr, when the source is not one of the two.
+    const auto source_given = [](const char* command, const RecordArgs& args) {
+        if (args.from.empty() == args.db.empty() || (args.from.empty() && !args.origin.empty())) {
+            report_error(std::string(command) +
+                         ": give the store's file, or --from URI [--origin NAME]");
+            return false;
+        }
+        return true;
     };
     auto export_args = std::make_shared<RecordArgs>();
     export_args->format = "csv";
@@ -646,7 +683,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* exporter = audit->add_subcommand(
         "export", "Export the third-party provision records (APPI Art. 29), or with --all "
                   "every row, for a period");
-    exporter->add_option("DB", export_args->db, "The audit store file")->required();
+    add_source(exporter, export_args);
     exporter->add_option("--since", export_args->since, "From this UTC date or time (inclusive)");
     exporter->add_option("--until", export_args->until, "Up to this UTC date or time (exclusive)");
     exporter->add_option("--format", export_args->format, "csv or jsonl")
@@ -654,13 +691,28 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     exporter->add_flag("--all", export_args->all, "Every row of the log, not only the records");
     exporter->add_option("--consent-ground", export_args->consent_ground,
                          "The ground that means consent");
-    exporter->callback([export_args, &outcome] {
+    exporter->callback([export_args, source_given, &outcome] {
         RecordFilter filter;
         if (!read_times(export_args->since, export_args->until, filter.since_us, filter.until_us)) {
             outcome.status = exit_error;
             return;
         }
         filter.consent_ground = export_args->consent_ground;
+        if (!source_given("export", *export_args)) {
+            outcome.status = exit_error;
+            return;
+        }
+        if (!export_args->from.empty()) {
+            if (export_args->all) {
+                report_error("export --from: --all reads a file; the central store's rows are "
+                             "PostgreSQL's to select");
+                outcome.status = exit_error;
+                return;
+            }
+            outcome.status = run_central_records(export_args->from, export_args->origin, filter,
+                                                 export_args->format);
+            return;
+        }
         outcome.status = export_args->all
                              ? run_export_all(export_args->db, filter, export_args->format)
                              : run_records(export_args->db, filter, export_args->format);
@@ -672,7 +724,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* records = audit->add_subcommand(
         "records", "List the third-party provision records (APPI Art. 29) per recipient and "
                    "per person");
-    records->add_option("DB", record_args->db, "The audit store file")->required();
+    add_source(records, record_args);
     records->add_option("--recipient", record_args->recipient,
                         "Only this recipient (identifier or label)");
     records->add_option("--subject", record_args->subject, "Only this person");
@@ -686,7 +738,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
                       "With --subject: one JSON document of the person's records, each row with "
                       "its inclusion proof against the latest signed checkpoint (check it with "
                       "verify-proof)");
-    records->callback([record_args, &outcome] {
+    records->callback([record_args, source_given, &outcome] {
         if (record_args->proofs && record_args->subject.empty()) {
             report_error("--proofs proves one person's records: give --subject");
             outcome.status = exit_error;
@@ -704,6 +756,20 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
             filter.subject = record_args->subject;
         }
         filter.consent_ground = record_args->consent_ground;
+        if (!source_given("records", *record_args)) {
+            outcome.status = exit_error;
+            return;
+        }
+        if (!record_args->from.empty()) {
+            if (record_args->proofs) {
+                report_error("records --from: --proofs reads the host's file, where the tree is");
+                outcome.status = exit_error;
+                return;
+            }
+            outcome.status = run_central_records(record_args->from, record_args->origin, filter,
+                                                 record_args->format);
+            return;
+        }
         outcome.status = record_args->proofs
                              ? run_subject_proofs(record_args->db, filter)
                              : run_records(record_args->db, filter, record_args->format);

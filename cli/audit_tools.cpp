@@ -64,7 +64,7 @@ const StoredPolicy& PolicyCache::get(std::string_view hash) {
 
 StoredPolicy PolicyCache::load(const std::string& hash) {
     StoredPolicy stored;
-    auto files = m_reader.policy_files(hash);
+    auto files = m_files(hash);
     if (!files) {
         stored.error = files.error().message;
         return stored;
@@ -359,6 +359,10 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
 
 ProvisionSelector::ProvisionSelector(audit::AuditReader& reader, RecordFilter filter)
     : m_filter(std::move(filter)), m_cache(reader), m_parser(std::make_unique<RequestParser>()) {}
+
+ProvisionSelector::ProvisionSelector(PolicyFilesSource files, RecordFilter filter)
+    : m_filter(std::move(filter)), m_cache(std::move(files)),
+      m_parser(std::make_unique<RequestParser>()) {}
 
 ProvisionSelector::~ProvisionSelector() = default;
 

@@ -13,6 +13,7 @@
 #include "dsl/compiler.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -66,17 +67,25 @@ struct StoredPolicy {
     std::unordered_map<std::string_view, const dsl::Rule*> rules; // by id
 };
 
-// The policies stored in one reader's log, each read, checked against its hash and
-// compiled the first time a row names it. The row's own hash is the key: rows come in
-// runs under one policy, so the last one is kept at hand.
+// The policy texts stored under a hash, wherever the log is kept (the file's reader, the
+// central store).
+using PolicyFilesSource =
+    std::function<audit::AuditResult<audit::PolicyFiles>(const std::string& policy_hash)>;
+
+// The policies stored in one log, each read, checked against its hash and compiled the
+// first time a row names it. The row's own hash is the key: rows come in runs under one
+// policy, so the last one is kept at hand.
+
 class PolicyCache {
 public:
-    explicit PolicyCache(audit::AuditReader& reader) : m_reader(reader) {}
+    explicit PolicyCache(audit::AuditReader& reader)
+        : m_files([&reader](const std::string& hash) { return reader.policy_files(hash); }) {}
+    explicit PolicyCache(PolicyFilesSource files) : m_files(std::move(files)) {}
     const StoredPolicy& get(std::string_view hash);
 
 private:
     StoredPolicy load(const std::string& hash);
-    audit::AuditReader& m_reader;
+    PolicyFilesSource m_files;
     std::map<std::string, StoredPolicy> m_policies;
     const StoredPolicy* m_last = nullptr;
     std::string_view m_last_hash;
@@ -134,6 +143,7 @@ audit::AuditResult<ReplayReport> replay_log(audit::AuditReader& reader,
 
 // A third-party provision record (APPI Art. 29) drawn from an allowed decision.
 struct ProvisionRecord {
+    std::string origin; // the host's log it is from, in a store of many (else empty)
     std::uint64_t seq = 0;
     std::int64_t time_us = 0;
     std::string recipient;       // the party's identifier
@@ -173,6 +183,8 @@ public:
     // Reads the policies through `reader`; `filter`'s recipient and subject apply, its
     // period is the caller's to read.
     ProvisionSelector(audit::AuditReader& reader, RecordFilter filter);
+    // Reads the policies through `files` (a log kept elsewhere than in a file).
+    ProvisionSelector(PolicyFilesSource files, RecordFilter filter);
     ~ProvisionSelector();
     ProvisionSelector(const ProvisionSelector&) = delete;
     ProvisionSelector& operator=(const ProvisionSelector&) = delete;

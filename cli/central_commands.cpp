@@ -7,11 +7,14 @@
 // at, not for a retry to paper over. PostgreSQL being down is not a fault: --follow
 // waits and tries again; a single run exits 2.
 #include "audit/proof_document.hpp"
+#include "central/central_log.hpp"
 #include "central/central_verify.hpp"
 #include "central/shipper.hpp"
 #include "cli/audit_inputs.hpp"
+#include "cli/audit_tools.hpp"
 #include "cli/commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <iostream>
@@ -134,6 +137,76 @@ int run_ship(const ShipArgs& args) {
 }
 
 } // namespace
+
+int run_central_records(const std::string& uri, const std::string& origin,
+                        const RecordFilter& filter, const std::string& format) {
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return exit_error;
+    }
+    auto origins = central::central_origins(conn.value());
+    if (!origins) {
+        report_error(origins.error().message);
+        return exit_error;
+    }
+    if (!origin.empty()) {
+        if (std::find(origins.value().begin(), origins.value().end(), origin) ==
+            origins.value().end()) {
+            report_error("the central store holds no rows of origin '" + origin + "'");
+            return exit_error;
+        }
+        origins.value() = {origin};
+    }
+    // The rules of what is a record are the file's (ProvisionSelector), under the
+    // policies the hosts shipped with their rows.
+    ProvisionSelector selector(
+        [&conn](const std::string& hash) -> audit::AuditResult<audit::PolicyFiles> {
+            auto files = central::central_policy_files(conn.value(), hash);
+            if (!files) {
+                return audit::AuditError{audit::AuditErrc::unavailable, files.error().message};
+            }
+            return std::move(files).value();
+        },
+        filter);
+    std::vector<ProvisionRecord> records;
+    std::optional<std::string> failure;
+    for (const std::string& name : origins.value()) {
+        auto read = central::for_each_central_row(
+            conn.value(), name, [&](const central::CentralRow& central_row) {
+                if (!central_row.decoded) {
+                    failure = "origin '" + name + "', seq " + std::to_string(central_row.seq) +
+                              ": the shipped bytes are not a row";
+                    return false;
+                }
+                const audit::AuditRowView& row = central_row.row;
+                if ((filter.since_us && row.time_us < *filter.since_us) ||
+                    (filter.until_us && row.time_us >= *filter.until_us)) {
+                    return true;
+                }
+                auto selected = selector.select(row);
+                if (!selected) {
+                    failure = "origin '" + name + "': " + selected.error().message;
+                    return false;
+                }
+                if (selected.value()) {
+                    selected.value()->origin = name;
+                    records.push_back(std::move(*selected.value()));
+                }
+                return true;
+            });
+        if (!read) {
+            report_error(read.error().message);
+            return exit_error;
+        }
+        if (failure) {
+            report_error(*failure);
+            return exit_error;
+        }
+    }
+    print_records(records, format, true);
+    return exit_allow;
+}
 
 int run_central_verify(const std::string& uri, const std::string& origin,
                        const std::string& key_argument) {

@@ -59,4 +59,9 @@ int run_central_verify(const std::string& /*uri*/, const std::string& /*origin*/
     run_in_flowgate_central();
 }
 
+int run_central_records(const std::string& /*uri*/, const std::string& /*origin*/,
+                        const RecordFilter& /*filter*/, const std::string& /*format*/) {
+    run_in_flowgate_central();
+}
+
 } // namespace flowgate::cli

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flowgate::dsl {
 class CompiledPolicy;
@@ -54,6 +55,17 @@ void register_ship_commands(CLI::App& audit, Outcome& outcome);
 // verifier key, or a file holding it, optional). The exit status of verify.
 int run_central_verify(const std::string& uri, const std::string& origin,
                        const std::string& key_argument);
+
+struct ProvisionRecord;
+struct RecordFilter;
+// The provision records as `audit records` and `audit export` print them ("text", "csv"
+// or "jsonl"); with_origin names each one's host (a column, a field, a word per line).
+void print_records(const std::vector<ProvisionRecord>& records, const std::string& format,
+                   bool with_origin);
+// `audit records|export --from URI [--origin NAME]`: the provision records of one host's
+// log in the central store, or of every host's (origin empty), each naming its host.
+int run_central_records(const std::string& uri, const std::string& origin,
+                        const RecordFilter& filter, const std::string& format);
 
 int run(int argc, char** argv);
 

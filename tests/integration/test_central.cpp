@@ -12,6 +12,9 @@
 #include <atomic>
 #include <csignal>
 #include <fcntl.h>
+#include <map>
+#include <set>
+#include <sstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -364,4 +367,120 @@ TEST_CASE("central: a row altered in PostgreSQL is named by verify, and stops th
                                     Catch::Contains("differs from the central store's copy"));
         CHECK(central_count(pg) == last); // nothing more was shipped
     }
+}
+
+namespace {
+
+// Consent-based provisions to the employer (APPI Art. 29 records) for `people` people,
+// among allowed and denied checks that are not records.
+void provisions(const Daemon& daemon, int count, int people) {
+    auto client = daemon.connect();
+    std::vector<json::object> batch;
+    for (int i = 0; i < count; ++i) {
+        json::object request = check_request("health_services", "employer", {"checkup_result"});
+        request["activity"] = "collabo_health";
+        request["subject"] = "person-" + std::to_string(i % people);
+        request["context"] = json::object{{"consent", true}};
+        batch.push_back(std::move(request));
+        batch.push_back(i % 2 == 0 ? allowed_check() : denied_check());
+    }
+    auto answers = client.batch(std::move(batch));
+    REQUIRE(answers);
+}
+
+// `audit records --format jsonl` with the arguments given, each record as its JSON text
+// with `origin` set (the host's file: the origin given; the central store: its own).
+std::multiset<std::string> records_of(const Daemon& daemon, std::vector<std::string> arguments,
+                                      const std::string& origin = "") {
+    std::vector<std::string> command = {"audit", "records", "--format", "jsonl"};
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    const CommandResult listed = run_flowgate(daemon.dir(), command);
+    INFO(listed.err);
+    REQUIRE(listed.status == 0);
+    std::multiset<std::string> out;
+    std::istringstream lines(listed.out);
+    for (std::string line; std::getline(lines, line);) {
+        json::object record = json::parse(line).as_object();
+        if (!origin.empty()) {
+            CHECK_FALSE(record.contains("origin"));
+            record["origin"] = origin;
+        }
+        REQUIRE(record.contains("origin"));
+        out.insert(json::serialize(record));
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("central: records across both hosts are the union of each host's records", "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon first;
+    Daemon second;
+    Launch launch_first;
+    REQUIRE(first.init_store(launch_first) == 0);
+    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
+    REQUIRE(first.start(launch_first));
+    REQUIRE(second.start());
+    provisions(first, 60, 7);
+    provisions(second, 40, 5);
+    for (const Daemon* daemon : {&first, &second}) {
+        const CommandResult shipped = ship(*daemon, pg);
+        INFO(shipped.err);
+        REQUIRE(shipped.status == 0);
+    }
+    const std::string origin_first = origin_of(first);
+    const std::string origin_second = origin_of(second);
+    REQUIRE(origin_first != origin_second);
+    const std::string db_first = first.db().string();
+    const std::string db_second = second.db().string();
+
+    const auto union_of = [](std::multiset<std::string> a, const std::multiset<std::string>& b) {
+        a.insert(b.begin(), b.end());
+        return a;
+    };
+    // Every host's, one host's, one person's on every host.
+    const auto host_first = records_of(first, {db_first}, origin_first);
+    const auto host_second = records_of(second, {db_second}, origin_second);
+    CHECK(host_first.size() == 60);
+    CHECK(host_second.size() == 40);
+    CHECK(records_of(first, {"--from", pg.uri()}) == union_of(host_first, host_second));
+    CHECK(records_of(first, {"--from", pg.uri(), "--origin", origin_second}) == host_second);
+    const auto person_first = records_of(first, {"--subject", "person-3", db_first}, origin_first);
+    const auto person_second =
+        records_of(second, {"--subject", "person-3", db_second}, origin_second);
+    CHECK(person_first.size() == 9); // 3, 10, … 59
+    CHECK(person_second.size() == 8);
+    CHECK(records_of(first, {"--subject", "person-3", "--from", pg.uri()}) ==
+          union_of(person_first, person_second));
+
+    // The export names each record's host in its first column.
+    const CommandResult exported =
+        run_flowgate(first.dir(), {"audit", "export", "--from", pg.uri()});
+    INFO(exported.err);
+    REQUIRE(exported.status == 0);
+    std::istringstream lines(exported.out);
+    std::string header;
+    std::getline(lines, header);
+    CHECK_THAT(header, Catch::StartsWith("origin,seq,time,recipient,"));
+    std::map<std::string, int> per_origin;
+    for (std::string line; std::getline(lines, line);) {
+        ++per_origin[line.substr(0, line.find(','))];
+    }
+    CHECK(per_origin == std::map<std::string, int>{{origin_first, 60}, {origin_second, 40}});
+
+    // Asked for what is not there, or for two sources at once: a clear error, exit 2.
+    const CommandResult unknown =
+        run_flowgate(first.dir(), {"audit", "records", "--from", pg.uri(), "--origin", "nobody"});
+    CHECK(unknown.status == 2);
+    CHECK_THAT(unknown.err, Catch::Contains("holds no rows of origin 'nobody'"));
+    const CommandResult both =
+        run_flowgate(first.dir(), {"audit", "records", db_first, "--from", pg.uri()});
+    CHECK(both.status == 2);
+    CHECK_THAT(both.err, Catch::Contains("give the store's file, or --from URI"));
+    const CommandResult proofs = run_flowgate(
+        first.dir(), {"audit", "records", "--from", pg.uri(), "--subject", "x", "--proofs"});
+    CHECK(proofs.status == 2);
+    CHECK_THAT(proofs.err, Catch::Contains("--proofs reads the host's file"));
 }
