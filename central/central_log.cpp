@@ -36,22 +36,18 @@ CentralResult<std::vector<std::string>> central_origins(Connection& conn) {
     return out;
 }
 
-CentralResult<audit::PolicyFiles> central_policy_files(Connection& conn,
+CentralResult<audit::PolicyFiles> central_policy_files(Connection& conn, const std::string& origin,
                                                        const std::string& policy_hash) {
-    auto rows =
-        conn.exec("SELECT file, content FROM flowgate_policy WHERE policy_hash = $1 ORDER BY file",
-                  Params().text(policy_hash));
+    auto rows = conn.exec("SELECT file, content FROM flowgate_policy WHERE origin = $1 AND "
+                          "policy_hash = $2 ORDER BY file",
+                          Params().text(origin).text(policy_hash));
     if (!rows) {
         return rows.error();
     }
-    // Hosts that load one policy from different directories ship it under one hash with
-    // different paths. The hash covers each file's name without its directory, in name
-    // order, and its text: the files by that name are the policy (the caller checks the
-    // hash again).
     audit::PolicyFiles files;
     for (int i = 0; i < PQntuples(rows.value().get()); ++i) {
-        const std::filesystem::path file(std::string(value(rows.value(), i, 0)));
-        files.emplace(file.filename().string(), std::string(value(rows.value(), i, 1)));
+        files.emplace(std::string(value(rows.value(), i, 0)),
+                      std::string(value(rows.value(), i, 1)));
     }
     return files;
 }

@@ -33,8 +33,9 @@ CentralResult<std::vector<std::string>> central_origins(Connection& conn);
 CentralResult<void> for_each_central_row(Connection& conn, const std::string& origin,
                                          const std::function<bool(const CentralRow&)>& visit);
 
-// The policy texts stored under `policy_hash` (file name to text; empty when none are).
-CentralResult<audit::PolicyFiles> central_policy_files(Connection& conn,
+// The policy texts `origin` shipped under `policy_hash`: each file's path as its host
+// loaded it (rules name their source by it) to its text; empty when none are.
+CentralResult<audit::PolicyFiles> central_policy_files(Connection& conn, const std::string& origin,
                                                        const std::string& policy_hash);
 
 // Why the row's search columns are not what its bytes say, or "" when they are.

@@ -41,10 +41,11 @@ CREATE TABLE IF NOT EXISTS flowgate_checkpoint (
     PRIMARY KEY (origin, tree_size, time_us)
 );
 CREATE TABLE IF NOT EXISTS flowgate_policy (
+    origin      text NOT NULL,
     policy_hash text NOT NULL,
     file        text NOT NULL,
     content     text NOT NULL,
-    PRIMARY KEY (policy_hash, file)
+    PRIMARY KEY (origin, policy_hash, file)
 );
 )SQL";
 
@@ -57,6 +58,19 @@ CentralResult<void> ensure_schema(Connection& conn) {
         return there.error();
     }
     if (value(there.value(), 0, 0) == "t") {
+        // A central store made before the policies were kept per origin.
+        auto layout = conn.exec("SELECT count(*) FROM information_schema.columns WHERE "
+                                "table_name = 'flowgate_policy' AND column_name = 'origin' AND "
+                                "table_schema = ANY (current_schemas(false))");
+        if (!layout) {
+            return layout.error();
+        }
+        if (value(layout.value(), 0, 0) == "0") {
+            return CentralError{CentralErrc::refused,
+                                "the central store's flowgate_policy has no origin column (an "
+                                "earlier layout): make the tables again as "
+                                "docs/central-store.md has them and ship every host again"};
+        }
         return outcome::success();
     }
     if (auto made = conn.exec_script(std::string(schema_sql)); !made) {

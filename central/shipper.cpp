@@ -316,9 +316,10 @@ CentralResult<void> Shipment::policies(const std::set<std::string>& hashes) {
             return host_error(files.error());
         }
         for (const auto& [file, content] : files.value()) {
-            auto inserted = m_conn.exec("INSERT INTO flowgate_policy (policy_hash, file, content) "
-                                        "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                                        Params().text(hash).text(file).text(content));
+            auto inserted = m_conn.exec(
+                "INSERT INTO flowgate_policy (origin, policy_hash, file, content) VALUES ($1, $2, "
+                "$3, $4) ON CONFLICT DO NOTHING",
+                Params().text(m_report.origin).text(hash).text(file).text(content));
             if (!inserted) {
                 return inserted.error();
             }

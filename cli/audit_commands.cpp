@@ -235,20 +235,23 @@ int run_verify(const std::string& path, const std::string& checkpoint_path,
 }
 
 json::object difference_json(const ReplayDifference& d) {
-    return json::object{
-        {"seq", d.seq},
-        {"time", iso_time(d.time_us)},
-        {"kind", d.kind},
-        {"purpose", d.purpose},
-        {"recipient", d.recipient},
-        {"subject", d.subject},
-        {"data", data_json(d.data)},
-        {"recorded", {{"decision", d.recorded_decision}, {"rule", d.recorded_rule}}},
-        {"replayed",
-         {{"decision", d.replayed_decision},
-          {"rule", d.replayed_rule},
-          {"reason", d.replayed_reason}}},
-        {"what", d.what}};
+    json::object out{{"seq", d.seq},
+                     {"time", iso_time(d.time_us)},
+                     {"kind", d.kind},
+                     {"purpose", d.purpose},
+                     {"recipient", d.recipient},
+                     {"subject", d.subject},
+                     {"data", data_json(d.data)},
+                     {"recorded", {{"decision", d.recorded_decision}, {"rule", d.recorded_rule}}},
+                     {"replayed",
+                      {{"decision", d.replayed_decision},
+                       {"rule", d.replayed_rule},
+                       {"reason", d.replayed_reason}}},
+                     {"what", d.what}};
+    if (!d.origin.empty()) {
+        out["origin"] = d.origin;
+    }
+    return out;
 }
 
 json::object counts_json(const std::map<std::string, std::uint64_t>& counts) {
@@ -269,29 +272,22 @@ void print_counts(const char* title, const std::map<std::string, std::uint64_t>&
     }
 }
 
-int run_replay(const std::string& path, const std::string& candidate_path, bool as_json,
-               unsigned threads) {
-    ReplayOptions options;
-    options.threads = threads;
-    options.show_progress = stderr_is_terminal();
-    if (!candidate_path.empty()) {
-        dsl::LoadResult loaded = dsl::load_policy(candidate_path);
-        if (!loaded) {
-            std::cerr << dsl::format(loaded.diagnostics);
-            return exit_error;
-        }
-        options.candidate = loaded.policy;
+} // namespace
+
+bool load_candidate(const std::string& candidate_path, ReplayOptions& options) {
+    if (candidate_path.empty()) {
+        return true;
     }
-    auto reader = open_or_report(path);
-    if (!reader) {
-        return exit_error;
+    dsl::LoadResult loaded = dsl::load_policy(candidate_path);
+    if (!loaded) {
+        std::cerr << dsl::format(loaded.diagnostics);
+        return false;
     }
-    auto replayed = replay_log(*reader, options);
-    if (!replayed) {
-        std::cerr << "flowgate audit: error: " << replayed.error().message << "\n";
-        return exit_error;
-    }
-    const ReplayReport& report = replayed.value();
+    options.candidate = loaded.policy;
+    return true;
+}
+
+int print_replay(const ReplayReport& report, const ReplayOptions& options, bool as_json) {
     const bool candidate = options.candidate != nullptr;
     if (as_json) {
         json::array differences;
@@ -324,9 +320,10 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
         print_counts("by recipient", report.by_recipient);
         print_counts("by decision", report.by_decision);
         for (const ReplayDifference& d : report.differences) {
-            std::cout << "seq " << d.seq << " " << iso_time(d.time_us) << " " << d.kind << " "
-                      << d.purpose << " -> " << d.recipient << " " << d.data << " subject "
-                      << d.subject << ": " << d.recorded_decision
+            std::cout << (d.origin.empty() ? std::string() : "origin " + d.origin + " ") << "seq "
+                      << d.seq << " " << iso_time(d.time_us) << " " << d.kind << " " << d.purpose
+                      << " -> " << d.recipient << " " << d.data << " subject " << d.subject << ": "
+                      << d.recorded_decision
                       << (d.recorded_rule.empty() ? "" : " (" + d.recorded_rule + ")") << " => "
                       << (d.replayed_decision.empty() ? "?" : d.replayed_decision)
                       << (d.replayed_rule.empty() ? "" : " (" + d.replayed_rule + ")") << ": "
@@ -335,6 +332,28 @@ int run_replay(const std::string& path, const std::string& candidate_path, bool 
         }
     }
     return report.differences.empty() ? exit_allow : exit_deny;
+}
+
+namespace {
+
+int run_replay(const std::string& path, const std::string& candidate_path, bool as_json,
+               unsigned threads) {
+    ReplayOptions options;
+    options.threads = threads;
+    options.show_progress = stderr_is_terminal();
+    if (!load_candidate(candidate_path, options)) {
+        return exit_error;
+    }
+    auto reader = open_or_report(path);
+    if (!reader) {
+        return exit_error;
+    }
+    auto replayed = replay_log(*reader, options);
+    if (!replayed) {
+        std::cerr << "flowgate audit: error: " << replayed.error().message << "\n";
+        return exit_error;
+    }
+    return print_replay(replayed.value(), options, as_json);
 }
 
 json::object record_json(const ProvisionRecord& r, bool with_origin) {
@@ -636,6 +655,28 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     checkpoint->callback(
         [=, &outcome] { outcome.status = run_verify(*checkpoint_db, {}, {}, true); });
 
+    // DB, or --from URI [--origin NAME]: the file, or the central store's rows of every
+    // host or of one.
+    const auto add_source = [](CLI::App* command, std::string& db, std::string& from,
+                               std::string& origin) {
+        command->add_option("DB", db, "The audit store file");
+        command->add_option("--from", from,
+                            "Instead of a file, the central store in PostgreSQL (a libpq "
+                            "connection string, postgresql://…) that `audit ship` fills: "
+                            "every host's log, each naming its host");
+        command->add_option("--origin", origin, "With --from: only this host's log");
+    };
+    // False, said on stderr, when the source is not one of the two.
+    const auto source_given = [](const char* command, const std::string& db,
+                                 const std::string& from, const std::string& origin) {
+        if (from.empty() == db.empty() || (from.empty() && !origin.empty())) {
+            report_error(std::string(command) +
+                         ": give the store's file, or --from URI [--origin NAME]");
+            return false;
+        }
+        return true;
+    };
+
     auto replay_db = std::make_shared<std::string>();
     auto replay_policy = std::make_shared<std::string>();
     auto replay_json = std::make_shared<bool>(false);
@@ -643,12 +684,23 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* replay = audit->add_subcommand(
         "replay", "Re-evaluate every decision under its recorded policy (exit 1 if any differs), "
                   "or under a candidate policy (exit 1 if any would change)");
-    replay->add_option("DB", *replay_db, "The audit store file")->required();
+    auto replay_from = std::make_shared<std::string>();
+    auto replay_origin = std::make_shared<std::string>();
+    add_source(replay, *replay_db, *replay_from, *replay_origin);
     replay->add_option("--policy", *replay_policy,
                        "A candidate policy file or directory to replay under instead");
     replay->add_flag("--json", *replay_json, "Print one JSON object");
     replay->add_option("--threads", *replay_threads, "Evaluation threads (0: one per core)");
     replay->callback([=, &outcome] {
+        if (!source_given("replay", *replay_db, *replay_from, *replay_origin)) {
+            outcome.status = exit_error;
+            return;
+        }
+        if (!replay_from->empty()) {
+            outcome.status =
+                run_central_replay(*replay_from, *replay_origin, *replay_policy, *replay_json);
+            return;
+        }
         outcome.status = run_replay(*replay_db, *replay_policy, *replay_json, *replay_threads);
     });
 
@@ -659,31 +711,13 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         std::string from;   // the central store instead of a file
         std::string origin; // with from: one host's log (else every host's)
     };
-    // DB, or --from URI [--origin NAME]: where the records are read.
-    const auto add_source = [](CLI::App* command, const std::shared_ptr<RecordArgs>& args) {
-        command->add_option("DB", args->db, "The audit store file");
-        command->add_option("--from", args->from,
-                            "Instead of a file, the central store in PostgreSQL (a libpq "
-                            "connection string, postgresql://…) that `audit ship` fills: "
-                            "every host's records, each naming its host");
-        command->add_option("--origin", args->origin, "With --from: only this host's log");
-    };
-    // False, said on stderr, when the source is not one of the two.
-    const auto source_given = [](const char* command, const RecordArgs& args) {
-        if (args.from.empty() == args.db.empty() || (args.from.empty() && !args.origin.empty())) {
-            report_error(std::string(command) +
-                         ": give the store's file, or --from URI [--origin NAME]");
-            return false;
-        }
-        return true;
-    };
     auto export_args = std::make_shared<RecordArgs>();
     export_args->format = "csv";
     export_args->consent_ground = "appi_27_1_consent";
     CLI::App* exporter = audit->add_subcommand(
         "export", "Export the third-party provision records (APPI Art. 29), or with --all "
                   "every row, for a period");
-    add_source(exporter, export_args);
+    add_source(exporter, export_args->db, export_args->from, export_args->origin);
     exporter->add_option("--since", export_args->since, "From this UTC date or time (inclusive)");
     exporter->add_option("--until", export_args->until, "Up to this UTC date or time (exclusive)");
     exporter->add_option("--format", export_args->format, "csv or jsonl")
@@ -698,7 +732,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
             return;
         }
         filter.consent_ground = export_args->consent_ground;
-        if (!source_given("export", *export_args)) {
+        if (!source_given("export", export_args->db, export_args->from, export_args->origin)) {
             outcome.status = exit_error;
             return;
         }
@@ -724,7 +758,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
     CLI::App* records = audit->add_subcommand(
         "records", "List the third-party provision records (APPI Art. 29) per recipient and "
                    "per person");
-    add_source(records, record_args);
+    add_source(records, record_args->db, record_args->from, record_args->origin);
     records->add_option("--recipient", record_args->recipient,
                         "Only this recipient (identifier or label)");
     records->add_option("--subject", record_args->subject, "Only this person");
@@ -756,7 +790,7 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
             filter.subject = record_args->subject;
         }
         filter.consent_ground = record_args->consent_ground;
-        if (!source_given("records", *record_args)) {
+        if (!source_given("records", record_args->db, record_args->from, record_args->origin)) {
             outcome.status = exit_error;
             return;
         }

@@ -164,11 +164,13 @@ ReplayDifference difference_for(const AuditRowView& row) {
     return difference;
 }
 
+} // namespace
+
 // Replays the rows of one part of the log with its own parser and policy cache.
 class Replayer {
 public:
-    Replayer(audit::AuditReader& reader, const ReplayOptions& options)
-        : m_cache(reader), m_candidate(options.candidate.get()) {}
+    Replayer(PolicyFilesSource files, const ReplayOptions& options)
+        : m_cache(std::move(files)), m_candidate(options.candidate.get()) {}
 
     ReplayReport& report() { return m_report; }
 
@@ -304,7 +306,36 @@ private:
     ReplayReport m_report;
 };
 
-} // namespace
+RowReplayer::RowReplayer(PolicyFilesSource files, const ReplayOptions& options)
+    : m_replayer(std::make_unique<Replayer>(std::move(files), options)) {}
+
+RowReplayer::~RowReplayer() = default;
+
+void RowReplayer::row(const AuditRowView& row) {
+    m_replayer->row(row);
+}
+
+ReplayReport& RowReplayer::report() {
+    return m_replayer->report();
+}
+
+void add_report(ReplayReport& into, ReplayReport& part) {
+    into.rows += part.rows;
+    into.decisions += part.decisions;
+    into.refused += part.refused;
+    into.reproduced += part.reproduced;
+    std::move(part.differences.begin(), part.differences.end(),
+              std::back_inserter(into.differences));
+    for (const auto& [key, count] : part.by_purpose) {
+        into.by_purpose[key] += count;
+    }
+    for (const auto& [key, count] : part.by_recipient) {
+        into.by_recipient[key] += count;
+    }
+    for (const auto& [key, count] : part.by_decision) {
+        into.by_decision[key] += count;
+    }
+}
 
 AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOptions& options) {
     auto last = reader.last_seq();
@@ -322,7 +353,8 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
         reader, last.value(), pass,
         [&options](audit::AuditReader& own, const audit::Part& part,
                    audit::RowCounter& counter) -> AuditResult<ReplayReport> {
-            Replayer replayer(own, options);
+            Replayer replayer([&own](const std::string& hash) { return own.policy_files(hash); },
+                              options);
             auto walked = own.for_each_row(part.range, [&](const AuditRowView& row) {
                 counter.row();
                 replayer.row(row);
@@ -338,21 +370,7 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
     }
     ReplayReport report;
     for (ReplayReport& part : parts.value()) {
-        report.rows += part.rows;
-        report.decisions += part.decisions;
-        report.refused += part.refused;
-        report.reproduced += part.reproduced;
-        std::move(part.differences.begin(), part.differences.end(),
-                  std::back_inserter(report.differences));
-        for (const auto& [key, count] : part.by_purpose) {
-            report.by_purpose[key] += count;
-        }
-        for (const auto& [key, count] : part.by_recipient) {
-            report.by_recipient[key] += count;
-        }
-        for (const auto& [key, count] : part.by_decision) {
-            report.by_decision[key] += count;
-        }
+        add_report(report, part);
     }
     return report;
 }

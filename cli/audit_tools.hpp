@@ -95,6 +95,7 @@ class RequestParser;
 
 // One decision whose replay differs from its row.
 struct ReplayDifference {
+    std::string origin; // the host's log, when read from the central store
     std::uint64_t seq = 0;
     std::int64_t time_us = 0;
     std::string kind; // check, explain or refused
@@ -140,6 +141,25 @@ struct ReplayReport {
 // decision and rule, the change an auditor asks about, and skips refused rows.
 audit::AuditResult<ReplayReport> replay_log(audit::AuditReader& reader,
                                             const ReplayOptions& options);
+
+// The same replay, one row at a time, for rows from elsewhere (the central store), with
+// the policies from `files`. `threads` and `split_from_rows` do not apply.
+class Replayer;
+class RowReplayer {
+public:
+    RowReplayer(PolicyFilesSource files, const ReplayOptions& options);
+    RowReplayer(const RowReplayer&) = delete;
+    RowReplayer& operator=(const RowReplayer&) = delete;
+    ~RowReplayer();
+    void row(const audit::AuditRowView& row);
+    ReplayReport& report();
+
+private:
+    std::unique_ptr<Replayer> m_replayer;
+};
+
+// Adds `part`'s counts and differences (after those already there) to `into`.
+void add_report(ReplayReport& into, ReplayReport& part);
 
 // A third-party provision record (APPI Art. 29) drawn from an allowed decision.
 struct ProvisionRecord {

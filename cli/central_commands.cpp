@@ -1,11 +1,12 @@
 // The commands of the central store in PostgreSQL: `flowgate audit verify --from URI
-// --origin NAME` (central/central_verify.hpp), and `flowgate audit ship DB --to URI`: the
-// host's log copied into the central store
-// (central/shipper.hpp), once (from cron) or, with --follow, as the daemon writes it (as
-// a systemd service beside flowgated). An integrity fault stops it (exit 1): the
-// central copy is evidence, and a gap or a row that differs is for an auditor to look
-// at, not for a retry to paper over. PostgreSQL being down is not a fault: --follow
-// waits and tries again; a single run exits 2.
+// --origin NAME` (central/central_verify.hpp); `audit records|export|replay --from URI
+// [--origin NAME]`, the file's tools (cli/audit_tools.hpp) over every host's rows, or
+// one host's, each naming its host; and `flowgate audit ship DB --to URI`: the host's log
+// copied into the central store (central/shipper.hpp), once (from cron) or, with
+// --follow, as the daemon writes it (as a systemd service beside flowgated). An
+// integrity fault stops it (exit 1): the central copy is evidence, and a gap or a row
+// that differs is for an auditor to look at, not for a retry to paper over. PostgreSQL
+// being down is not a fault: --follow waits and tries again; a single run exits 2.
 #include "audit/proof_document.hpp"
 #include "central/central_log.hpp"
 #include "central/central_verify.hpp"
@@ -17,7 +18,9 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace flowgate::cli {
@@ -136,6 +139,69 @@ int run_ship(const ShipArgs& args) {
     }
 }
 
+// The origins to read: `origin` alone when given (it must be there), else every one.
+std::optional<std::vector<std::string>> origins_to_read(central::Connection& conn,
+                                                        const std::string& origin) {
+    auto origins = central::central_origins(conn);
+    if (!origins) {
+        report_error(origins.error().message);
+        return std::nullopt;
+    }
+    if (origin.empty()) {
+        return std::move(origins).value();
+    }
+    if (std::find(origins.value().begin(), origins.value().end(), origin) ==
+        origins.value().end()) {
+        report_error("the central store holds no rows of origin '" + origin + "'");
+        return std::nullopt;
+    }
+    return std::vector<std::string>{origin};
+}
+
+// The policies a host shipped with its rows, for the file's tools (PolicyCache).
+PolicyFilesSource shipped_policies(central::Connection& conn, const std::string& origin) {
+    return [&conn, origin](const std::string& hash) -> audit::AuditResult<audit::PolicyFiles> {
+        auto files = central::central_policy_files(conn, origin, hash);
+        if (!files) {
+            return audit::AuditError{audit::AuditErrc::unavailable, files.error().message};
+        }
+        return std::move(files).value();
+    };
+}
+
+// For each origin in turn: begin(origin), then visit(origin, row) for its rows in seq
+// order, each decoded from its shipped bytes. False, said on stderr, when the store
+// cannot be read, a row's bytes are not a row, or visit gives a reason to stop.
+bool visit_rows(
+    central::Connection& conn, const std::vector<std::string>& origins,
+    const std::function<void(const std::string&)>& begin,
+    const std::function<std::optional<std::string>(const std::string&, const audit::AuditRowView&)>&
+        visit) {
+    for (const std::string& name : origins) {
+        begin(name);
+        std::optional<std::string> failure;
+        auto read =
+            central::for_each_central_row(conn, name, [&](const central::CentralRow& central_row) {
+                if (!central_row.decoded) {
+                    failure = "origin '" + name + "', seq " + std::to_string(central_row.seq) +
+                              ": the shipped bytes are not a row";
+                } else {
+                    failure = visit(name, central_row.row);
+                }
+                return !failure;
+            });
+        if (!read) {
+            report_error(read.error().message);
+            return false;
+        }
+        if (failure) {
+            report_error(*failure);
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 int run_central_records(const std::string& uri, const std::string& origin,
@@ -145,67 +211,85 @@ int run_central_records(const std::string& uri, const std::string& origin,
         report_error(conn.error().message);
         return exit_error;
     }
-    auto origins = central::central_origins(conn.value());
+    const auto origins = origins_to_read(conn.value(), origin);
     if (!origins) {
-        report_error(origins.error().message);
         return exit_error;
     }
-    if (!origin.empty()) {
-        if (std::find(origins.value().begin(), origins.value().end(), origin) ==
-            origins.value().end()) {
-            report_error("the central store holds no rows of origin '" + origin + "'");
-            return exit_error;
-        }
-        origins.value() = {origin};
-    }
     // The rules of what is a record are the file's (ProvisionSelector), under the
-    // policies the hosts shipped with their rows.
-    ProvisionSelector selector(
-        [&conn](const std::string& hash) -> audit::AuditResult<audit::PolicyFiles> {
-            auto files = central::central_policy_files(conn.value(), hash);
-            if (!files) {
-                return audit::AuditError{audit::AuditErrc::unavailable, files.error().message};
-            }
-            return std::move(files).value();
-        },
-        filter);
+    // policies each host shipped with its rows.
+    std::optional<ProvisionSelector> selector;
     std::vector<ProvisionRecord> records;
-    std::optional<std::string> failure;
-    for (const std::string& name : origins.value()) {
-        auto read = central::for_each_central_row(
-            conn.value(), name, [&](const central::CentralRow& central_row) {
-                if (!central_row.decoded) {
-                    failure = "origin '" + name + "', seq " + std::to_string(central_row.seq) +
-                              ": the shipped bytes are not a row";
-                    return false;
-                }
-                const audit::AuditRowView& row = central_row.row;
-                if ((filter.since_us && row.time_us < *filter.since_us) ||
-                    (filter.until_us && row.time_us >= *filter.until_us)) {
-                    return true;
-                }
-                auto selected = selector.select(row);
-                if (!selected) {
-                    failure = "origin '" + name + "': " + selected.error().message;
-                    return false;
-                }
-                if (selected.value()) {
-                    selected.value()->origin = name;
-                    records.push_back(std::move(*selected.value()));
-                }
-                return true;
-            });
-        if (!read) {
-            report_error(read.error().message);
-            return exit_error;
-        }
-        if (failure) {
-            report_error(*failure);
-            return exit_error;
-        }
+    const bool read = visit_rows(
+        conn.value(), *origins,
+        [&](const std::string& name) {
+            selector.emplace(shipped_policies(conn.value(), name), filter);
+        },
+        [&](const std::string& name, const audit::AuditRowView& row) -> std::optional<std::string> {
+            if ((filter.since_us && row.time_us < *filter.since_us) ||
+                (filter.until_us && row.time_us >= *filter.until_us)) {
+                return std::nullopt;
+            }
+            auto selected = selector->select(row);
+            if (!selected) {
+                return "origin '" + name + "': " + selected.error().message;
+            }
+            if (selected.value()) {
+                selected.value()->origin = name;
+                records.push_back(std::move(*selected.value()));
+            }
+            return std::nullopt;
+        });
+    if (!read) {
+        return exit_error;
     }
     print_records(records, format, true);
     return exit_allow;
+}
+
+int run_central_replay(const std::string& uri, const std::string& origin,
+                       const std::string& candidate_path, bool as_json) {
+    ReplayOptions options;
+    if (!load_candidate(candidate_path, options)) {
+        return exit_error;
+    }
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return exit_error;
+    }
+    const auto origins = origins_to_read(conn.value(), origin);
+    if (!origins) {
+        return exit_error;
+    }
+    // One replayer per host: its differences are named by the host, then added up.
+    ReplayReport report;
+    std::optional<RowReplayer> replayer;
+    std::string replaying;
+    const auto finish = [&] {
+        if (replayer) {
+            ReplayReport& part = replayer->report();
+            for (ReplayDifference& difference : part.differences) {
+                difference.origin = replaying;
+            }
+            add_report(report, part);
+        }
+    };
+    const bool read = visit_rows(
+        conn.value(), *origins,
+        [&](const std::string& name) {
+            finish();
+            replayer.emplace(shipped_policies(conn.value(), name), options);
+            replaying = name;
+        },
+        [&](const std::string&, const audit::AuditRowView& row) -> std::optional<std::string> {
+            replayer->row(row);
+            return std::nullopt;
+        });
+    if (!read) {
+        return exit_error;
+    }
+    finish();
+    return print_replay(report, options, as_json);
 }
 
 int run_central_verify(const std::string& uri, const std::string& origin,

@@ -64,4 +64,9 @@ int run_central_records(const std::string& /*uri*/, const std::string& /*origin*
     run_in_flowgate_central();
 }
 
+int run_central_replay(const std::string& /*uri*/, const std::string& /*origin*/,
+                       const std::string& /*candidate_path*/, bool /*as_json*/) {
+    run_in_flowgate_central();
+}
+
 } // namespace flowgate::cli

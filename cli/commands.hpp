@@ -67,6 +67,18 @@ void print_records(const std::vector<ProvisionRecord>& records, const std::strin
 int run_central_records(const std::string& uri, const std::string& origin,
                         const RecordFilter& filter, const std::string& format);
 
+struct ReplayOptions;
+struct ReplayReport;
+// Reads the candidate policy of `audit replay --policy` into options (nothing when the
+// path is empty); false, with its diagnostics on stderr, when it does not load.
+bool load_candidate(const std::string& candidate_path, ReplayOptions& options);
+// Prints what `audit replay` found; its exit status (1 when anything differs).
+int print_replay(const ReplayReport& report, const ReplayOptions& options, bool as_json);
+// `audit replay --from URI [--origin NAME] [--policy CANDIDATE]`: the replay of one
+// host's log in the central store, or of every host's, each difference naming its host.
+int run_central_replay(const std::string& uri, const std::string& origin,
+                       const std::string& candidate_path, bool as_json);
+
 int run(int argc, char** argv);
 
 } // namespace flowgate::cli

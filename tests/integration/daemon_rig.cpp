@@ -534,6 +534,32 @@ CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& 
     return run_command(dir, command);
 }
 
+fs::path candidate_without(const fs::path& dir, const std::string& word) {
+    const fs::path sheets = dir / "sheets";
+    const fs::path candidate = dir / "candidate";
+    fs::create_directories(sheets);
+    fs::create_directories(candidate);
+    const fs::path policies = fs::path(FLOWGATE_SOURCE_DIR) / "policies";
+    for (const char* sheet : {"kenpo-table.csv", "kenpo-parties.csv"}) {
+        std::istringstream lines(read_text(policies / sheet));
+        std::ofstream out(sheets / sheet);
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.find(word) == std::string::npos) {
+                out << line << "\n";
+            }
+        }
+    }
+    const CommandResult compiled =
+        run_flowgate(dir, {"policy", "compile-table", (sheets / "kenpo-table.csv").string()});
+    INFO(compiled.err);
+    REQUIRE(compiled.status == 0);
+    std::ofstream(candidate / "kenpo.policy") << compiled.out;
+    fs::copy_file(policies / "base.policy", candidate / "base.policy");
+    fs::copy_file(policies / "members.policy", candidate / "members.policy");
+    return candidate;
+}
+
 int start_with_config_tail(Daemon& daemon, const std::string& text) {
     std::string written = read_text(daemon.config_file());
     written = written.substr(0, written.find("\n[limits]"));

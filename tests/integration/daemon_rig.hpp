@@ -179,6 +179,11 @@ int listening_socket(const fs::path& path);
 // Runs the real `flowgate` with ARGUMENTS in DIR, stdout and stderr going to files.
 CommandResult run_flowgate(const fs::path& dir, const std::vector<std::string>& arguments);
 
+// A candidate policy in DIR/candidate: the bundled table and parties compiled without
+// their lines that contain `word` (an activity, a contractor), beside the bundled
+// hand-written files. Its directory.
+fs::path candidate_without(const fs::path& dir, const std::string& word);
+
 // Starts the daemon on its configuration with the rig's own (empty) [limits] table
 // replaced by TEXT (a second table would be a TOML error of its own), for a start-up
 // that must fail: its exit status.

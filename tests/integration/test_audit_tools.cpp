@@ -340,28 +340,7 @@ TEST_CASE("audit replay --policy: a candidate without one contractor shows exact
           "[integration][audit]") {
     Scenario s;
     // The contract with H.U.ウェルネス ends: its table line and party line go.
-    const fs::path sheets = s.daemon.dir() / "sheets";
-    const fs::path candidate = s.daemon.dir() / "candidate";
-    fs::create_directories(sheets);
-    fs::create_directories(candidate);
-    const fs::path policies = fs::path(FLOWGATE_SOURCE_DIR) / "policies";
-    for (const char* sheet : {"kenpo-table.csv", "kenpo-parties.csv"}) {
-        std::istringstream lines(read_text(policies / sheet));
-        std::ofstream out(sheets / sheet);
-        std::string line;
-        while (std::getline(lines, line)) {
-            if (line.find("hu_wellness") == std::string::npos) {
-                out << line << "\n";
-            }
-        }
-    }
-    CommandResult compiled = run_flowgate(
-        s.daemon.dir(), {"policy", "compile-table", (sheets / "kenpo-table.csv").string()});
-    INFO(compiled.err);
-    REQUIRE(compiled.status == 0);
-    std::ofstream(candidate / "kenpo.policy") << compiled.out;
-    fs::copy_file(policies / "base.policy", candidate / "base.policy");
-    fs::copy_file(policies / "members.policy", candidate / "members.policy");
+    const fs::path candidate = candidate_without(s.daemon.dir(), "hu_wellness");
     REQUIRE(run_flowgate(s.daemon.dir(), {"policy", "check", candidate.string()}).status == 0);
 
     CommandResult replayed =

@@ -484,3 +484,128 @@ TEST_CASE("central: records across both hosts are the union of each host's recor
     CHECK(proofs.status == 2);
     CHECK_THAT(proofs.err, Catch::Contains("--proofs reads the host's file"));
 }
+
+namespace {
+
+// `audit replay --json` with the arguments given: its exit status and report.
+std::pair<int, json::object> replay_of(const Daemon& daemon, std::vector<std::string> arguments) {
+    std::vector<std::string> command = {"audit", "replay", "--json"};
+    command.insert(command.end(), arguments.begin(), arguments.end());
+    const CommandResult replayed = run_flowgate(daemon.dir(), command);
+    INFO(replayed.out << replayed.err);
+    REQUIRE((replayed.status == 0 || replayed.status == 1));
+    return {replayed.status, json::parse(replayed.out).as_object()};
+}
+
+// The changes of a candidate replay, each as its JSON text with `origin` set as in
+// records_of.
+std::multiset<std::string> changes_of(const json::object& report, const std::string& origin = "") {
+    std::multiset<std::string> out;
+    for (const json::value& item : report.at("changed").as_array()) {
+        json::object change = item.as_object();
+        if (!origin.empty()) {
+            CHECK_FALSE(change.contains("origin"));
+            change["origin"] = origin;
+        }
+        REQUIRE(change.contains("origin"));
+        out.insert(json::serialize(change));
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("central: replay across both hosts reproduces each host's decisions, and a candidate "
+          "changes the union of what it changes on each",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon first;
+    Daemon second;
+    Launch launch_first;
+    REQUIRE(first.init_store(launch_first) == 0);
+    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
+    REQUIRE(first.start(launch_first));
+    REQUIRE(second.start());
+    provisions(first, 30, 4);
+    provisions(second, 20, 3);
+    for (const Daemon* daemon : {&first, &second}) {
+        const CommandResult shipped = ship(*daemon, pg);
+        INFO(shipped.err);
+        REQUIRE(shipped.status == 0);
+    }
+    const std::string origin_first = origin_of(first);
+    const std::string origin_second = origin_of(second);
+    const std::string db_first = first.db().string();
+    const std::string db_second = second.db().string();
+
+    // Under the recorded policies: every decision of both hosts, all reproduced.
+    const auto [status_first, recorded_first] = replay_of(first, {db_first});
+    const auto [status_second, recorded_second] = replay_of(second, {db_second});
+    const auto [status_all, recorded_all] = replay_of(first, {"--from", pg.uri()});
+    CHECK(status_all == 0);
+    const auto count = [](const json::object& report, const char* key) {
+        return report.at(key).as_int64();
+    };
+    CHECK(count(recorded_first, "decisions") >= 60); // the checks, and the daemon's own
+    CHECK(count(recorded_all, "decisions") ==
+          count(recorded_first, "decisions") + count(recorded_second, "decisions"));
+    CHECK(count(recorded_all, "rows") ==
+          count(recorded_first, "rows") + count(recorded_second, "rows"));
+    CHECK(count(recorded_all, "reproduced") == count(recorded_all, "decisions"));
+    const auto [status_one, recorded_one] =
+        replay_of(first, {"--from", pg.uri(), "--origin", origin_second});
+    CHECK(status_one == 0);
+    CHECK(count(recorded_one, "decisions") == count(recorded_second, "decisions"));
+
+    // A candidate without the employer's health-data provision: the decisions of both
+    // hosts that would change, each named by its host.
+    const fs::path candidate = candidate_without(first.dir(), "collabo_health");
+    const auto [changed_first_status, changed_first] =
+        replay_of(first, {"--policy", candidate.string(), db_first});
+    const auto [changed_second_status, changed_second] =
+        replay_of(second, {"--policy", candidate.string(), db_second});
+    const auto [changed_all_status, changed_all] =
+        replay_of(first, {"--policy", candidate.string(), "--from", pg.uri()});
+    CHECK(changed_all_status == 1);
+    std::multiset<std::string> expected = changes_of(changed_first, origin_first);
+    const std::multiset<std::string> from_second = changes_of(changed_second, origin_second);
+    // Each provision would be denied; each denied check to the employer (every other
+    // one) is denied by another rule.
+    CHECK(expected.size() == 30 + 15);
+    CHECK(from_second.size() == 20 + 10);
+    expected.insert(from_second.begin(), from_second.end());
+    CHECK(changes_of(changed_all) == expected);
+    CHECK(changed_all.at("by_decision") ==
+          json::object{{"allow -> deny", 30 + 20}, {"deny -> deny", 15 + 10}});
+
+    // The listing names the host of each change.
+    const CommandResult listed =
+        run_flowgate(first.dir(), {"audit", "replay", "--policy", candidate.string(), "--from",
+                                   pg.uri(), "--origin", origin_second});
+    CHECK(listed.status == 1);
+    CHECK_THAT(listed.out, Catch::Contains(" 30 would change") &&
+                               Catch::Contains("origin " + origin_second + " seq "));
+    CHECK_THAT(listed.out, !Catch::Contains("origin " + origin_first));
+}
+
+TEST_CASE("central: a central store of the earlier layout, without the policies' origin, is "
+          "refused by the shipper with what to do",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    load(daemon, 20);
+    REQUIRE(ship(daemon, pg).status == 0);
+    const CommandResult altered = pg.psql("ALTER TABLE flowgate_policy DROP COLUMN origin");
+    INFO(altered.err);
+    REQUIRE(altered.status == 0);
+    const std::int64_t shipped = central_count(pg);
+    load(daemon, 10);
+    const CommandResult refused = ship(daemon, pg);
+    CHECK(refused.status == 2);
+    CHECK_THAT(refused.err, Catch::Contains("flowgate_policy has no origin column") &&
+                                Catch::Contains("docs/central-store.md"));
+    CHECK(central_count(pg) == shipped); // nothing shipped into it
+}
