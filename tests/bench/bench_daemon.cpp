@@ -40,7 +40,15 @@
 // under 10 ms, no answer slower than 50 ms).
 // --rate N sends N checks/s instead, the same in every run of an A/B comparison.
 //   bench_daemon --open-loop [--load 0.7 | --rate N] [--open-seconds 60] [--seconds S] [--relaxed]
+//
+// --ship URI: the levels as above while the real `flowgate audit ship --follow --interval
+// 0.1` copies the daemon's store into the central store at URI (an empty PostgreSQL
+// database of your own), sampled every 100 ms: how many committed rows the central store
+// is behind the host, and how old its newest row is; after the load, how long it takes to
+// catch up.
+//   bench_daemon --ship 'postgresql:///bench?host=/tmp/pg' [--seconds S] [--clients ...]
 #include "audit/signing_key.hpp"
+#include "central/pg.hpp"
 #include "client/client.hpp"
 
 #include <sqlite3.h>
@@ -72,6 +80,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -95,6 +104,7 @@ struct Options {
     double rate = 0;          // --open-loop --rate: this many checks/s instead (for A/B runs)
     std::string flowgated = FLOWGATED_PATH; // --flowgated: another build's, for an A/B run
     bool sign = false;                      // --sign: checkpoints signed with a new key
+    std::string ship_to;                    // --ship: the central store to ship to
 };
 
 // The daemon the run starts (set from --flowgated once the options are read).
@@ -375,6 +385,8 @@ Options parse(int argc, char** argv) {
             options.rate = std::stod(next());
         } else if (arg == "--open-seconds") {
             options.open_seconds = std::stod(next());
+        } else if (arg == "--ship") {
+            options.ship_to = next();
         } else {
             std::fprintf(
                 stderr,
@@ -385,7 +397,9 @@ Options parse(int argc, char** argv) {
                 "       bench_daemon --compare [--seconds S] [--clients 1,8,64] "
                 "[--window 1,8,3] [--dir DIR]\n"
                 "       bench_daemon --open-loop [--load 0.7 | --rate N] [--open-seconds 60] "
-                "[--seconds S] [--dir DIR] [--relaxed]\n");
+                "[--seconds S] [--dir DIR] [--relaxed]\n"
+                "       bench_daemon --ship URI [--seconds S] [--clients 1,8,64] "
+                "[--window 8,8,3] [--dir DIR] [--relaxed]\n");
             std::exit(2);
         }
     }
@@ -900,6 +914,154 @@ int stop_daemon(Daemon& daemon) {
     return 0;
 }
 
+// `flowgate audit ship DB --to URI --follow` beside the daemon, and a thread that samples
+// how far the central store is behind the host's store.
+class ShipLag {
+public:
+    static std::optional<ShipLag> start(const fs::path& db, const std::string& uri,
+                                        const fs::path& dir) {
+        auto conn = flowgate::central::Connection::open(uri);
+        sqlite3* host = nullptr;
+        if (!conn ||
+            sqlite3_open_v2(db.c_str(), &host, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+            std::fprintf(stderr, "bench_daemon --ship: cannot open %s or %s\n", db.c_str(),
+                         uri.c_str());
+            sqlite3_close(host);
+            return std::nullopt;
+        }
+        const fs::path log = dir / "ship.log";
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
+            ::execl(FLOWGATE_PATH, FLOWGATE_PATH, "audit", "ship", db.c_str(), "--to", uri.c_str(),
+                    "--follow", "--interval", "0.1", nullptr);
+            ::_exit(127);
+        }
+        if (pid < 0) {
+            sqlite3_close(host);
+            return std::nullopt;
+        }
+        return ShipLag(pid, std::move(conn).value(), host, log);
+    }
+
+    ShipLag(ShipLag&& other) noexcept
+        : m_pid(std::exchange(other.m_pid, -1)), m_conn(std::move(other.m_conn)),
+          m_host(std::exchange(other.m_host, nullptr)), m_log(std::move(other.m_log)) {}
+    ShipLag& operator=(ShipLag&&) = delete;
+    ~ShipLag() {
+        stop_sampling();
+        if (m_pid > 0) {
+            ::kill(m_pid, SIGTERM);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+        sqlite3_close(m_host);
+    }
+
+    void sample_in_background() {
+        m_sampler = std::thread([this] {
+            while (!m_stop.load()) {
+                sample(true);
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        });
+    }
+
+    // Stops sampling, waits (up to 60 s) for the central store to hold every row, stops the
+    // shipper and prints the figures.
+    int finish() {
+        stop_sampling();
+        const auto load_ended = std::chrono::steady_clock::now();
+        std::optional<double> caught_up;
+        while (std::chrono::steady_clock::now() - load_ended < std::chrono::seconds(60)) {
+            const auto [behind, age] = sample(false);
+            if (behind == 0) {
+                caught_up =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - load_ended)
+                        .count();
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        ::kill(m_pid, SIGTERM);
+        int status = 0;
+        ::waitpid(m_pid, &status, 0);
+        m_pid = -1;
+        if (m_behind.empty()) {
+            std::printf("ship lag: no samples\n");
+            return 1;
+        }
+        std::printf("ship lag: %zu samples under load: rows behind p50 %u, p99 %u, max %u; "
+                    "newest central row's age p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+                    m_behind.size(), percentile(m_behind, 0.50), percentile(m_behind, 0.99),
+                    percentile(m_behind, 1.0), percentile(m_age_us, 0.50) / 1000.0,
+                    percentile(m_age_us, 0.99) / 1000.0, percentile(m_age_us, 1.0) / 1000.0);
+        if (!caught_up) {
+            std::printf("ship lag: the central store did not catch up within 60 s (%s)\n",
+                        m_log.c_str());
+            return 1;
+        }
+        std::printf("ship lag: caught up %.2f s after the load ended; shipper exit %d\n",
+                    *caught_up, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    }
+
+private:
+    ShipLag(pid_t pid, flowgate::central::Connection conn, sqlite3* host, fs::path log)
+        : m_pid(pid), m_conn(std::move(conn)), m_host(host), m_log(std::move(log)) {}
+
+    void stop_sampling() {
+        m_stop = true;
+        if (m_sampler.joinable()) {
+            m_sampler.join();
+        }
+    }
+
+    // Rows the central store is behind, and its newest row's age in µs (kept when `keep`).
+    std::pair<std::uint64_t, std::uint64_t> sample(bool keep) {
+        std::uint64_t host_seq = 0;
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(m_host, "SELECT max(seq) FROM audit_log", -1, &stmt, nullptr) ==
+                SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+            host_seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+        }
+        sqlite3_finalize(stmt);
+        auto central = m_conn.exec("SELECT coalesce(max(seq), 0), coalesce(max(time_us), 0) "
+                                   "FROM flowgate_log");
+        if (!central) {
+            return {host_seq, 0}; // the shipper has not made the tables yet
+        }
+        const std::uint64_t central_seq =
+            std::strtoull(PQgetvalue(central.value().get(), 0, 0), nullptr, 10);
+        const std::int64_t newest_us =
+            std::strtoll(PQgetvalue(central.value().get(), 0, 1), nullptr, 10);
+        const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        const std::uint64_t behind = host_seq > central_seq ? host_seq - central_seq : 0;
+        const std::uint64_t age = newest_us > 0 && now_us > newest_us
+                                      ? static_cast<std::uint64_t>(now_us - newest_us)
+                                      : 0;
+        if (keep && central_seq > 0) {
+            m_behind.push_back(static_cast<std::uint32_t>(behind));
+            m_age_us.push_back(
+                static_cast<std::uint32_t>(std::min<std::uint64_t>(age, UINT32_MAX)));
+        }
+        return {behind, age};
+    }
+
+    pid_t m_pid = -1;
+    flowgate::central::Connection m_conn;
+    sqlite3* m_host = nullptr;
+    fs::path m_log;
+    std::thread m_sampler;
+    std::atomic<bool> m_stop{false};
+    std::vector<std::uint32_t> m_behind;
+    std::vector<std::uint32_t> m_age_us;
+};
+
 // The store's pages in use over its rows (after the daemon stopped): what a decision
 // costs on disk, its share of the tree, texts and checkpoints included.
 std::optional<double> bytes_per_row(const fs::path& db) {
@@ -1391,7 +1553,20 @@ int main(int argc, char** argv) {
         std::printf("flowgated %s, store %s (durability %s), %.0f s per level\n",
                     flowgated_path.c_str(), daemon->db.c_str(),
                     options.relaxed ? "relaxed" : "full", options.seconds);
+        std::optional<ShipLag> lag = options.ship_to.empty()
+                                         ? std::nullopt
+                                         : ShipLag::start(daemon->db, options.ship_to, daemon->dir);
+        if (!options.ship_to.empty()) {
+            if (!lag) {
+                stop_daemon(*daemon);
+                return 1;
+            }
+            lag->sample_in_background();
+        }
         run_levels(options, daemon->socket, &*daemon->client, daemon->pid, status_code);
+        if (lag) {
+            status_code |= lag->finish();
+        }
     }
     status_code |= stop_daemon(*daemon);
     if (!options.noisy && !options.open_loop) {
