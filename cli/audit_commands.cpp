@@ -538,7 +538,9 @@ int run_export_all(const std::string& path, const RecordFilter& filter, const st
 }
 
 struct ReportArgs {
-    std::string db, since, until, key, checkpoint, consent_ground = "appi_27_1_consent";
+    std::string db, since, until, checkpoint, consent_ground = "appi_27_1_consent";
+    std::vector<std::string> keys; // one for a file; one per host's signer for --from
+    std::string from, origin;      // the central store instead of a file
     std::string output;
     unsigned threads = 0;
 };
@@ -550,8 +552,20 @@ int run_report(const ReportArgs& args) {
     }
     options.consent_ground = args.consent_ground;
     options.pass.threads = args.threads;
+    if (!args.from.empty()) {
+        if (!args.checkpoint.empty()) {
+            report_error("report --from: --checkpoint is for a file");
+            return exit_error;
+        }
+        return run_central_report(args.from, args.origin, args.keys, options, args.output);
+    }
+    if (args.keys.size() > 1) {
+        report_error("report: a file's log has one key; give --key once");
+        return exit_error;
+    }
     int status = exit_error;
-    auto verify = read_verify_options(args.checkpoint, args.key, status);
+    auto verify =
+        read_verify_options(args.checkpoint, args.keys.empty() ? "" : args.keys.front(), status);
     if (!verify) {
         return status;
     }
@@ -834,21 +848,28 @@ void register_audit_commands(CLI::App& app, Outcome& outcome) {
         "report", "Write the period at a glance as one self-contained HTML page: the "
                   "verification, the figures, charts, the policies in force and the callers "
                   "(exit 1 when the log does not verify)");
-    report->add_option("DB", report_args->db, "The audit store file")->required();
+    add_source(report, report_args->db, report_args->from, report_args->origin);
     report->add_option("--since", report_args->since, "From this UTC date or time (inclusive)");
     report->add_option("--until", report_args->until, "Up to this UTC date or time (exclusive)");
     report->add_option("-o,--output", report_args->output, "The HTML file to write ('-': stdout)")
         ->required();
-    report->add_option("--key", report_args->key,
+    report->add_option("--key", report_args->keys,
                        "The log's verifier key, or a file holding it: every stored checkpoint "
-                       "must be signed by it (without it, signatures are not checked)");
+                       "must be signed by it (without it, signatures are not checked); with "
+                       "--from, once per host's key");
     report->add_option("--checkpoint", report_args->checkpoint,
                        "Checkpoints kept outside the store, as verify takes them");
     report->add_option("--consent-ground", report_args->consent_ground,
                        "The ground that means consent (as records takes it)");
     report->add_option("--threads", report_args->threads,
                        "Parts read side by side (0: one per core)");
-    report->callback([report_args, &outcome] { outcome.status = run_report(*report_args); });
+    report->callback([report_args, source_given, &outcome] {
+        if (!source_given("report", report_args->db, report_args->from, report_args->origin)) {
+            outcome.status = exit_error;
+            return;
+        }
+        outcome.status = run_report(*report_args);
+    });
 
     register_key_commands(*audit, outcome);
     register_proof_commands(*audit, outcome);

@@ -41,11 +41,13 @@ template <class Map> auto& entry(Map& map, std::string_view key) {
     return found->second;
 }
 
+} // namespace
+
 // The period's figures from the rows of one part of the log.
 class PeriodPass {
 public:
-    PeriodPass(audit::AuditReader& reader, const AuditReportOptions& options)
-        : m_selector(reader, record_filter(options)) {}
+    PeriodPass(PolicyFilesSource files, const AuditReportOptions& options)
+        : m_selector(std::move(files), record_filter(options)) {}
 
     AuditResult<void> row(const AuditRowView& row) {
         ++m_period.rows;
@@ -68,7 +70,7 @@ public:
             ++caller(row).admin_refused;
         }
         if (is_event(row.kind)) {
-            m_period.events.push_back({row.seq, row.time_us, std::string(row.kind),
+            m_period.events.push_back({"", row.seq, row.time_us, std::string(row.kind),
                                        std::string(row.policy_hash), row.uid,
                                        std::string(row.service), std::string(row.detail)});
         }
@@ -182,6 +184,8 @@ private:
     std::string m_caller_service;
 };
 
+namespace {
+
 template <class Map> void add_counts(Map& into, const Map& from) {
     for (const auto& [key, counts] : from) {
         auto& target = into[key];
@@ -202,7 +206,9 @@ template <class Map> void add_counts(Map& into, const Map& from) {
     }
 }
 
-void merge(AuditPeriod& into, AuditPeriod& part) {
+} // namespace
+
+void add_period(AuditPeriod& into, AuditPeriod& part) {
     into.rows += part.rows;
     into.decisions += part.decisions;
     into.allowed += part.allowed;
@@ -235,16 +241,20 @@ void merge(AuditPeriod& into, AuditPeriod& part) {
         target.last_us = std::max(target.last_us, use.last_us);
         target.decisions += use.decisions;
     }
+    into.purpose_labels.merge(part.purpose_labels);
+    into.party_labels.merge(part.party_labels);
 }
 
+namespace {
+
 // Labels from the policies that decided the period, the latest first.
-void find_labels(audit::AuditReader& reader, AuditPeriod& period) {
+void find_labels(PolicyFilesSource files, AuditPeriod& period) {
     std::vector<std::pair<std::int64_t, std::string>> latest_first;
     for (const auto& [hash, use] : period.policies) {
         latest_first.emplace_back(use.last_us, hash);
     }
     std::sort(latest_first.rbegin(), latest_first.rend());
-    PolicyCache cache(reader);
+    PolicyCache cache(std::move(files));
     std::vector<const dsl::CompiledPolicy*> policies;
     for (const auto& [time, hash] : latest_first) {
         const StoredPolicy& stored = cache.get(hash);
@@ -282,7 +292,8 @@ AuditResult<AuditPeriod> summarize_period(audit::AuditReader& reader,
         reader, last.value(), options.pass,
         [&options](audit::AuditReader& own, const audit::Part& part,
                    audit::RowCounter& counter) -> AuditResult<AuditPeriod> {
-            PeriodPass pass(own, options);
+            PeriodPass pass([&own](const std::string& hash) { return own.policy_files(hash); },
+                            options);
             audit::AuditRowRange range = part.range;
             range.since_us = options.since_us;
             range.until_us = options.until_us;
@@ -311,9 +322,32 @@ AuditResult<AuditPeriod> summarize_period(audit::AuditReader& reader,
     period.since_us = options.since_us;
     period.until_us = options.until_us;
     for (AuditPeriod& part : parts.value()) {
-        merge(period, part);
+        add_period(period, part);
     }
-    find_labels(reader, period);
+    find_labels([&reader](const std::string& hash) { return reader.policy_files(hash); }, period);
+    return period;
+}
+
+PeriodSummary::PeriodSummary(PolicyFilesSource files, const AuditReportOptions& options)
+    : m_files(files), m_options(options),
+      m_pass(std::make_unique<PeriodPass>(std::move(files), options)) {}
+
+PeriodSummary::~PeriodSummary() = default;
+
+AuditResult<void> PeriodSummary::row(const AuditRowView& row) {
+    if ((m_options.since_us && row.time_us < *m_options.since_us) ||
+        (m_options.until_us && row.time_us >= *m_options.until_us)) {
+        return boost::outcome_v2::success();
+    }
+    return m_pass->row(row);
+}
+
+AuditPeriod PeriodSummary::finish() {
+    AuditPeriod period;
+    period.since_us = m_options.since_us;
+    period.until_us = m_options.until_us;
+    add_period(period, m_pass->period());
+    find_labels(m_files, period);
     return period;
 }
 

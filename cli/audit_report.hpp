@@ -27,6 +27,7 @@ struct AllowDeny {
 // A load, reload, failed reload or refused admin command, or a start or stop, as its row
 // has it.
 struct PolicyEvent {
+    std::string origin; // the host's log, in a report of the central store
     std::uint64_t seq = 0;
     std::int64_t time_us = 0;
     std::string kind;
@@ -104,6 +105,30 @@ struct AuditReportOptions {
 audit::AuditResult<AuditPeriod> summarize_period(audit::AuditReader& reader,
                                                  const AuditReportOptions& options);
 
+// The same figures from rows read elsewhere (the central store), one at a time, under the
+// policies of `files`; rows outside the period are passed over. `options.pass` does not
+// apply.
+class PeriodPass;
+class PeriodSummary {
+public:
+    PeriodSummary(PolicyFilesSource files, const AuditReportOptions& options);
+    PeriodSummary(const PeriodSummary&) = delete;
+    PeriodSummary& operator=(const PeriodSummary&) = delete;
+    ~PeriodSummary();
+    audit::AuditResult<void> row(const audit::AuditRowView& row);
+    // The figures, with the labels of the policies that decided them.
+    AuditPeriod finish();
+
+private:
+    PolicyFilesSource m_files;
+    AuditReportOptions m_options;
+    std::unique_ptr<PeriodPass> m_pass;
+};
+
+// Adds `part`'s figures to `into`; its events after those already there, its labels
+// where `into` has none.
+void add_period(AuditPeriod& into, AuditPeriod& part);
+
 // What was verified, and how: the verdict the report states.
 struct ReportVerification {
     audit::VerifyResult result;
@@ -122,6 +147,17 @@ std::vector<std::string> verification_sentences(const ReportVerification& verifi
 std::string period_line(const AuditPeriod& period);
 
 std::string audit_report_html(const std::string& store, const ReportVerification& verification,
+                              const AuditPeriod& period);
+
+// One host's log verified in the central store.
+struct HostVerification {
+    std::string origin;
+    ReportVerification verification;
+};
+
+// The page of a report over the central store: every host's verdict, then the figures of
+// all of them.
+std::string audit_report_html(const std::string& store, const std::vector<HostVerification>& hosts,
                               const AuditPeriod& period);
 
 } // namespace flowgate::cli

@@ -99,9 +99,13 @@ svg::BarChart per_day_chart(const AuditPeriod& period) {
     return days;
 }
 
-void verdict(std::string& out, const ReportVerification& verification) {
+// The verdict on one log: the file's (its section the page's #verification), or one
+// host's in the central store (named by its origin).
+void verdict(std::string& out, const ReportVerification& verification,
+             const std::string& origin = "") {
     const audit::VerifyResult& result = verification.result;
-    out += "<section id=\"verification\" class=\"verdict";
+    out += origin.empty() ? "<section id=\"verification\" class=\"verdict"
+                          : "<section class=\"verdict host";
     out += verification.ok() ? "" : " failed";
     out += "\" data-verdict=\"";
     out += verification.ok() ? "ok" : "failed";
@@ -110,10 +114,20 @@ void verdict(std::string& out, const ReportVerification& verification) {
            std::to_string(result.tree_nodes) + "\" data-checkpoints=\"" +
            std::to_string(result.checkpoints) + "\" data-key=\"";
     append_escaped(out, verification.key_name.value_or(""));
-    out += "\"><h2>";
-    out += verification.ok() ? "検証結果: 改ざんなし (the log verifies)"
-                             : "検証結果: 不一致 (the log does NOT verify)";
-    out += "</h2>\n";
+    if (!origin.empty()) {
+        out += "\" data-origin=\"";
+        append_escaped(out, origin);
+        out += "\"><h3>";
+        append_escaped(out, origin);
+        out += verification.ok() ? ": 改ざんなし (the log verifies)"
+                                 : ": 不一致 (the log does NOT verify)";
+        out += "</h3>\n";
+    } else {
+        out += "\"><h2>";
+        out += verification.ok() ? "検証結果: 改ざんなし (the log verifies)"
+                                 : "検証結果: 不一致 (the log does NOT verify)";
+        out += "</h2>\n";
+    }
     for (const std::string& sentence : verification_sentences(verification)) {
         out += "<p>";
         append_escaped(out, sentence);
@@ -195,14 +209,23 @@ void policies_section(std::string& out, const AuditPeriod& period) {
     for (const PolicyEvent& event : period.events) {
         out += "<tr class=\"event ";
         append_escaped(out, event.kind);
-        out += "\" data-seq=\"" + std::to_string(event.seq) + "\" data-kind=\"";
+        out += "\" data-seq=\"" + std::to_string(event.seq);
+        if (!event.origin.empty()) {
+            out += "\" data-origin=\"";
+            append_escaped(out, event.origin);
+        }
+        out += "\" data-kind=\"";
         append_escaped(out, event.kind);
         out += "\" data-hash=\"";
         append_escaped(out, event.policy_hash);
         out += "\" data-uid=\"" + std::to_string(event.uid) + "\" data-service=\"";
         append_escaped(out, event.service);
-        out += "\"><td>" + std::to_string(event.seq) + "</td><td>" + iso_time(event.time_us) +
-               "</td><td>";
+        out += "\"><td>";
+        if (!event.origin.empty()) {
+            append_escaped(out, event.origin);
+            out += " ";
+        }
+        out += std::to_string(event.seq) + "</td><td>" + iso_time(event.time_us) + "</td><td>";
         append_escaped(out, event_words(event.kind));
         out += " <code class=\"muted\">";
         append_escaped(out, event.kind);
@@ -356,15 +379,58 @@ std::string period_line(const AuditPeriod& period) {
            " third-party provision records (APPI Art. 29)";
 }
 
-std::string audit_report_html(const std::string& store, const ReportVerification& verification,
-                              const AuditPeriod& period) {
+namespace {
+
+void report_body(std::string& out, const AuditPeriod& period);
+
+std::string report_head(const std::string& store, const AuditPeriod& period) {
     std::string out = html::page_begin("監査ログ報告 — flowgate audit report " + store);
     out += "<header><h1>監査ログ報告 (audit report)</h1>\n<p>Store <code id=\"store\">";
     append_escaped(out, store);
     out += "</code>. <span id=\"period\">";
     append_escaped(out, period_words(period));
     out += "</span></p>\n</header>\n";
+    return out;
+}
+
+} // namespace
+
+std::string audit_report_html(const std::string& store, const ReportVerification& verification,
+                              const AuditPeriod& period) {
+    std::string out = report_head(store, period);
     verdict(out, verification);
+    report_body(out, period);
+    return out;
+}
+
+std::string audit_report_html(const std::string& store, const std::vector<HostVerification>& hosts,
+                              const AuditPeriod& period) {
+    std::string out = report_head(store, period);
+    const bool ok = std::all_of(hosts.begin(), hosts.end(), [](const HostVerification& host) {
+        return host.verification.ok();
+    });
+    out += "<section id=\"verification\" class=\"verdict";
+    out += ok ? "" : " failed";
+    out += "\" data-verdict=\"";
+    out += ok ? "ok" : "failed";
+    out += "\" data-hosts=\"" + std::to_string(hosts.size()) + "\"><h2>";
+    out += ok ? "検証結果: 改ざんなし (every host's log verifies)"
+              : "検証結果: 不一致 (a host's log does NOT verify)";
+    out += "</h2>\n<p>The central store holds the logs of " + std::to_string(hosts.size()) +
+           (hosts.size() == 1 ? " host" : " hosts") +
+           ", each verified against its own checkpoints; the figures below are of all of "
+           "them.</p>\n";
+    for (const HostVerification& host : hosts) {
+        verdict(out, host.verification, host.origin);
+    }
+    out += "</section>\n";
+    report_body(out, period);
+    return out;
+}
+
+namespace {
+
+void report_body(std::string& out, const AuditPeriod& period) {
 
     out += "<section id=\"numbers\"><h2>期間の概要 (the period in numbers)</h2>\n"
            "<div class=\"figures\">";
@@ -429,7 +495,8 @@ std::string audit_report_html(const std::string& store, const ReportVerification
     policies_section(out, period);
     callers_section(out, period);
     out += html::page_end();
-    return out;
 }
+
+} // namespace
 
 } // namespace flowgate::cli

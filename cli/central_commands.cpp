@@ -8,12 +8,15 @@
 // that differs is for an auditor to look at, not for a retry to paper over. PostgreSQL
 // being down is not a fault: --follow waits and tries again; a single run exits 2.
 #include "audit/proof_document.hpp"
+#include "audit/signed_note.hpp"
 #include "central/central_log.hpp"
 #include "central/central_verify.hpp"
 #include "central/shipper.hpp"
 #include "cli/audit_inputs.hpp"
+#include "cli/audit_report.hpp"
 #include "cli/audit_tools.hpp"
 #include "cli/commands.hpp"
+#include "cli/policy_report.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <thread>
 
 namespace flowgate::cli {
@@ -290,6 +294,132 @@ int run_central_replay(const std::string& uri, const std::string& origin,
     }
     finish();
     return print_replay(report, options, as_json);
+}
+
+namespace {
+
+// Of `keys`, the one that signed the origin's newest checkpoint; none when no key given
+// did (or the origin has no checkpoint).
+central::CentralResult<std::optional<audit::VerifierKey>>
+signer_of(central::Connection& conn, const std::string& origin,
+          const std::vector<audit::VerifierKey>& keys) {
+    auto newest = conn.exec("SELECT note FROM flowgate_checkpoint WHERE origin = $1 ORDER BY "
+                            "tree_size DESC, time_us DESC LIMIT 1",
+                            central::Params().text(origin));
+    if (!newest) {
+        return newest.error();
+    }
+    if (PQntuples(newest.value().get()) == 0) {
+        return std::optional<audit::VerifierKey>();
+    }
+    const std::string note = PQgetvalue(newest.value().get(), 0, 0);
+    for (const audit::VerifierKey& key : keys) {
+        if (audit::open_note(note, std::span<const audit::VerifierKey>(&key, 1))) {
+            return std::optional<audit::VerifierKey>(key);
+        }
+    }
+    return std::optional<audit::VerifierKey>();
+}
+
+} // namespace
+
+int run_central_report(const std::string& uri, const std::string& origin,
+                       const std::vector<std::string>& key_arguments,
+                       const AuditReportOptions& options, const std::string& output) {
+    std::vector<audit::VerifierKey> keys;
+    for (const std::string& argument : key_arguments) {
+        auto read = read_verifier_key(argument);
+        if (!read) {
+            report_error(read.error().message);
+            return exit_error;
+        }
+        keys.push_back(read.value());
+    }
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return exit_error;
+    }
+    const auto origins = origins_to_read(conn.value(), origin);
+    if (!origins) {
+        return exit_error;
+    }
+    // Each host's log verified as `verify --from` does, against the key given that signed
+    // it; with keys given, a host signed by none of them does not verify.
+    std::vector<HostVerification> hosts;
+    for (const std::string& name : *origins) {
+        auto key = signer_of(conn.value(), name, keys);
+        if (!key) {
+            report_error(key.error().message);
+            return exit_error;
+        }
+        auto verified = central::verify_origin(conn.value(), name, key.value());
+        if (!verified) {
+            report_error(verified.error().message);
+            return exit_error;
+        }
+        HostVerification host{name, {}};
+        host.verification.result = std::move(verified.value().log);
+        if (key.value()) {
+            host.verification.key_name = key.value()->name;
+        } else if (!keys.empty() && !host.verification.result.fault &&
+                   !host.verification.result.tree_fault) {
+            host.verification.result.tree_fault =
+                "its newest checkpoint is signed by none of the keys given";
+        }
+        hosts.push_back(std::move(host));
+    }
+    // The period's figures, each host's under its own policies, then added up.
+    AuditPeriod period;
+    period.since_us = options.since_us;
+    period.until_us = options.until_us;
+    std::optional<PeriodSummary> summary;
+    std::string summarizing;
+    const auto finish = [&] {
+        if (summary) {
+            AuditPeriod part = summary->finish();
+            for (PolicyEvent& event : part.events) {
+                event.origin = summarizing;
+            }
+            add_period(period, part);
+        }
+    };
+    const bool read = visit_rows(
+        conn.value(), *origins,
+        [&](const std::string& name) {
+            finish();
+            summary.emplace(shipped_policies(conn.value(), name), options);
+            summarizing = name;
+        },
+        [&](const std::string& name, const audit::AuditRowView& row) -> std::optional<std::string> {
+            auto done = summary->row(row);
+            if (!done) {
+                return "origin '" + name + "': " + done.error().message;
+            }
+            return std::nullopt;
+        });
+    if (!read) {
+        return exit_error;
+    }
+    finish();
+    // The store as the page names it: the database and its host, never the connection
+    // string (which may hold a password).
+    PGconn* native = conn.value().native();
+    const std::string store =
+        "PostgreSQL database " + std::string(PQdb(native)) + " on " + std::string(PQhost(native));
+    if (!write_report_file(output, audit_report_html(store, hosts, period))) {
+        return exit_error;
+    }
+    std::ostream& out = output == "-" ? std::cerr : std::cout;
+    bool ok = true;
+    for (const HostVerification& host : hosts) {
+        ok = ok && host.verification.ok();
+        for (const std::string& sentence : verification_sentences(host.verification)) {
+            out << host.origin << ": " << sentence << "\n";
+        }
+    }
+    out << store << ": " << period_line(period) << "\n";
+    return ok ? exit_allow : exit_deny;
 }
 
 int run_central_verify(const std::string& uri, const std::string& origin,

@@ -69,4 +69,10 @@ int run_central_replay(const std::string& /*uri*/, const std::string& /*origin*/
     run_in_flowgate_central();
 }
 
+int run_central_report(const std::string& /*uri*/, const std::string& /*origin*/,
+                       const std::vector<std::string>& /*key_arguments*/,
+                       const AuditReportOptions& /*options*/, const std::string& /*output*/) {
+    run_in_flowgate_central();
+}
+
 } // namespace flowgate::cli

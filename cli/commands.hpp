@@ -79,6 +79,14 @@ int print_replay(const ReplayReport& report, const ReplayOptions& options, bool 
 int run_central_replay(const std::string& uri, const std::string& origin,
                        const std::string& candidate_path, bool as_json);
 
+struct AuditReportOptions;
+// `audit report --from URI [--origin NAME] [--key VKEY]...`: the page of every host's log
+// in the central store, or of one host's; each host verified against the key given that
+// signed its checkpoints.
+int run_central_report(const std::string& uri, const std::string& origin,
+                       const std::vector<std::string>& key_arguments,
+                       const AuditReportOptions& options, const std::string& output);
+
 int run(int argc, char** argv);
 
 } // namespace flowgate::cli

@@ -609,3 +609,119 @@ TEST_CASE("central: a central store of the earlier layout, without the policies'
                                 Catch::Contains("docs/central-store.md"));
     CHECK(central_count(pg) == shipped); // nothing shipped into it
 }
+
+namespace {
+
+// The figures of the line `audit report` ends with ("N rows in the period: N decisions
+// (N allowed, N denied), N refused, N audit_unavailable; N third-party provision
+// records"), in that order.
+std::vector<long> period_figures(const std::string& out) {
+    const std::size_t at = out.find(" rows in the period: ");
+    REQUIRE(at != std::string::npos);
+    const std::size_t start = out.rfind(' ', at - 1) + 1;
+    const std::string line = out.substr(start, out.find(" third-party", at) - start);
+    std::vector<long> figures;
+    for (std::size_t i = 0; i < line.size();) {
+        if (std::isdigit(static_cast<unsigned char>(line[i])) != 0 &&
+            (i == 0 || line[i - 1] == ' ' || line[i - 1] == '(')) {
+            std::size_t used = 0;
+            figures.push_back(std::stol(line.substr(i), &used));
+            i += used;
+        } else {
+            ++i;
+        }
+    }
+    CHECK(figures.size() == 7);
+    return figures;
+}
+
+} // namespace
+
+TEST_CASE("central: the report of both hosts verifies each against its own key and counts "
+          "the rows of both",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon first;
+    Daemon second;
+    Launch launch_first;
+    Launch launch_second;
+    const std::string key_first = signing_launch(first, "host-a", launch_first);
+    const std::string key_second = signing_launch(second, "host-b", launch_second);
+    REQUIRE(first.init_store(launch_first) == 0);
+    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
+    REQUIRE(first.start(launch_first));
+    REQUIRE(second.start(launch_second));
+    provisions(first, 30, 4);
+    provisions(second, 20, 3);
+    std::this_thread::sleep_for(1200ms); // a signed checkpoint over the rows
+    for (const Daemon* daemon : {&first, &second}) {
+        const CommandResult shipped = ship(*daemon, pg);
+        INFO(shipped.err);
+        REQUIRE(shipped.status == 0);
+    }
+    const std::string origin_first = origin_of(first);
+    const std::string origin_second = origin_of(second);
+    const auto file_report = [](const Daemon& daemon, const std::string& key) {
+        const CommandResult made =
+            run_flowgate(daemon.dir(), {"audit", "report", daemon.db().string(), "--key", key, "-o",
+                                        (daemon.dir() / "own.html").string()});
+        INFO(made.out << made.err);
+        REQUIRE(made.status == 0);
+        return period_figures(made.out);
+    };
+    const std::vector<long> own_first = file_report(first, key_first);
+    const std::vector<long> own_second = file_report(second, key_second);
+    const fs::path page = first.dir() / "central.html";
+    const auto central_report = [&](std::vector<std::string> extra) {
+        std::vector<std::string> arguments = {"audit",  "report", "--from",
+                                              pg.uri(), "-o",     page.string()};
+        arguments.insert(arguments.end(), extra.begin(), extra.end());
+        return run_flowgate(first.dir(), arguments);
+    };
+
+    const CommandResult both = central_report({"--key", key_first, "--key", key_second});
+    INFO(both.out << both.err);
+    REQUIRE(both.status == 0);
+    const std::vector<long> figures = period_figures(both.out);
+    for (std::size_t i = 0; i < figures.size(); ++i) {
+        CHECK(figures[i] == own_first[i] + own_second[i]);
+    }
+    CHECK(figures[6] == 30 + 20); // the provision records of both
+    CHECK_THAT(both.out, Catch::Contains(origin_first + ": The log verifies") &&
+                             Catch::Contains(origin_second + ": The log verifies"));
+    const std::string html = read_text(page);
+    CHECK_THAT(html, Catch::Contains("data-verdict=\"ok\" data-hosts=\"2\""));
+    for (const auto& [origin, name] : {std::pair{origin_first, std::string("host-a")},
+                                       std::pair{origin_second, std::string("host-b")}}) {
+        CHECK_THAT(html, Catch::Contains("data-key=\"" + name + "\" data-origin=\"" + origin));
+    }
+    CHECK_THAT(html, !Catch::Contains("postgresql://")); // the page names no connection string
+
+    SECTION("one host's key missing: that host does not verify") {
+        const CommandResult one = central_report({"--key", key_first});
+        CHECK(one.status == 1);
+        CHECK_THAT(one.out, Catch::Contains(origin_second + ": The log does NOT verify") &&
+                                Catch::Contains("signed by none of the keys given"));
+        CHECK_THAT(read_text(page), Catch::Contains("data-verdict=\"failed\" data-hosts=\"2\""));
+    }
+    SECTION("one host only") {
+        const CommandResult second_only =
+            central_report({"--origin", origin_second, "--key", key_second});
+        INFO(second_only.err);
+        CHECK(second_only.status == 0);
+        CHECK(period_figures(second_only.out) == own_second);
+    }
+    SECTION("a row altered in PostgreSQL: its host's log does not verify") {
+        const CommandResult altered =
+            pg.psql("UPDATE flowgate_log SET canonical = overlay(canonical placing 'P'::bytea from "
+                    "position('person-'::bytea in canonical)) WHERE origin = '" +
+                    origin_first + "' AND seq = 10");
+        REQUIRE(altered.status == 0);
+        const CommandResult failed = central_report({"--key", key_first, "--key", key_second});
+        CHECK(failed.status == 1);
+        CHECK_THAT(failed.out, Catch::Contains(origin_first + ": The log does NOT verify: at seq "
+                                                              "10") &&
+                                   Catch::Contains(origin_second + ": The log verifies"));
+    }
+}
