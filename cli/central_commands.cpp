@@ -143,23 +143,33 @@ int run_ship(const ShipArgs& args) {
     }
 }
 
-// The origins to read: `origin` alone when given (it must be there), else every one.
-std::optional<std::vector<std::string>> origins_to_read(central::Connection& conn,
-                                                        const std::string& origin) {
-    auto origins = central::central_origins(conn);
+// The central store, and the origins to read there: `origin` alone when given (it must
+// be there), else every one.
+struct CentralSource {
+    central::Connection conn;
+    std::vector<std::string> origins;
+};
+
+std::optional<CentralSource> open_origins(const std::string& uri, const std::string& origin) {
+    auto conn = central::Connection::open(uri);
+    if (!conn) {
+        report_error(conn.error().message);
+        return std::nullopt;
+    }
+    auto origins = central::central_origins(conn.value());
     if (!origins) {
         report_error(origins.error().message);
         return std::nullopt;
     }
-    if (origin.empty()) {
-        return std::move(origins).value();
+    if (!origin.empty()) {
+        if (std::find(origins.value().begin(), origins.value().end(), origin) ==
+            origins.value().end()) {
+            report_error("the central store holds no rows of origin '" + origin + "'");
+            return std::nullopt;
+        }
+        origins.value() = {origin};
     }
-    if (std::find(origins.value().begin(), origins.value().end(), origin) ==
-        origins.value().end()) {
-        report_error("the central store holds no rows of origin '" + origin + "'");
-        return std::nullopt;
-    }
-    return std::vector<std::string>{origin};
+    return CentralSource{std::move(conn).value(), std::move(origins).value()};
 }
 
 // The policies a host shipped with its rows, for the file's tools (PolicyCache).
@@ -210,24 +220,19 @@ bool visit_rows(
 
 int run_central_records(const std::string& uri, const std::string& origin,
                         const RecordFilter& filter, const std::string& format) {
-    auto conn = central::Connection::open(uri);
-    if (!conn) {
-        report_error(conn.error().message);
+    auto source = open_origins(uri, origin);
+    if (!source) {
         return exit_error;
     }
-    const auto origins = origins_to_read(conn.value(), origin);
-    if (!origins) {
-        return exit_error;
-    }
+    central::Connection& conn = source->conn;
+    const std::vector<std::string>& origins = source->origins;
     // The rules of what is a record are the file's (ProvisionSelector), under the
     // policies each host shipped with its rows.
     std::optional<ProvisionSelector> selector;
     std::vector<ProvisionRecord> records;
     const bool read = visit_rows(
-        conn.value(), *origins,
-        [&](const std::string& name) {
-            selector.emplace(shipped_policies(conn.value(), name), filter);
-        },
+        conn, origins,
+        [&](const std::string& name) { selector.emplace(shipped_policies(conn, name), filter); },
         [&](const std::string& name, const audit::AuditRowView& row) -> std::optional<std::string> {
             if ((filter.since_us && row.time_us < *filter.since_us) ||
                 (filter.until_us && row.time_us >= *filter.until_us)) {
@@ -256,15 +261,12 @@ int run_central_replay(const std::string& uri, const std::string& origin,
     if (!load_candidate(candidate_path, options)) {
         return exit_error;
     }
-    auto conn = central::Connection::open(uri);
-    if (!conn) {
-        report_error(conn.error().message);
+    auto source = open_origins(uri, origin);
+    if (!source) {
         return exit_error;
     }
-    const auto origins = origins_to_read(conn.value(), origin);
-    if (!origins) {
-        return exit_error;
-    }
+    central::Connection& conn = source->conn;
+    const std::vector<std::string>& origins = source->origins;
     // One replayer per host: its differences are named by the host, then added up.
     ReplayReport report;
     std::optional<RowReplayer> replayer;
@@ -279,10 +281,10 @@ int run_central_replay(const std::string& uri, const std::string& origin,
         }
     };
     const bool read = visit_rows(
-        conn.value(), *origins,
+        conn, origins,
         [&](const std::string& name) {
             finish();
-            replayer.emplace(shipped_policies(conn.value(), name), options);
+            replayer.emplace(shipped_policies(conn, name), options);
             replaying = name;
         },
         [&](const std::string&, const audit::AuditRowView& row) -> std::optional<std::string> {
@@ -335,25 +337,22 @@ int run_central_report(const std::string& uri, const std::string& origin,
         }
         keys.push_back(read.value());
     }
-    auto conn = central::Connection::open(uri);
-    if (!conn) {
-        report_error(conn.error().message);
+    auto source = open_origins(uri, origin);
+    if (!source) {
         return exit_error;
     }
-    const auto origins = origins_to_read(conn.value(), origin);
-    if (!origins) {
-        return exit_error;
-    }
+    central::Connection& conn = source->conn;
+    const std::vector<std::string>& origins = source->origins;
     // Each host's log verified as `verify --from` does, against the key given that signed
     // it; with keys given, a host signed by none of them does not verify.
     std::vector<HostVerification> hosts;
-    for (const std::string& name : *origins) {
-        auto key = signer_of(conn.value(), name, keys);
+    for (const std::string& name : origins) {
+        auto key = signer_of(conn, name, keys);
         if (!key) {
             report_error(key.error().message);
             return exit_error;
         }
-        auto verified = central::verify_origin(conn.value(), name, key.value());
+        auto verified = central::verify_origin(conn, name, key.value());
         if (!verified) {
             report_error(verified.error().message);
             return exit_error;
@@ -385,10 +384,10 @@ int run_central_report(const std::string& uri, const std::string& origin,
         }
     };
     const bool read = visit_rows(
-        conn.value(), *origins,
+        conn, origins,
         [&](const std::string& name) {
             finish();
-            summary.emplace(shipped_policies(conn.value(), name), options);
+            summary.emplace(shipped_policies(conn, name), options);
             summarizing = name;
         },
         [&](const std::string& name, const audit::AuditRowView& row) -> std::optional<std::string> {
@@ -404,7 +403,7 @@ int run_central_report(const std::string& uri, const std::string& origin,
     finish();
     // The store as the page names it: the database and its host, never the connection
     // string (which may hold a password).
-    PGconn* native = conn.value().native();
+    PGconn* native = conn.native();
     const std::string store =
         "PostgreSQL database " + std::string(PQdb(native)) + " on " + std::string(PQhost(native));
     if (!write_report_file(output, audit_report_html(store, hosts, period))) {

@@ -411,30 +411,54 @@ std::multiset<std::string> records_of(const Daemon& daemon, std::vector<std::str
     return out;
 }
 
+// Two hosts, each a daemon with its own store (made a second apart: two origins), that
+// sent consent-based provisions among other checks (see provisions()), both shipped. With
+// `sign`, each signs its checkpoints with a key of its own (host-a, host-b).
+struct TwoHosts {
+    Postgres pg;
+    Daemon first;
+    Daemon second;
+    std::string key_first, key_second; // their verifier keys, when signed
+    std::string origin_first, origin_second;
+    std::string db_first, db_second;
+
+    TwoHosts(std::pair<int, int> first_provisions, std::pair<int, int> second_provisions,
+             bool sign = false) {
+        Launch launch_first;
+        Launch launch_second;
+        if (sign) {
+            key_first = signing_launch(first, "host-a", launch_first);
+            key_second = signing_launch(second, "host-b", launch_second);
+        }
+        REQUIRE(first.init_store(launch_first) == 0);
+        std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
+        REQUIRE(first.start(launch_first));
+        REQUIRE(second.start(launch_second));
+        provisions(first, first_provisions.first, first_provisions.second);
+        provisions(second, second_provisions.first, second_provisions.second);
+        if (sign) {
+            std::this_thread::sleep_for(1200ms); // a signed checkpoint over the rows
+        }
+        for (const Daemon* daemon : {&first, &second}) {
+            const CommandResult shipped = ship(*daemon, pg);
+            INFO(shipped.err);
+            REQUIRE(shipped.status == 0);
+        }
+        origin_first = origin_of(first);
+        origin_second = origin_of(second);
+        REQUIRE(origin_first != origin_second);
+        db_first = first.db().string();
+        db_second = second.db().string();
+    }
+};
+
 } // namespace
 
 TEST_CASE("central: records across both hosts are the union of each host's records", "[central]") {
     SKIP_WITHOUT_POSTGRES();
-    Postgres pg;
-    Daemon first;
-    Daemon second;
-    Launch launch_first;
-    REQUIRE(first.init_store(launch_first) == 0);
-    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
-    REQUIRE(first.start(launch_first));
-    REQUIRE(second.start());
-    provisions(first, 60, 7);
-    provisions(second, 40, 5);
-    for (const Daemon* daemon : {&first, &second}) {
-        const CommandResult shipped = ship(*daemon, pg);
-        INFO(shipped.err);
-        REQUIRE(shipped.status == 0);
-    }
-    const std::string origin_first = origin_of(first);
-    const std::string origin_second = origin_of(second);
-    REQUIRE(origin_first != origin_second);
-    const std::string db_first = first.db().string();
-    const std::string db_second = second.db().string();
+    TwoHosts hosts({60, 7}, {40, 5});
+    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
+           db_second] = hosts;
 
     const auto union_of = [](std::multiset<std::string> a, const std::multiset<std::string>& b) {
         a.insert(b.begin(), b.end());
@@ -519,25 +543,9 @@ TEST_CASE("central: replay across both hosts reproduces each host's decisions, a
           "changes the union of what it changes on each",
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
-    Postgres pg;
-    Daemon first;
-    Daemon second;
-    Launch launch_first;
-    REQUIRE(first.init_store(launch_first) == 0);
-    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
-    REQUIRE(first.start(launch_first));
-    REQUIRE(second.start());
-    provisions(first, 30, 4);
-    provisions(second, 20, 3);
-    for (const Daemon* daemon : {&first, &second}) {
-        const CommandResult shipped = ship(*daemon, pg);
-        INFO(shipped.err);
-        REQUIRE(shipped.status == 0);
-    }
-    const std::string origin_first = origin_of(first);
-    const std::string origin_second = origin_of(second);
-    const std::string db_first = first.db().string();
-    const std::string db_second = second.db().string();
+    TwoHosts hosts({30, 4}, {20, 3});
+    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
+           db_second] = hosts;
 
     // Under the recorded policies: every decision of both hosts, all reproduced.
     const auto [status_first, recorded_first] = replay_of(first, {db_first});
@@ -641,27 +649,9 @@ TEST_CASE("central: the report of both hosts verifies each against its own key a
           "the rows of both",
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
-    Postgres pg;
-    Daemon first;
-    Daemon second;
-    Launch launch_first;
-    Launch launch_second;
-    const std::string key_first = signing_launch(first, "host-a", launch_first);
-    const std::string key_second = signing_launch(second, "host-b", launch_second);
-    REQUIRE(first.init_store(launch_first) == 0);
-    std::this_thread::sleep_for(1100ms); // a second origin: its store made a second later
-    REQUIRE(first.start(launch_first));
-    REQUIRE(second.start(launch_second));
-    provisions(first, 30, 4);
-    provisions(second, 20, 3);
-    std::this_thread::sleep_for(1200ms); // a signed checkpoint over the rows
-    for (const Daemon* daemon : {&first, &second}) {
-        const CommandResult shipped = ship(*daemon, pg);
-        INFO(shipped.err);
-        REQUIRE(shipped.status == 0);
-    }
-    const std::string origin_first = origin_of(first);
-    const std::string origin_second = origin_of(second);
+    TwoHosts hosts({30, 4}, {20, 3}, true);
+    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
+           db_second] = hosts;
     const auto file_report = [](const Daemon& daemon, const std::string& key) {
         const CommandResult made =
             run_flowgate(daemon.dir(), {"audit", "report", daemon.db().string(), "--key", key, "-o",
