@@ -388,6 +388,17 @@ void provisions(const Daemon& daemon, int count, int people) {
     REQUIRE(answers);
 }
 
+// An item a command printed, as its JSON text with `origin` set: read from a host's file,
+// it has none and gets `origin`; read from the central store, it names its own.
+std::string named_by_host(json::object item, const std::string& origin) {
+    if (!origin.empty()) {
+        CHECK_FALSE(item.contains("origin"));
+        item["origin"] = origin;
+    }
+    CHECK(item.contains("origin"));
+    return json::serialize(item);
+}
+
 // `audit records --format jsonl` with the arguments given, each record as its JSON text
 // with `origin` set (the host's file: the origin given; the central store: its own).
 std::multiset<std::string> records_of(const Daemon& daemon, std::vector<std::string> arguments,
@@ -400,13 +411,7 @@ std::multiset<std::string> records_of(const Daemon& daemon, std::vector<std::str
     std::multiset<std::string> out;
     std::istringstream lines(listed.out);
     for (std::string line; std::getline(lines, line);) {
-        json::object record = json::parse(line).as_object();
-        if (!origin.empty()) {
-            CHECK_FALSE(record.contains("origin"));
-            record["origin"] = origin;
-        }
-        REQUIRE(record.contains("origin"));
-        out.insert(json::serialize(record));
+        out.insert(named_by_host(json::parse(line).as_object(), origin));
     }
     return out;
 }
@@ -526,13 +531,7 @@ std::pair<int, json::object> replay_of(const Daemon& daemon, std::vector<std::st
 std::multiset<std::string> changes_of(const json::object& report, const std::string& origin = "") {
     std::multiset<std::string> out;
     for (const json::value& item : report.at("changed").as_array()) {
-        json::object change = item.as_object();
-        if (!origin.empty()) {
-            CHECK_FALSE(change.contains("origin"));
-            change["origin"] = origin;
-        }
-        REQUIRE(change.contains("origin"));
-        out.insert(json::serialize(change));
+        out.insert(named_by_host(item.as_object(), origin));
     }
     return out;
 }
