@@ -15,7 +15,7 @@ namespace {
 
 constexpr int page_rows = 10'000;
 
-// The text as a search column holds it (no NUL: pg.hpp's append_copy_text).
+// The text as a search column holds it (no NUL: pg.hpp's BinaryCopy::text).
 std::string searchable(std::string_view text) {
     std::string out(text);
     std::erase(out, '\0');

@@ -3,6 +3,7 @@
 // the shipper acts on.
 #include "central/pg.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace flowgate::central {
@@ -122,39 +123,61 @@ std::int64_t binary_integer(const PgResult& result, int row, int column) {
     return static_cast<std::int64_t>(out);
 }
 
-void append_copy_text(std::string& out, std::string_view text) {
+void BinaryCopy::clear() {
+    // The signature, then a flags field and a header extension length, both 0.
+    m_out.assign("PGCOPY\n\377\r\n\0", 11);
+    be(0, 4);
+    be(0, 4);
+    m_rows = 0;
+    m_closed = false;
+}
+
+void BinaryCopy::be(std::uint64_t value, int width) {
+    for (int shift = 8 * (width - 1); shift >= 0; shift -= 8) {
+        m_out += static_cast<char>((value >> static_cast<unsigned>(shift)) & 0xffU);
+    }
+}
+
+void BinaryCopy::row(std::int16_t fields) {
+    ++m_rows;
+    be(static_cast<std::uint16_t>(fields), 2);
+}
+
+void BinaryCopy::int8(std::int64_t value) {
+    be(8, 4);
+    be(static_cast<std::uint64_t>(value), 8);
+}
+
+void BinaryCopy::int2(std::int16_t value) {
+    be(2, 4);
+    be(static_cast<std::uint16_t>(value), 2);
+}
+
+void BinaryCopy::text(std::string_view text) {
+    const auto nuls = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\0'));
+    be(text.size() - nuls, 4);
+    if (nuls == 0) {
+        m_out += text;
+        return;
+    }
     for (const char c : text) {
-        switch (c) {
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\0': // a text column cannot hold it; the canonical bytes keep it
-            break;
-        default:
-            out += c;
+        if (c != '\0') {
+            m_out += c;
         }
     }
 }
 
-void append_copy_bytes(std::string& out, std::string_view bytes) {
-    constexpr char digits[] = "0123456789abcdef";
-    out += "\\\\x";
-    const std::size_t at = out.size();
-    out.resize(at + 2 * bytes.size());
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        const auto b = static_cast<unsigned char>(bytes[i]);
-        out[at + 2 * i] = digits[b >> 4U];
-        out[at + 2 * i + 1] = digits[b & 0xfU];
+void BinaryCopy::bytes(std::string_view bytes) {
+    be(bytes.size(), 4);
+    m_out += bytes;
+}
+
+std::string_view BinaryCopy::data() {
+    if (!m_closed) {
+        be(0xffffU, 2); // the trailer: a field count of -1
+        m_closed = true;
     }
+    return m_out;
 }
 
 } // namespace flowgate::central

@@ -67,7 +67,7 @@ public:
                                  bool binary = false);
     // Runs statements separated by semicolons, without parameters.
     CentralResult<void> exec_script(const std::string& sql);
-    // COPY ... FROM STDIN with `data` in COPY's text format.
+    // COPY ... FROM STDIN with `data` in the format the statement names.
     CentralResult<void> copy_in(const std::string& sql, std::string_view data);
 
     PGconn* native() const noexcept { return m_conn.get(); }
@@ -86,9 +86,29 @@ std::string_view value(const PgResult& result, int row, int column);
 // A binary int8, int4 or int2 column.
 std::int64_t binary_integer(const PgResult& result, int row, int column);
 
-// COPY text format: `text` with backslash, tab, newline and carriage return escaped;
-// and bytes as a bytea literal (\\x followed by hex).
-void append_copy_text(std::string& out, std::string_view text);
-void append_copy_bytes(std::string& out, std::string_view bytes);
+// Rows in COPY's binary format, for `COPY ... FROM STDIN (FORMAT binary)`: the server
+// takes each field as it is stored, with nothing to parse (a bytea's bytes, not its hex).
+// Each row is row(n) followed by its n fields in the columns' order.
+class BinaryCopy {
+public:
+    BinaryCopy() { clear(); }
+    void clear();
+    bool empty() const { return m_rows == 0; }
+    void row(std::int16_t fields);
+    void int8(std::int64_t value);
+    void int2(std::int16_t value);
+    // A text field without its NUL characters, which a text column cannot hold (the
+    // canonical bytes keep them).
+    void text(std::string_view text);
+    void bytes(std::string_view bytes);
+    // The data, with its trailer.
+    std::string_view data();
+
+private:
+    void be(std::uint64_t value, int width);
+    std::string m_out;
+    std::size_t m_rows = 0;
+    bool m_closed = false;
+};
 
 } // namespace flowgate::central

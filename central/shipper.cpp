@@ -79,8 +79,8 @@ private:
     std::map<std::uint64_t, audit::TreeHash> m_roots; // the batch's roots at checkpoint sizes
     std::set<std::string> m_policies_seen;
     ShipReport m_report;
-    std::string m_rows_copy;
-    std::string m_nodes_copy;
+    BinaryCopy m_rows_copy;
+    BinaryCopy m_nodes_copy;
 };
 
 CentralResult<void> Shipment::resume(const CentralTail& tail) {
@@ -155,11 +155,6 @@ CentralResult<bool> Shipment::batch() {
     std::set<std::string> policies;
     std::optional<audit::ChainFault> fault;
     std::string canonical;
-    const std::string origin_field = [&] {
-        std::string out;
-        append_copy_text(out, m_report.origin);
-        return out;
-    }();
     bool linked = true;
     audit::AuditRowRange range;
     range.from_seq = static_cast<std::int64_t>(at.seq + 1);
@@ -175,30 +170,28 @@ CentralResult<bool> Shipment::batch() {
         audit::canonical_row_bytes(row, m_version, canonical);
         for (const audit::TreeNode& node : at.frontier.append(at.verifier->leaf())) {
             if (node.id.level >= audit::tree_stored_from_level) {
-                m_nodes_copy += origin_field;
-                m_nodes_copy += '\t' + std::to_string(audit::node_end(node.id)) + '\t' +
-                                std::to_string(node.id.level) + '\t';
-                append_copy_bytes(m_nodes_copy, audit::hash_bytes(node.hash));
-                m_nodes_copy += '\n';
+                m_nodes_copy.row(4);
+                m_nodes_copy.text(m_report.origin);
+                m_nodes_copy.int8(static_cast<std::int64_t>(audit::node_end(node.id)));
+                m_nodes_copy.int2(static_cast<std::int16_t>(node.id.level));
+                m_nodes_copy.bytes(audit::hash_bytes(node.hash));
             }
         }
         if (sizes.contains(row.seq)) {
             m_roots[row.seq] = at.frontier.root();
         }
-        m_rows_copy += origin_field;
-        m_rows_copy += '\t' + std::to_string(row.seq) + '\t' + std::to_string(m_version) + '\t';
-        append_copy_bytes(m_rows_copy, canonical);
-        for (const std::string_view text : {row.prev_hash, row.hash}) {
-            m_rows_copy += '\t';
-            append_copy_text(m_rows_copy, text);
-        }
-        m_rows_copy += '\t' + std::to_string(row.time_us);
+        m_rows_copy.row(12);
+        m_rows_copy.text(m_report.origin);
+        m_rows_copy.int8(static_cast<std::int64_t>(row.seq));
+        m_rows_copy.int2(static_cast<std::int16_t>(m_version));
+        m_rows_copy.bytes(canonical);
+        m_rows_copy.text(row.prev_hash);
+        m_rows_copy.text(row.hash);
+        m_rows_copy.int8(row.time_us);
         for (const std::string_view text :
              {row.kind, row.decision, row.purpose, row.recipient, row.subject}) {
-            m_rows_copy += '\t';
-            append_copy_text(m_rows_copy, text);
+            m_rows_copy.text(text);
         }
-        m_rows_copy += '\n';
         if (!row.policy_hash.empty() && !m_policies_seen.contains(std::string(row.policy_hash))) {
             policies.emplace(row.policy_hash);
         }
@@ -219,14 +212,15 @@ CentralResult<bool> Shipment::batch() {
     if (last > at.seq) {
         if (auto copied = m_conn.copy_in(
                 "COPY flowgate_log (origin, seq, schema_version, canonical, prev_hash, hash, "
-                "time_us, kind, decision, purpose, recipient, subject) FROM STDIN",
-                m_rows_copy);
+                "time_us, kind, decision, purpose, recipient, subject) FROM STDIN (FORMAT binary)",
+                m_rows_copy.data());
             !copied) {
             return copied.error();
         }
         if (!m_nodes_copy.empty()) {
             if (auto copied = m_conn.copy_in(
-                    "COPY flowgate_tree (origin, end_size, level, hash) FROM STDIN", m_nodes_copy);
+                    "COPY flowgate_tree (origin, end_size, level, hash) FROM STDIN (FORMAT binary)",
+                    m_nodes_copy.data());
                 !copied) {
                 return copied.error();
             }

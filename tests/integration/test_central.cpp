@@ -714,3 +714,38 @@ TEST_CASE("central: the report of both hosts verifies each against its own key a
                                    Catch::Contains(origin_second + ": The log verifies"));
     }
 }
+
+TEST_CASE("central: fields with tabs, line breaks, backslashes, NUL and Japanese text ship as "
+          "they are, and their search columns find them",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    const std::vector<std::string> subjects = {"tab\there", "line\nbreak", "back\\slash",
+                                               "被保険者 太郎", std::string("nul\0byte", 8)};
+    {
+        auto client = daemon.connect();
+        std::vector<json::object> batch;
+        for (const std::string& subject : subjects) {
+            json::object request = allowed_check();
+            request["subject"] = subject;
+            batch.push_back(std::move(request));
+        }
+        REQUIRE(client.batch(std::move(batch)));
+    }
+    const CommandResult shipped = ship(daemon, pg);
+    INFO(shipped.err);
+    REQUIRE(shipped.status == 0);
+    CHECK(central_count(pg) == host_rows(daemon));
+    const std::string origin = origin_of(daemon);
+    const CommandResult verified = central_verify(daemon, pg, origin);
+    INFO(verified.out << verified.err);
+    CHECK(verified.status == 0);
+    CHECK(central_chain(pg, origin) == host_chain(daemon));
+    // The search column holds each text as its row has it (a NUL left out).
+    for (const char* literal :
+         {"E'tab\\there'", "E'line\\nbreak'", "E'back\\\\slash'", "'被保険者 太郎'", "'nulbyte'"}) {
+        CHECK(central_count(pg, std::string("subject = ") + literal) == 1);
+    }
+}
