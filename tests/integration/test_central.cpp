@@ -462,8 +462,13 @@ struct TwoHosts {
 TEST_CASE("central: records across both hosts are the union of each host's records", "[central]") {
     SKIP_WITHOUT_POSTGRES();
     TwoHosts hosts({60, 7}, {40, 5});
-    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
-           db_second] = hosts;
+    const Postgres& pg = hosts.pg;
+    const Daemon& first = hosts.first;
+    const Daemon& second = hosts.second;
+    const std::string& origin_first = hosts.origin_first;
+    const std::string& origin_second = hosts.origin_second;
+    const std::string& db_first = hosts.db_first;
+    const std::string& db_second = hosts.db_second;
 
     const auto union_of = [](std::multiset<std::string> a, const std::multiset<std::string>& b) {
         a.insert(b.begin(), b.end());
@@ -543,8 +548,13 @@ TEST_CASE("central: replay across both hosts reproduces each host's decisions, a
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
     TwoHosts hosts({30, 4}, {20, 3});
-    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
-           db_second] = hosts;
+    const Postgres& pg = hosts.pg;
+    const Daemon& first = hosts.first;
+    const Daemon& second = hosts.second;
+    const std::string& origin_first = hosts.origin_first;
+    const std::string& origin_second = hosts.origin_second;
+    const std::string& db_first = hosts.db_first;
+    const std::string& db_second = hosts.db_second;
 
     // Under the recorded policies: every decision of both hosts, all reproduced.
     const auto [status_first, recorded_first] = replay_of(first, {db_first});
@@ -649,8 +659,13 @@ TEST_CASE("central: the report of both hosts verifies each against its own key a
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
     TwoHosts hosts({30, 4}, {20, 3}, true);
-    auto& [pg, first, second, key_first, key_second, origin_first, origin_second, db_first,
-           db_second] = hosts;
+    const Postgres& pg = hosts.pg;
+    const Daemon& first = hosts.first;
+    const Daemon& second = hosts.second;
+    const std::string& key_first = hosts.key_first;
+    const std::string& key_second = hosts.key_second;
+    const std::string& origin_first = hosts.origin_first;
+    const std::string& origin_second = hosts.origin_second;
     const auto file_report = [](const Daemon& daemon, const std::string& key) {
         const CommandResult made =
             run_flowgate(daemon.dir(), {"audit", "report", daemon.db().string(), "--key", key, "-o",
