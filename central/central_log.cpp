@@ -5,8 +5,6 @@
 
 #include "audit/canonical.hpp"
 
-#include <filesystem>
-
 namespace flowgate::central {
 
 namespace outcome = boost::outcome_v2;

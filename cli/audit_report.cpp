@@ -292,8 +292,7 @@ AuditResult<AuditPeriod> summarize_period(audit::AuditReader& reader,
         reader, last.value(), options.pass,
         [&options](audit::AuditReader& own, const audit::Part& part,
                    audit::RowCounter& counter) -> AuditResult<AuditPeriod> {
-            PeriodPass pass([&own](const std::string& hash) { return own.policy_files(hash); },
-                            options);
+            PeriodPass pass(policy_files_of(own), options);
             audit::AuditRowRange range = part.range;
             range.since_us = options.since_us;
             range.until_us = options.until_us;
@@ -324,7 +323,7 @@ AuditResult<AuditPeriod> summarize_period(audit::AuditReader& reader,
     for (AuditPeriod& part : parts.value()) {
         add_period(period, part);
     }
-    find_labels([&reader](const std::string& hash) { return reader.policy_files(hash); }, period);
+    find_labels(policy_files_of(reader), period);
     return period;
 }
 

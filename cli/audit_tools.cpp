@@ -353,8 +353,7 @@ AuditResult<ReplayReport> replay_log(audit::AuditReader& reader, const ReplayOpt
         reader, last.value(), pass,
         [&options](audit::AuditReader& own, const audit::Part& part,
                    audit::RowCounter& counter) -> AuditResult<ReplayReport> {
-            Replayer replayer([&own](const std::string& hash) { return own.policy_files(hash); },
-                              options);
+            Replayer replayer(policy_files_of(own), options);
             auto walked = own.for_each_row(part.range, [&](const AuditRowView& row) {
                 counter.row();
                 replayer.row(row);

@@ -72,14 +72,19 @@ struct StoredPolicy {
 using PolicyFilesSource =
     std::function<audit::AuditResult<audit::PolicyFiles>(const std::string& policy_hash)>;
 
+// The policy texts of a file's log, read through its reader.
+inline PolicyFilesSource policy_files_of(audit::AuditReader& reader) {
+    return [&reader](const std::string& hash) {
+        return reader.policy_files(hash);
+    };
+}
+
 // The policies stored in one log, each read, checked against its hash and compiled the
 // first time a row names it. The row's own hash is the key: rows come in runs under one
 // policy, so the last one is kept at hand.
-
 class PolicyCache {
 public:
-    explicit PolicyCache(audit::AuditReader& reader)
-        : m_files([&reader](const std::string& hash) { return reader.policy_files(hash); }) {}
+    explicit PolicyCache(audit::AuditReader& reader) : m_files(policy_files_of(reader)) {}
     explicit PolicyCache(PolicyFilesSource files) : m_files(std::move(files)) {}
     const StoredPolicy& get(std::string_view hash);
 
