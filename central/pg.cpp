@@ -81,10 +81,24 @@ CentralResult<void> Connection::exec_script(const std::string& sql) {
 }
 
 CentralResult<void> Connection::copy_in(const std::string& sql, std::string_view data) {
+    if (auto started = copy_start(sql); !started) {
+        return started;
+    }
+    if (auto sent = copy_send(data); !sent) {
+        return sent;
+    }
+    return copy_end();
+}
+
+CentralResult<void> Connection::copy_start(const std::string& sql) {
     PgResult started(PQexec(m_conn.get(), sql.c_str()));
     if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) {
         return error("COPY", started.get());
     }
+    return outcome::success();
+}
+
+CentralResult<void> Connection::copy_send(std::string_view data) {
     constexpr std::size_t chunk = std::size_t{1} << 20U;
     for (std::size_t at = 0; at < data.size(); at += chunk) {
         const std::size_t n = std::min(chunk, data.size() - at);
@@ -92,6 +106,10 @@ CentralResult<void> Connection::copy_in(const std::string& sql, std::string_view
             return error("COPY");
         }
     }
+    return outcome::success();
+}
+
+CentralResult<void> Connection::copy_end() {
     if (PQputCopyEnd(m_conn.get(), nullptr) != 1) {
         return error("COPY");
     }
@@ -104,6 +122,13 @@ CentralResult<void> Connection::copy_in(const std::string& sql, std::string_view
     while (PgResult rest{PQgetResult(m_conn.get())}) {
     }
     return out;
+}
+
+void Connection::copy_abandon(const std::string& why) {
+    if (PQputCopyEnd(m_conn.get(), why.c_str()) == 1) {
+        while (PgResult rest{PQgetResult(m_conn.get())}) {
+        }
+    }
 }
 
 std::string_view value(const PgResult& result, int row, int column) {

@@ -69,6 +69,13 @@ public:
     CentralResult<void> exec_script(const std::string& sql);
     // COPY ... FROM STDIN with `data` in the format the statement names.
     CentralResult<void> copy_in(const std::string& sql, std::string_view data);
+    // The same in parts, so that the server stores the first rows while the rest are
+    // made: copy_start(), copy_send() as often as there is data, then copy_end(), or
+    // copy_abandon() to make the server discard the COPY (its transaction fails).
+    CentralResult<void> copy_start(const std::string& sql);
+    CentralResult<void> copy_send(std::string_view data);
+    CentralResult<void> copy_end();
+    void copy_abandon(const std::string& why);
 
     PGconn* native() const noexcept { return m_conn.get(); }
 
@@ -103,6 +110,10 @@ public:
     void bytes(std::string_view bytes);
     // The data, with its trailer.
     std::string_view data();
+    // The data so far, to be sent ahead of the rest (Connection::copy_send()), and
+    // sent(): it went, the rows go on.
+    std::string_view part() const { return m_out; }
+    void sent() { m_out.clear(); }
 
 private:
     void be(std::uint64_t value, int width);

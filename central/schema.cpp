@@ -7,25 +7,25 @@ namespace outcome = boost::outcome_v2;
 
 const std::string_view schema_sql = R"SQL(
 CREATE TABLE IF NOT EXISTS flowgate_log (
-    origin         text     NOT NULL,
-    seq            bigint   NOT NULL,
-    schema_version smallint NOT NULL,
-    canonical      bytea    NOT NULL,
-    prev_hash      text     NOT NULL,
-    hash           text     NOT NULL,
-    time_us        bigint   NOT NULL,
-    kind           text     NOT NULL,
-    decision       text     NOT NULL,
-    purpose        text     NOT NULL,
-    recipient      text     NOT NULL,
-    subject        text     NOT NULL,
+    origin         text COLLATE "C" NOT NULL,
+    seq            bigint           NOT NULL,
+    schema_version smallint         NOT NULL,
+    canonical      bytea            NOT NULL,
+    prev_hash      text             NOT NULL,
+    hash           text             NOT NULL,
+    time_us        bigint           NOT NULL,
+    kind           text COLLATE "C" NOT NULL,
+    decision       text COLLATE "C" NOT NULL,
+    purpose        text COLLATE "C" NOT NULL,
+    recipient      text COLLATE "C" NOT NULL,
+    subject        text COLLATE "C" NOT NULL,
     PRIMARY KEY (origin, seq)
 );
-CREATE INDEX IF NOT EXISTS flowgate_log_time ON flowgate_log (time_us);
-CREATE INDEX IF NOT EXISTS flowgate_log_recipient ON flowgate_log (recipient, time_us);
-CREATE INDEX IF NOT EXISTS flowgate_log_subject ON flowgate_log (subject, time_us);
-CREATE INDEX IF NOT EXISTS flowgate_log_purpose ON flowgate_log (purpose, time_us);
-CREATE INDEX IF NOT EXISTS flowgate_log_decision ON flowgate_log (decision, time_us);
+CREATE INDEX IF NOT EXISTS flowgate_log_time ON flowgate_log USING brin (time_us);
+CREATE INDEX IF NOT EXISTS flowgate_log_recipient ON flowgate_log (recipient);
+CREATE INDEX IF NOT EXISTS flowgate_log_subject ON flowgate_log (subject);
+CREATE INDEX IF NOT EXISTS flowgate_log_purpose ON flowgate_log (purpose);
+CREATE INDEX IF NOT EXISTS flowgate_log_decision ON flowgate_log (decision);
 CREATE TABLE IF NOT EXISTS flowgate_tree (
     origin   text     NOT NULL,
     end_size bigint   NOT NULL,

@@ -7,9 +7,11 @@
 #include "audit/verifier.hpp"
 #include "central/schema.hpp"
 
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 namespace flowgate::central {
 
@@ -20,6 +22,9 @@ namespace {
 CentralError host_error(const audit::AuditError& error) {
     return CentralError{CentralErrc::host, "the host's store: " + error.message};
 }
+
+// How much of a batch's rows is made before it goes to the server.
+constexpr std::size_t copy_part_bytes = std::size_t{64} << 10U;
 
 CentralError integrity(std::string message) {
     return CentralError{CentralErrc::integrity, std::move(message)};
@@ -48,42 +53,75 @@ CentralResult<CentralTail> central_tail(Connection& conn, const std::string& ori
     return tail;
 }
 
-// What a run of batches carries from one to the next: where the host's rows chain and
-// the tree stands.
+// Where a lane's rows chain and the tree stands, carried from one batch to the next.
 struct Position {
     std::uint64_t seq = 0;
     std::unique_ptr<audit::ChainVerifier> verifier;
     audit::TreeFrontier frontier;
 };
 
+// One batch in flight: its rows (from, to], read from its own reader and copied over its
+// own connection in its own transaction.
+struct Lane {
+    audit::AuditReader* reader = nullptr;
+    Connection* conn = nullptr;
+    bool first = false; // the round's first lane, which goes on from the central tail
+    std::uint64_t from = 0;
+    std::uint64_t to = 0;
+    Position at;
+    std::string first_prev; // the stored prev_hash of the lane's first row
+    std::string last_hash;  // the hash of its last row
+    std::set<std::string> policies;
+    std::uint64_t checkpoints = 0;
+    bool committed = false;
+    std::optional<CentralError> error;
+};
+
 class Shipment {
 public:
-    Shipment(audit::AuditReader& reader, Connection& conn, const ShipOptions& options)
-        : m_reader(reader), m_conn(conn), m_options(options) {}
+    Shipment(std::span<const ShipLane> lanes, const ShipOptions& options)
+        : m_lanes(lanes), m_options(options) {}
 
     CentralResult<ShipReport> run();
 
 private:
     CentralResult<void> resume(const CentralTail& tail);
-    CentralResult<bool> batch();
-    CentralResult<void> checkpoints(std::uint64_t shipped);
-    CentralResult<void> policies(const std::set<std::string>& hashes);
+    CentralResult<bool> round();
+    CentralResult<Position> position_at(audit::AuditReader& reader, std::uint64_t seq) const;
+    CentralResult<void> stage(Lane& lane, const std::string& tail_hash);
+    void finish(Lane& lane, const Lane* before, std::shared_future<bool> before_done,
+                std::promise<bool>& done);
+    CentralResult<void> checkpoints(Lane& lane, std::uint64_t from,
+                                    const std::map<std::uint64_t, audit::TreeHash>& roots);
+    CentralResult<void> policies(Lane& lane);
 
-    audit::AuditReader& m_reader;
-    Connection& m_conn;
+    std::span<const ShipLane> m_lanes;
     const ShipOptions& m_options;
+    Connection& m_conn = *m_lanes.front().conn; // the one that locks and reads the tail
     int m_version = 0;
     std::uint64_t m_host_last = 0;
     std::vector<audit::StoredCheckpoint> m_host_checkpoints;
     std::optional<Position> m_at;
-    std::map<std::uint64_t, audit::TreeHash> m_roots; // the batch's roots at checkpoint sizes
     std::set<std::string> m_policies_seen;
+    std::string m_tail_hash; // the central store's last row's hash, empty when it has none
     ShipReport m_report;
-    BinaryCopy m_rows_copy;
-    BinaryCopy m_nodes_copy;
 };
 
+CentralResult<Position> Shipment::position_at(audit::AuditReader& reader, std::uint64_t seq) const {
+    Position at;
+    at.seq = seq;
+    at.verifier = std::make_unique<audit::ChainVerifier>(seq + 1, nullptr, m_version);
+    audit::StoredTree tree(reader.connection(), m_version);
+    auto frontier = audit::TreeFrontier::from_source(seq, tree);
+    if (!frontier) {
+        return host_error(audit::tree_error(frontier.error(), tree));
+    }
+    at.frontier = frontier.value();
+    return at;
+}
+
 CentralResult<void> Shipment::resume(const CentralTail& tail) {
+    audit::AuditReader& reader = *m_lanes.front().reader;
     if (tail.seq > m_host_last) {
         return integrity("the central store holds " + std::to_string(tail.seq) +
                          " rows of origin '" + m_report.origin + "', the host's store only " +
@@ -94,7 +132,7 @@ CentralResult<void> Shipment::resume(const CentralTail& tail) {
         audit::AuditRowRange range;
         range.from_seq = static_cast<std::int64_t>(tail.seq);
         range.to_seq = range.from_seq;
-        auto rows = m_reader.rows(range);
+        auto rows = reader.rows(range);
         if (!rows) {
             return host_error(rows.error());
         }
@@ -106,31 +144,195 @@ CentralResult<void> Shipment::resume(const CentralTail& tail) {
                              "': the host's row differs from the central store's copy");
         }
     }
-    Position at;
-    at.seq = tail.seq;
-    at.verifier = std::make_unique<audit::ChainVerifier>(tail.seq + 1, nullptr, m_version);
-    audit::StoredTree tree(m_reader.connection(), m_version);
-    auto frontier = audit::TreeFrontier::from_source(tail.seq, tree);
-    if (!frontier) {
-        return host_error(audit::tree_error(frontier.error(), tree));
+    auto at = position_at(reader, tail.seq);
+    if (!at) {
+        return at.error();
     }
-    at.frontier = frontier.value();
-    m_at = std::move(at);
+    m_at = std::move(at).value();
     return outcome::success();
 }
 
-// One transaction: false once there is nothing more to ship.
-CentralResult<bool> Shipment::batch() {
-    if (auto begun = m_conn.exec("BEGIN"); !begun) {
+// A lane's batch, short of its policy texts and its COMMIT: the rows, streamed to the
+// server as they are read and checked (whatever goes wrong before their end abandons the
+// COPY, and with it the transaction), the tree nodes they complete and the checkpoints
+// they reach.
+CentralResult<void> Shipment::stage(Lane& lane, const std::string& tail_hash) {
+    Connection& conn = *lane.conn;
+    Position& at = lane.at;
+    const std::uint64_t from = at.seq;
+    if (auto begun = conn.exec("BEGIN"); !begun) {
         return begun.error();
     }
-    auto locked = m_conn.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+    std::set<std::uint64_t> sizes;
+    for (const audit::StoredCheckpoint& stored : m_host_checkpoints) {
+        if (stored.tree_size > from && stored.tree_size <= lane.to) {
+            sizes.insert(stored.tree_size);
+        }
+    }
+    std::map<std::uint64_t, audit::TreeHash> roots; // the batch's roots at checkpoint sizes
+    BinaryCopy rows_copy;
+    BinaryCopy nodes_copy;
+    std::string canonical;
+    bool linked = true;
+    const bool rows = lane.to > from;
+    if (rows) {
+        if (auto started = conn.copy_start(
+                "COPY flowgate_log (origin, seq, schema_version, canonical, prev_hash, hash, "
+                "time_us, kind, decision, purpose, recipient, subject) FROM STDIN (FORMAT binary)");
+            !started) {
+            return started.error();
+        }
+    }
+    std::optional<CentralError> sending;
+    audit::AuditRowRange range;
+    range.from_seq = static_cast<std::int64_t>(from + 1);
+    range.to_seq = static_cast<std::int64_t>(lane.to);
+    auto walked = lane.reader->for_each_row(range, [&](const audit::AuditRowView& row) {
+        if (!at.verifier->add(row)) {
+            return false;
+        }
+        if (at.verifier->rows() == 1) {
+            lane.first_prev = std::string(row.prev_hash);
+            if (!tail_hash.empty() && row.prev_hash != tail_hash) {
+                linked = false;
+                return false;
+            }
+        }
+        lane.last_hash.assign(row.hash);
+        audit::canonical_row_bytes(row, m_version, canonical);
+        for (const audit::TreeNode& node : at.frontier.append(at.verifier->leaf())) {
+            if (node.id.level >= audit::tree_stored_from_level) {
+                nodes_copy.row(4);
+                nodes_copy.text(m_report.origin);
+                nodes_copy.int8(static_cast<std::int64_t>(audit::node_end(node.id)));
+                nodes_copy.int2(static_cast<std::int16_t>(node.id.level));
+                nodes_copy.bytes(audit::hash_bytes(node.hash));
+            }
+        }
+        if (sizes.contains(row.seq)) {
+            roots[row.seq] = at.frontier.root();
+        }
+        rows_copy.row(12);
+        rows_copy.text(m_report.origin);
+        rows_copy.int8(static_cast<std::int64_t>(row.seq));
+        rows_copy.int2(static_cast<std::int16_t>(m_version));
+        rows_copy.bytes(canonical);
+        rows_copy.text(row.prev_hash);
+        rows_copy.text(row.hash);
+        rows_copy.int8(row.time_us);
+        for (const std::string_view text :
+             {row.kind, row.decision, row.purpose, row.recipient, row.subject}) {
+            rows_copy.text(text);
+        }
+        if (!row.policy_hash.empty() && !m_policies_seen.contains(std::string(row.policy_hash))) {
+            lane.policies.emplace(row.policy_hash);
+        }
+        if (rows_copy.part().size() >= copy_part_bytes) {
+            if (auto sent = conn.copy_send(rows_copy.part()); !sent) {
+                sending = sent.error();
+                return false;
+            }
+            rows_copy.sent();
+        }
+        return true;
+    });
+    std::optional<CentralError> failed;
+    if (sending) {
+        failed = *sending;
+    } else if (!walked) {
+        failed = host_error(walked.error());
+    } else if (!linked) {
+        failed = integrity("seq " + std::to_string(from + 1) + " of origin '" + m_report.origin +
+                           "' does not link to the central store's seq " + std::to_string(from));
+    } else {
+        at.verifier->end_at(lane.to);
+        if (at.verifier->fault()) {
+            failed = integrity("the host's log '" + m_report.origin + "' at " +
+                               audit::describe(*at.verifier->fault()));
+        }
+    }
+    if (failed) {
+        if (rows) {
+            conn.copy_abandon(failed->message);
+        }
+        return *failed;
+    }
+    if (rows) {
+        if (auto sent = conn.copy_send(rows_copy.data()); !sent) {
+            return sent.error();
+        }
+        if (auto copied = conn.copy_end(); !copied) {
+            return copied.error();
+        }
+        if (!nodes_copy.empty()) {
+            if (auto copied = conn.copy_in(
+                    "COPY flowgate_tree (origin, end_size, level, hash) FROM STDIN (FORMAT binary)",
+                    nodes_copy.data());
+                !copied) {
+                return copied.error();
+            }
+        }
+    }
+    // The first lane also ships any older checkpoint the central store lacks.
+    if (auto shipped = checkpoints(lane, lane.first ? 0 : from, roots); !shipped) {
+        return shipped.error();
+    }
+    at.seq = lane.to;
+    return outcome::success();
+}
+
+// Commits a staged lane once the lane before it has committed, its rows linked to that
+// lane's; otherwise rolls it back. `done` says whether it committed.
+void Shipment::finish(Lane& lane, const Lane* before, std::shared_future<bool> before_done,
+                      std::promise<bool>& done) {
+    auto staged = stage(lane, before == nullptr ? m_tail_hash : std::string());
+    const bool before_committed = before == nullptr || before_done.get();
+    if (staged && before != nullptr && before_committed && lane.first_prev != before->last_hash) {
+        staged =
+            integrity("seq " + std::to_string(before->to + 1) + " of origin '" + m_report.origin +
+                      "' does not link to seq " + std::to_string(before->to));
+    }
+    // The policy texts last: a lane that copied the same text before this one would
+    // make this one's copy wait for its commit.
+    if (staged && before_committed) {
+        staged = policies(lane);
+    }
+    if (staged && before_committed) {
+        auto committed = lane.conn->exec("COMMIT");
+        lane.committed = static_cast<bool>(committed);
+        if (!committed) {
+            lane.error = committed.error();
+        }
+    } else {
+        if (!staged) {
+            lane.error = staged.error();
+        }
+        if (PQtransactionStatus(lane.conn->native()) != PQTRANS_IDLE &&
+            PQstatus(lane.conn->native()) == CONNECTION_OK) {
+            (void)lane.conn->exec("ROLLBACK");
+        }
+    }
+    done.set_value(lane.committed);
+}
+
+// One round: up to a batch per lane, their transactions committed in seq order, with an
+// advisory lock per origin held across them (two shippers of an origin take turns). False
+// once there is nothing more to ship.
+CentralResult<bool> Shipment::round() {
+    auto locked = m_conn.exec("SELECT pg_advisory_lock(hashtextextended($1, 0))",
                               Params().text(m_report.origin));
     if (!locked) {
         return locked.error();
     }
+    auto unlock = [&] {
+        if (PQstatus(m_conn.native()) == CONNECTION_OK) {
+            (void)m_conn.exec("SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                              Params().text(m_report.origin));
+        }
+    };
     auto tail = central_tail(m_conn, m_report.origin);
     if (!tail) {
+        unlock();
         return tail.error();
     }
     if (m_report.batches == 0) {
@@ -138,119 +340,85 @@ CentralResult<bool> Shipment::batch() {
     }
     if (!m_at || m_at->seq != tail.value().seq) {
         if (auto resumed = resume(tail.value()); !resumed) {
+            unlock();
             return resumed.error();
         }
     }
-    Position& at = *m_at;
-    const std::uint64_t last = std::min<std::uint64_t>(at.seq + m_options.batch_rows, m_host_last);
-    m_rows_copy.clear();
-    m_nodes_copy.clear();
-    m_roots.clear();
-    std::set<std::uint64_t> sizes;
-    for (const audit::StoredCheckpoint& stored : m_host_checkpoints) {
-        if (stored.tree_size > at.seq && stored.tree_size <= last) {
-            sizes.insert(stored.tree_size);
+    m_tail_hash = tail.value().seq > 0 ? tail.value().hash : std::string();
+    // The batches of this round: the first goes on from the tail; each other starts
+    // where the one before it ends, its chain and tree taken from the host.
+    std::vector<Lane> lanes;
+    std::uint64_t seq = m_at->seq;
+    for (const ShipLane& parts : m_lanes) {
+        if (!lanes.empty() && seq >= m_host_last) {
+            break;
         }
-    }
-    std::set<std::string> policies;
-    std::optional<audit::ChainFault> fault;
-    std::string canonical;
-    bool linked = true;
-    audit::AuditRowRange range;
-    range.from_seq = static_cast<std::int64_t>(at.seq + 1);
-    range.to_seq = static_cast<std::int64_t>(last);
-    auto walked = m_reader.for_each_row(range, [&](const audit::AuditRowView& row) {
-        if (!at.verifier->add(row)) {
-            return false;
-        }
-        if (at.verifier->rows() == 1 && at.seq > 0 && row.prev_hash != tail.value().hash) {
-            linked = false;
-            return false;
-        }
-        audit::canonical_row_bytes(row, m_version, canonical);
-        for (const audit::TreeNode& node : at.frontier.append(at.verifier->leaf())) {
-            if (node.id.level >= audit::tree_stored_from_level) {
-                m_nodes_copy.row(4);
-                m_nodes_copy.text(m_report.origin);
-                m_nodes_copy.int8(static_cast<std::int64_t>(audit::node_end(node.id)));
-                m_nodes_copy.int2(static_cast<std::int16_t>(node.id.level));
-                m_nodes_copy.bytes(audit::hash_bytes(node.hash));
+        Lane lane;
+        lane.reader = parts.reader;
+        lane.conn = parts.conn;
+        lane.first = lanes.empty();
+        lane.from = seq;
+        lane.to = std::min<std::uint64_t>(seq + m_options.batch_rows, m_host_last);
+        if (lanes.empty()) {
+            lane.at = std::move(*m_at);
+            m_at.reset();
+        } else {
+            auto at = position_at(*lane.reader, seq);
+            if (!at) {
+                unlock();
+                return at.error();
             }
+            lane.at = std::move(at).value();
         }
-        if (sizes.contains(row.seq)) {
-            m_roots[row.seq] = at.frontier.root();
-        }
-        m_rows_copy.row(12);
-        m_rows_copy.text(m_report.origin);
-        m_rows_copy.int8(static_cast<std::int64_t>(row.seq));
-        m_rows_copy.int2(static_cast<std::int16_t>(m_version));
-        m_rows_copy.bytes(canonical);
-        m_rows_copy.text(row.prev_hash);
-        m_rows_copy.text(row.hash);
-        m_rows_copy.int8(row.time_us);
-        for (const std::string_view text :
-             {row.kind, row.decision, row.purpose, row.recipient, row.subject}) {
-            m_rows_copy.text(text);
-        }
-        if (!row.policy_hash.empty() && !m_policies_seen.contains(std::string(row.policy_hash))) {
-            policies.emplace(row.policy_hash);
-        }
-        return true;
-    });
-    if (!walked) {
-        return host_error(walked.error());
+        seq = lane.to;
+        lanes.push_back(std::move(lane));
     }
-    if (!linked) {
-        return integrity("seq " + std::to_string(at.seq + 1) + " of origin '" + m_report.origin +
-                         "' does not link to the central store's seq " + std::to_string(at.seq));
+    std::vector<std::promise<bool>> done(lanes.size());
+    std::vector<std::shared_future<bool>> committed;
+    for (std::promise<bool>& promise : done) {
+        committed.push_back(promise.get_future().share());
     }
-    at.verifier->end_at(last);
-    if (at.verifier->fault()) {
-        return integrity("the host's log '" + m_report.origin + "' at " +
-                         audit::describe(*at.verifier->fault()));
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < lanes.size(); ++i) {
+        threads.emplace_back(
+            [&, i] { finish(lanes[i], &lanes[i - 1], committed[i - 1], done[i]); });
     }
-    if (last > at.seq) {
-        if (auto copied = m_conn.copy_in(
-                "COPY flowgate_log (origin, seq, schema_version, canonical, prev_hash, hash, "
-                "time_us, kind, decision, purpose, recipient, subject) FROM STDIN (FORMAT binary)",
-                m_rows_copy.data());
-            !copied) {
-            return copied.error();
-        }
-        if (!m_nodes_copy.empty()) {
-            if (auto copied = m_conn.copy_in(
-                    "COPY flowgate_tree (origin, end_size, level, hash) FROM STDIN (FORMAT binary)",
-                    m_nodes_copy.data());
-                !copied) {
-                return copied.error();
+    finish(lanes.front(), nullptr, {}, done.front());
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+    unlock();
+    // What committed, in order; the first failure is the round's error.
+    std::optional<CentralError> error;
+    for (Lane& lane : lanes) {
+        if (!lane.committed) {
+            if (!error && lane.error) {
+                error = lane.error;
             }
+            continue;
         }
+        m_policies_seen.insert(lane.policies.begin(), lane.policies.end());
+        m_report.rows += lane.to - lane.from;
+        m_report.checkpoints += lane.checkpoints;
+        m_report.central_after = lane.to;
+        ++m_report.batches;
+        m_at = std::move(lane.at);
     }
-    if (auto shipped =
-            policies.empty() ? CentralResult<void>(outcome::success()) : this->policies(policies);
-        !shipped) {
-        return shipped.error();
+    if (error) {
+        return *error;
     }
-    if (auto shipped = checkpoints(last); !shipped) {
-        return shipped.error();
-    }
-    if (auto committed = m_conn.exec("COMMIT"); !committed) {
-        return committed.error();
-    }
-    m_policies_seen.insert(policies.begin(), policies.end());
-    m_report.rows += last - at.seq;
-    m_report.central_after = last;
-    ++m_report.batches;
-    at.seq = last;
-    return last < m_host_last;
+    return m_at->seq < m_host_last;
 }
 
-// Ships the host's checkpoints of trees of at most `shipped` rows that the central store
-// does not hold, each checked first.
-CentralResult<void> Shipment::checkpoints(std::uint64_t shipped) {
-    auto central = m_conn.exec("SELECT tree_size::text, time_us::text, note FROM "
-                               "flowgate_checkpoint WHERE origin = $1",
-                               Params().text(m_report.origin));
+// Ships the host's checkpoints of trees of more than `from` and at most the lane's rows
+// that the central store does not hold, each checked first.
+CentralResult<void> Shipment::checkpoints(Lane& lane, std::uint64_t from,
+                                          const std::map<std::uint64_t, audit::TreeHash>& roots) {
+    Connection& conn = *lane.conn;
+    auto central =
+        conn.exec("SELECT tree_size::text, time_us::text, note FROM "
+                  "flowgate_checkpoint WHERE origin = $1 AND tree_size > $2",
+                  Params().text(m_report.origin).number(static_cast<std::int64_t>(from)));
     if (!central) {
         return central.error();
     }
@@ -261,7 +429,7 @@ CentralResult<void> Shipment::checkpoints(std::uint64_t shipped) {
                      std::string(value(central.value(), i, 2)));
     }
     for (const audit::StoredCheckpoint& stored : m_host_checkpoints) {
-        if (stored.tree_size > shipped) {
+        if (stored.tree_size <= from || stored.tree_size > lane.to) {
             continue;
         }
         const auto key =
@@ -275,12 +443,12 @@ CentralResult<void> Shipment::checkpoints(std::uint64_t shipped) {
             continue;
         }
         auto fault = audit::stored_checkpoint_fault(
-            stored, m_report.origin, shipped, m_options.key,
+            stored, m_report.origin, lane.to, m_options.key,
             [&](std::uint64_t size) -> audit::AuditResult<audit::TreeHash> {
-                if (const auto root = m_roots.find(size); root != m_roots.end()) {
+                if (const auto root = roots.find(size); root != roots.end()) {
                     return root->second;
                 }
-                return m_reader.tree_root(size);
+                return lane.reader->tree_root(size);
             });
         if (!fault) {
             return host_error(fault.error());
@@ -288,29 +456,31 @@ CentralResult<void> Shipment::checkpoints(std::uint64_t shipped) {
         if (!fault.value().empty()) {
             return integrity("origin '" + m_report.origin + "': " + fault.value());
         }
-        auto inserted = m_conn.exec("INSERT INTO flowgate_checkpoint (origin, tree_size, time_us, "
-                                    "note) VALUES ($1, $2, $3, $4)",
-                                    Params()
-                                        .text(m_report.origin)
-                                        .number(static_cast<std::int64_t>(stored.tree_size))
-                                        .number(stored.time_us)
-                                        .text(stored.note));
+        auto inserted = conn.exec("INSERT INTO flowgate_checkpoint (origin, tree_size, time_us, "
+                                  "note) VALUES ($1, $2, $3, $4)",
+                                  Params()
+                                      .text(m_report.origin)
+                                      .number(static_cast<std::int64_t>(stored.tree_size))
+                                      .number(stored.time_us)
+                                      .text(stored.note));
         if (!inserted) {
             return inserted.error();
         }
-        ++m_report.checkpoints;
+        ++lane.checkpoints;
     }
     return outcome::success();
 }
 
-CentralResult<void> Shipment::policies(const std::set<std::string>& hashes) {
-    for (const std::string& hash : hashes) {
-        auto files = m_reader.policy_files(hash);
+// The policies the lane's rows name that no batch of an earlier round shipped; those a
+// lane before it in this round shipped are there already (ON CONFLICT DO NOTHING).
+CentralResult<void> Shipment::policies(Lane& lane) {
+    for (const std::string& hash : lane.policies) {
+        auto files = lane.reader->policy_files(hash);
         if (!files) {
             return host_error(files.error());
         }
         for (const auto& [file, content] : files.value()) {
-            auto inserted = m_conn.exec(
+            auto inserted = lane.conn->exec(
                 "INSERT INTO flowgate_policy (origin, policy_hash, file, content) VALUES ($1, $2, "
                 "$3, $4) ON CONFLICT DO NOTHING",
                 Params().text(m_report.origin).text(hash).text(file).text(content));
@@ -323,24 +493,36 @@ CentralResult<void> Shipment::policies(const std::set<std::string>& hashes) {
 }
 
 CentralResult<ShipReport> Shipment::run() {
-    auto origin = m_reader.origin();
+    audit::AuditReader& reader = *m_lanes.front().reader;
+    auto origin = reader.origin();
     if (!origin) {
         return host_error(origin.error());
     }
     if (origin.value().empty()) {
         return CentralError{CentralErrc::host,
                             "the host's store is of schema version " +
-                                std::to_string(m_reader.schema_version()) +
+                                std::to_string(reader.schema_version()) +
                                 ", which has no origin and no checkpoints: it cannot be shipped"};
     }
     m_report.origin = origin.value();
-    m_version = m_reader.schema_version();
-    auto last = m_reader.last_seq();
+    m_version = reader.schema_version();
+    auto last = reader.last_seq();
     if (!last) {
         return host_error(last.error());
     }
     m_host_last = last.value();
-    auto stored = m_reader.checkpoints();
+    for (const ShipLane& lane : m_lanes.subspan(1)) {
+        auto there = lane.reader->last_seq();
+        if (!there) {
+            return host_error(there.error());
+        }
+        if (there.value() < m_host_last) {
+            return CentralError{CentralErrc::host,
+                                "the host's store: a lane's reader sees fewer rows than the "
+                                "first (readers must be opened first to last)"};
+        }
+    }
+    auto stored = reader.checkpoints();
     if (!stored) {
         return host_error(stored.error());
     }
@@ -349,12 +531,8 @@ CentralResult<ShipReport> Shipment::run() {
         return made.error();
     }
     while (true) {
-        auto more = batch();
+        auto more = round();
         if (!more) {
-            if (PQtransactionStatus(m_conn.native()) != PQTRANS_IDLE &&
-                PQstatus(m_conn.native()) == CONNECTION_OK) {
-                (void)m_conn.exec("ROLLBACK");
-            }
             return more.error();
         }
         if (!more.value()) {
@@ -365,9 +543,32 @@ CentralResult<ShipReport> Shipment::run() {
 
 } // namespace
 
+CentralResult<ShipReport> ship(std::span<const ShipLane> lanes, const ShipOptions& options) {
+    if (lanes.empty()) {
+        return CentralError{CentralErrc::refused, "shipping needs a connection"};
+    }
+    return Shipment(lanes, options).run();
+}
+
 CentralResult<ShipReport> ship(audit::AuditReader& reader, Connection& conn,
                                const ShipOptions& options) {
-    return Shipment(reader, conn, options).run();
+    const ShipLane lane{&reader, &conn};
+    return ship(std::span(&lane, 1), options);
+}
+
+CentralResult<ShipReport> ship_store(const std::filesystem::path& db,
+                                     std::vector<Connection>& conns, const ShipOptions& options) {
+    std::vector<std::unique_ptr<audit::AuditReader>> readers;
+    std::vector<ShipLane> lanes;
+    for (Connection& conn : conns) {
+        auto reader = audit::AuditReader::open(db);
+        if (!reader) {
+            return host_error(reader.error());
+        }
+        readers.push_back(std::move(reader).value());
+        lanes.push_back(ShipLane{readers.back().get(), &conn});
+    }
+    return ship(lanes, options);
 }
 
 } // namespace flowgate::central

@@ -16,8 +16,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace flowgate::central {
 
@@ -36,9 +39,25 @@ struct ShipReport {
     std::uint64_t batches = 0;        // transactions committed
 };
 
-// Ships what the reader's snapshot holds past the central store's copy of its log.
-// Makes the central tables first if they are not there (ensure_schema()).
+// A reader of the host's store and a connection to the central store: one batch in
+// flight. A shipment over several has as many batches in flight at once, each in its own
+// transaction, which the server stores in parallel (a backend each); they commit in seq
+// order, a batch only once the one before it has, so the central store still only ever
+// holds whole batches from seq 1 on.
+struct ShipLane {
+    audit::AuditReader* reader = nullptr;
+    Connection* conn = nullptr;
+};
+
+// Ships what the first lane's reader's snapshot holds past the central store's copy of
+// its log; the other lanes' readers must have been opened after it (they see at least
+// its rows). Makes the central tables first if they are not there (ensure_schema()).
+CentralResult<ShipReport> ship(std::span<const ShipLane> lanes, const ShipOptions& options);
+// Over one connection.
 CentralResult<ShipReport> ship(audit::AuditReader& reader, Connection& conn,
                                const ShipOptions& options);
+// The store at `db`, a reader of it opened for each connection.
+CentralResult<ShipReport> ship_store(const std::filesystem::path& db,
+                                     std::vector<Connection>& conns, const ShipOptions& options);
 
 } // namespace flowgate::central

@@ -43,6 +43,7 @@ struct ShipArgs {
     std::string key;
     bool follow = false;
     std::size_t batch = 10'000;
+    std::size_t connections = 2;
     double interval_seconds = 1.0;
 };
 
@@ -60,17 +61,6 @@ int status_of(const central::CentralError& error) {
     return error.code == central::CentralErrc::integrity ? exit_deny : exit_error;
 }
 
-// One round: a fresh snapshot of the host's store shipped over `conn`.
-central::CentralResult<central::ShipReport>
-ship_round(const ShipArgs& args, central::Connection& conn, const central::ShipOptions& options) {
-    auto reader = audit::AuditReader::open(args.db);
-    if (!reader) {
-        return central::CentralError{central::CentralErrc::host,
-                                     "the host's store: " + reader.error().message};
-    }
-    return central::ship(*reader.value(), conn, options);
-}
-
 int run_ship(const ShipArgs& args) {
     central::ShipOptions options;
     options.batch_rows = std::max<std::size_t>(args.batch, 1);
@@ -86,22 +76,24 @@ int run_ship(const ShipArgs& args) {
         std::signal(SIGTERM, request_stop);
         std::signal(SIGINT, request_stop);
     }
-    std::optional<central::Connection> conn;
+    std::vector<central::Connection> conns;
     double backoff = args.interval_seconds;
     bool waiting = false;
     while (true) {
         central::CentralResult<central::ShipReport> shipped =
             central::CentralError{central::CentralErrc::unavailable, ""};
-        if (!conn) {
+        while (conns.size() < args.connections) {
             auto opened = central::Connection::open(args.to);
-            if (opened) {
-                conn.emplace(std::move(opened).value());
-            } else {
+            if (!opened) {
                 shipped = opened.error();
+                conns.clear();
+                break;
             }
+            conns.push_back(std::move(opened).value());
         }
-        if (conn) {
-            shipped = ship_round(args, *conn, options);
+        if (!conns.empty()) {
+            // Each round a fresh snapshot of the host's store.
+            shipped = central::ship_store(args.db, conns, options);
         }
         if (shipped) {
             const central::ShipReport& report = shipped.value();
@@ -130,7 +122,7 @@ int run_ship(const ShipArgs& args) {
                           << std::endl;
                 waiting = true;
             }
-            conn.reset();
+            conns.clear();
             backoff = std::min(backoff * 2, 30.0);
         }
         if (g_stopping != 0) {
@@ -485,6 +477,10 @@ void register_ship_commands(CLI::App& audit, Outcome& outcome) {
                    "Keep shipping as the daemon writes; wait and retry while PostgreSQL is "
                    "down; stop on SIGTERM");
     ship->add_option("--batch", args->batch, "Rows per transaction")->check(CLI::PositiveNumber);
+    ship->add_option("--connections", args->connections,
+                     "Batches in flight at once, each over its own connection (committed in "
+                     "order)")
+        ->check(CLI::Range(1, 16));
     ship->add_option("--interval", args->interval_seconds,
                      "With --follow: seconds between looks at the store")
         ->check(CLI::PositiveNumber);

@@ -4,8 +4,9 @@
 // AuditStore in relaxed durability (not timed), with rows the size of the daemon's;
 // the shipping is the library call the command makes, in its default batches, into an
 // empty central store, checks included (every row's chain link and hash, the tree, each
-// checkpoint). Run a Release build against a database of your own:
-//     bench_ship ROWS 'postgresql:///bench?host=/tmp/pg'
+// checkpoint), over as many connections as the command opens by default (2) or as given.
+// Run a Release build against a database of your own:
+//     bench_ship ROWS 'postgresql:///bench?host=/tmp/pg' [CONNECTIONS]
 #include "audit/reader.hpp"
 #include "audit/store.hpp"
 #include "central/pg.hpp"
@@ -20,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <time.h>
 #include <unistd.h>
@@ -105,45 +107,58 @@ double other_cpu_seconds(int pid) {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: bench_ship ROWS URI (an empty database)\n");
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: bench_ship ROWS URI [CONNECTIONS] (an empty database)\n");
         return 2;
     }
     const std::size_t rows = std::strtoull(argv[1], nullptr, 10);
+    const std::size_t connections = argc == 4 ? std::strtoull(argv[3], nullptr, 10) : 2;
     const fs::path dir = fs::temp_directory_path() / ("bench-ship-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path db = dir / "audit.db";
     if (!write_log(db, rows)) {
         return 1;
     }
-    auto reader = audit::AuditReader::open(db);
-    auto conn = central::Connection::open(argv[2]);
-    if (!reader || !conn) {
-        std::fprintf(stderr, "cannot open the store or the database\n");
-        return 1;
+    std::vector<central::Connection> conns;
+    std::vector<int> backends;
+    for (std::size_t i = 0; i < std::max<std::size_t>(connections, 1); ++i) {
+        auto conn = central::Connection::open(argv[2]);
+        if (!conn) {
+            std::fprintf(stderr, "cannot open the database: %s\n", conn.error().message.c_str());
+            return 1;
+        }
+        backends.push_back(PQbackendPID(conn.value().native()));
+        conns.push_back(std::move(conn).value());
     }
-    const int backend = PQbackendPID(conn.value().native());
-    const double backend_before = other_cpu_seconds(backend);
+    auto backends_cpu = [&] {
+        double sum = 0;
+        for (const int pid : backends) {
+            sum += other_cpu_seconds(pid);
+        }
+        return sum;
+    };
+    const double backend_before = backends_cpu();
     const double cpu_before = process_cpu_seconds();
     const auto start = std::chrono::steady_clock::now();
-    auto shipped = central::ship(*reader.value(), conn.value(), {});
+    auto shipped = central::ship_store(db, conns, {});
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double cpu = process_cpu_seconds() - cpu_before;
-    const double backend_cpu = other_cpu_seconds(backend) - backend_before;
+    const double backend_cpu = backends_cpu() - backend_before;
     fs::remove_all(dir);
     if (!shipped) {
         std::fprintf(stderr, "ship: %s\n", shipped.error().message.c_str());
         return 1;
     }
-    std::printf("ship: %llu rows and %llu checkpoints in %.2f s: %.0f rows/s\n",
+    std::printf("ship: %llu rows and %llu checkpoints over %zu connections in %.2f s: %.0f "
+                "rows/s\n",
                 static_cast<unsigned long long>(shipped.value().rows),
-                static_cast<unsigned long long>(shipped.value().checkpoints), seconds,
+                static_cast<unsigned long long>(shipped.value().checkpoints), conns.size(), seconds,
                 static_cast<double>(shipped.value().rows) / seconds);
     // On a shared machine the wall-clock figure depends on what else runs; the processor
     // time does not.
     std::printf("ship: processor time %.2f s in the shipper, %.2f s in the PostgreSQL "
-                "backend: %.0f rows per processor-second of both\n",
+                "backends: %.0f rows per processor-second of all\n",
                 cpu, backend_cpu,
                 static_cast<double>(shipped.value().rows) / std::max(cpu + backend_cpu, 1e-9));
     return 0;

@@ -287,6 +287,51 @@ TEST_CASE("central: a shipper killed mid-batch resumes with nothing lost and not
     CHECK(central_chain(pg, origin) == host_chain(daemon));
 }
 
+TEST_CASE("central: over two connections a batch commits only after the batch before it",
+          "[central]") {
+    SKIP_WITHOUT_POSTGRES();
+    Postgres pg;
+    Daemon daemon;
+    REQUIRE(daemon.start());
+    load(daemon, 1000);
+    daemon.signal(SIGTERM);
+    REQUIRE(daemon.wait_exit() == 0);
+    const std::string origin = origin_of(daemon);
+    REQUIRE(host_rows(daemon) >= 900);
+    // Batches of 200 two at a time: 1-200 and 201-400, then 401-600 and 601-800.
+    auto alter_host_row = [&daemon](int seq) {
+        const CommandResult changed = run_command(
+            daemon.dir(), "sqlite3 " + shell_quoted(daemon.db().string()) + " " +
+                              shell_quoted("DROP TRIGGER audit_log_no_update; UPDATE audit_log "
+                                           "SET time_us = time_us + 1 WHERE seq = " +
+                                           std::to_string(seq)));
+        INFO(changed.err);
+        REQUIRE(changed.status == 0);
+    };
+    std::int64_t kept = 0;
+    std::string named;
+    SECTION("a row altered in the second batch of a round: the first commits, not the second") {
+        alter_host_row(650);
+        kept = 600;
+        named = "seq 650";
+    }
+    SECTION("a row altered in the first: the second, whole as it is, does not commit either") {
+        alter_host_row(450);
+        kept = 400;
+        named = "seq 450";
+    }
+    const CommandResult shipped = ship(daemon, pg, {"--batch", "200", "--connections", "2"});
+    INFO(shipped.out << shipped.err);
+    CHECK(shipped.status == 1);
+    CHECK_THAT(shipped.err, Catch::Contains(named));
+    CHECK(central_count(pg) == kept);
+    CHECK(central_count(pg, "origin = '" + origin + "' AND seq <= " + std::to_string(kept)) ==
+          kept);
+    const CommandResult verified = central_verify(daemon, pg, origin);
+    INFO(verified.out << verified.err);
+    CHECK(verified.status == 0);
+}
+
 TEST_CASE("central: with PostgreSQL stopped mid-ship, the shipper waits and then resumes",
           "[central]") {
     SKIP_WITHOUT_POSTGRES();
