@@ -88,7 +88,7 @@ private:
     CentralResult<void> resume(const CentralTail& tail);
     CentralResult<bool> round();
     CentralResult<Position> position_at(audit::AuditReader& reader, std::uint64_t seq) const;
-    CentralResult<void> stage(Lane& lane, const std::string& tail_hash);
+    CentralResult<void> stage(Lane& lane);
     void finish(Lane& lane, const Lane* before, std::shared_future<bool> before_done,
                 std::promise<bool>& done);
     CentralResult<void> checkpoints(Lane& lane, std::uint64_t from,
@@ -156,7 +156,7 @@ CentralResult<void> Shipment::resume(const CentralTail& tail) {
 // server as they are read and checked (whatever goes wrong before their end abandons the
 // COPY, and with it the transaction), the tree nodes they complete and the checkpoints
 // they reach.
-CentralResult<void> Shipment::stage(Lane& lane, const std::string& tail_hash) {
+CentralResult<void> Shipment::stage(Lane& lane) {
     Connection& conn = *lane.conn;
     Position& at = lane.at;
     const std::uint64_t from = at.seq;
@@ -193,7 +193,9 @@ CentralResult<void> Shipment::stage(Lane& lane, const std::string& tail_hash) {
         }
         if (at.verifier->rows() == 1) {
             lane.first_prev = std::string(row.prev_hash);
-            if (!tail_hash.empty() && row.prev_hash != tail_hash) {
+            // The first lane's rows go on from the central store's last row; a later
+            // lane's link to the lane before is checked once that one is staged (finish()).
+            if (lane.first && !m_tail_hash.empty() && row.prev_hash != m_tail_hash) {
                 linked = false;
                 return false;
             }
@@ -285,7 +287,7 @@ CentralResult<void> Shipment::stage(Lane& lane, const std::string& tail_hash) {
 // lane's; otherwise rolls it back. `done` says whether it committed.
 void Shipment::finish(Lane& lane, const Lane* before, std::shared_future<bool> before_done,
                       std::promise<bool>& done) {
-    auto staged = stage(lane, before == nullptr ? m_tail_hash : std::string());
+    auto staged = stage(lane);
     const bool before_committed = before == nullptr || before_done.get();
     if (staged && before != nullptr && before_committed && lane.first_prev != before->last_hash) {
         staged =
@@ -548,12 +550,6 @@ CentralResult<ShipReport> ship(std::span<const ShipLane> lanes, const ShipOption
         return CentralError{CentralErrc::refused, "shipping needs a connection"};
     }
     return Shipment(lanes, options).run();
-}
-
-CentralResult<ShipReport> ship(audit::AuditReader& reader, Connection& conn,
-                               const ShipOptions& options) {
-    const ShipLane lane{&reader, &conn};
-    return ship(std::span(&lane, 1), options);
 }
 
 CentralResult<ShipReport> ship_store(const std::filesystem::path& db,

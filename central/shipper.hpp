@@ -53,9 +53,6 @@ struct ShipLane {
 // its log; the other lanes' readers must have been opened after it (they see at least
 // its rows). Makes the central tables first if they are not there (ensure_schema()).
 CentralResult<ShipReport> ship(std::span<const ShipLane> lanes, const ShipOptions& options);
-// Over one connection.
-CentralResult<ShipReport> ship(audit::AuditReader& reader, Connection& conn,
-                               const ShipOptions& options);
 // The store at `db`, a reader of it opened for each connection.
 CentralResult<ShipReport> ship_store(const std::filesystem::path& db,
                                      std::vector<Connection>& conns, const ShipOptions& options);
