@@ -20,9 +20,11 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <fcntl.h>
 #include <future>
 #include <mutex>
 #include <optional>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <variant>
@@ -37,6 +39,10 @@ namespace {
 // The most WAL frames the writer copies itself when it restarts a long WAL (1 MiB of
 // 4 KiB pages): the checkpointer has copied the rest.
 constexpr std::size_t wal_top_up_frames = 256;
+
+// SQLite's WAL format: a 32-byte header, then frames of a 24-byte header and a page.
+constexpr std::int64_t wal_header_bytes = 32;
+constexpr std::int64_t wal_frame_header_bytes = 24;
 
 std::int64_t now_us() {
     return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -196,6 +202,9 @@ public:
             m_health.last_seq = m_last_seq;
             m_health.changed_us = now_us();
         }
+        if (m_options.presize_wal) {
+            presize_wal();
+        }
         m_thread = std::thread([this] { run(); });
         m_checkpointer.start();
         return outcome::success();
@@ -253,6 +262,48 @@ private:
         Stmt insert_node;
         Stmt insert_checkpoint;
     };
+
+    // Writes the WAL out to the length at which it restarts, past whatever it holds
+    // (zeros, which no reader takes for frames: each frame carries the WAL's salt and a
+    // running checksum). Until its first restart a WAL grows with every commit, and on
+    // ext4 an fdatasync after an append also writes the file's new size and its blocks'
+    // allocation: about twice the time of one that overwrites (0.18-0.25 ms against
+    // 0.11-0.13 ms on the benchmark's machine). Done before the writer's first
+    // transaction; a failure (a full disk) gives back what it added and changes nothing
+    // else.
+    void presize_wal() {
+        const std::filesystem::path wal = m_path.string() + "-wal";
+        const int fd = ::open(wal.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            return; // no WAL opened: nothing to write out
+        }
+        struct stat status {};
+        const std::int64_t page = query_int(m_db.get(), "PRAGMA page_size").value_or(4096);
+        const auto target = static_cast<off_t>(
+            wal_header_bytes + static_cast<std::int64_t>(m_options.wal_restart_frames) *
+                                   (wal_frame_header_bytes + page));
+        if (::fstat(fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_size < target) {
+            const std::vector<char> zeros(1 << 20);
+            off_t at = status.st_size;
+            while (at < target) {
+                const auto length = std::min<off_t>(target - at, static_cast<off_t>(zeros.size()));
+                const ssize_t written =
+                    ::pwrite(fd, zeros.data(), static_cast<std::size_t>(length), at);
+                if (written <= 0) {
+                    break;
+                }
+                at += written;
+            }
+            if (at < target || ::fdatasync(fd) != 0) {
+                const int error = errno;
+                [[maybe_unused]] const int ignored = ::ftruncate(fd, status.st_size);
+                spdlog::warn("audit: the WAL could not be written out to {} bytes ({}); it grows "
+                             "as commits come",
+                             target, std::strerror(error));
+            }
+        }
+        ::close(fd);
+    }
 
     // Opens the write connection, prepares it and reads the chain's head from the
     // file, verifying the tail: at start, and again after any failed batch, since a

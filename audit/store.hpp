@@ -64,6 +64,10 @@ struct AuditOptions {
     // few frames the checkpointer left after a commit, and the next transaction
     // starts the WAL from its beginning again.
     std::size_t wal_restart_frames = 16384;
+    // Whether open() writes the WAL out to that length first (wal_restart_frames pages
+    // and their headers: 64 MiB by default), so that commits overwrite it rather than
+    // make it grow: the daemon's choice; tests and tools leave it off.
+    bool presize_wal = false;
     // Where the completions of submit_delivered() run (unset: on the writer thread).
     AuditDelivery deliver;
     // The key the checkpoints are signed with; none: they are stored unsigned.

@@ -66,6 +66,7 @@ AuditOptions store_options(const Config& config, asio::io_context& io, const Che
     options.deliver = [&io](audit::UniqueFunction<void()> work) {
         asio::post(io, std::move(work));
     };
+    options.presize_wal = true;
     options.durability =
         config.durability == Durability::full ? AuditDurability::full : AuditDurability::relaxed;
     return options;

@@ -580,6 +580,72 @@ TEST_CASE("audit store: a full disk fails the batch, then it recovers when space
     check_intact(db, 2);
 }
 
+TEST_CASE("audit store: a WAL written out at open holds no frames: a crash's copy recovers "
+          "exactly what was committed",
+          "[audit]") {
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    const fs::path wal = db.string() + "-wal";
+    AuditOptions options;
+    options.presize_wal = true;
+    options.wal_restart_frames = 64;
+    const std::uintmax_t written_out = 32 + 64 * (24 + 4096);
+    auto store = new_store(db, options);
+    REQUIRE(fs::exists(wal));
+    CHECK(fs::file_size(wal) >= written_out);
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE(store->append(check_record(i)));
+    }
+    // The files as a power cut would leave them, twice: the WAL's committed frames, then
+    // the zeros it was written out with (and no -shm: whoever opens it next recovers it).
+    const auto read_copy = dir.path() / "read.db";
+    const auto reopened_copy = dir.path() / "reopened.db";
+    for (const auto& copy : {read_copy, reopened_copy}) {
+        fs::copy_file(db, copy);
+        fs::copy_file(wal, copy.string() + "-wal");
+        CHECK(fs::file_size(copy.string() + "-wal") >= written_out);
+    }
+    store->close();
+    // A reader recovers the ten rows, and nothing of the zeros.
+    check_intact(read_copy, 10);
+    // The store reopened on the crash's WAL, to a greater length, writes it out past its
+    // frames (leaving them be), and the chain goes on.
+    options.wal_restart_frames = 128;
+    auto again = open_store(reopened_copy, options);
+    CHECK(fs::file_size(reopened_copy.string() + "-wal") >= 32 + 128 * (24 + 4096));
+    REQUIRE(again->append(check_record(10)));
+    again->close();
+    check_intact(reopened_copy, 11);
+    check_intact(db, 10);
+}
+
+TEST_CASE("audit store: a WAL that cannot be written out (a full disk) is left as it was",
+          "[daemon][audit][root]") {
+    if (::geteuid() != 0) {
+        WARN("mounting a small tmpfs needs root; the full-disk case runs only as root");
+        return;
+    }
+    TempDir dir;
+    const auto mount_point = dir.path() / "small";
+    fs::create_directory(mount_point);
+    REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=2m") == 0);
+    struct Unmount {
+        fs::path path;
+        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+    } unmount{mount_point};
+
+    const auto db = mount_point / "audit.db";
+    AuditOptions options;
+    options.presize_wal = true; // 64 MiB of WAL on 2 MiB
+    auto store = new_store(db, options);
+    CHECK(fs::file_size(db.string() + "-wal") < 1024 * 1024);
+    REQUIRE(appended(*store, check_record(1)) == 1);
+    REQUIRE(appended(*store, check_record(2)) == 2);
+    CHECK(store->available());
+    store->close();
+    check_intact(db, 2);
+}
+
 TEST_CASE("audit store: relaxed durability stores and chains the same rows", "[audit]") {
     TempDir dir;
     const auto db = dir.path() / "audit.db";
