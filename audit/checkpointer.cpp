@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@ void Checkpointer::run() {
     // Copying is background work: it runs when the serving thread and the writer leave
     // a processor free (if the system lets it: without, at the normal policy). Should
     // that starve it, the writer copies the WAL itself.
+    pthread_setname_np(pthread_self(), "wal-checkpoint");
     sched_param idle{};
     sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
     Db db;

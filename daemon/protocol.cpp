@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 
 namespace flowgate::daemon {
@@ -438,6 +439,7 @@ void Protocol::start_reload(ReloadTrigger trigger, std::string description,
     ++loads_running;
     try {
         std::thread([job, path = m_config.policy_path, io = &m_io, this] {
+            pthread_setname_np(pthread_self(), "policy-load");
             {
                 dsl::LoadResult loaded = dsl::load_policy(path);
                 std::lock_guard lock(job->mutex);

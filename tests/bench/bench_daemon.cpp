@@ -69,6 +69,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <poll.h>
 #include <sstream>
@@ -445,6 +446,48 @@ double process_cpu_seconds(pid_t pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// The processor time of each of a process's threads so far, by thread name (threads of
+// one name added up): flowgated names its audit writer, WAL checkpointer and policy
+// loader; the serving thread keeps the process's name.
+std::map<std::string, double> thread_cpu_seconds(pid_t pid) {
+    std::map<std::string, double> seconds;
+    std::error_code error;
+    const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : fs::directory_iterator(tasks, error)) {
+        std::ifstream in(task.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto open = stat.find('(');
+        const auto close = stat.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close < open) {
+            continue;
+        }
+        std::istringstream fields(stat.substr(close + 2));
+        std::string field;
+        double ticks = 0;
+        for (int number = 3; number <= 15 && fields >> field; ++number) {
+            if (number >= 14) {
+                ticks += std::strtod(field.c_str(), nullptr);
+            }
+        }
+        seconds[stat.substr(open + 1, close - open - 1)] +=
+            ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+    return seconds;
+}
+
+// "name 57%, ..." : each thread's share of one processor between two readings.
+std::string thread_shares(const std::map<std::string, double>& before,
+                          const std::map<std::string, double>& after, double elapsed) {
+    std::string shares;
+    for (const auto& [name, seconds] : after) {
+        const auto earlier = before.find(name);
+        const double used = seconds - (earlier == before.end() ? 0.0 : earlier->second);
+        shares += (shares.empty() ? "" : ", ") + name + " " +
+                  std::to_string(static_cast<int>(100 * used / elapsed + 0.5)) + "%";
+    }
+    return shares;
+}
+
 // One level's figures.
 struct LevelResult {
     int clients = 0;
@@ -478,6 +521,7 @@ std::vector<LevelResult> run_levels(const Options& options, const fs::path& sock
         };
         const auto before = status();
         const double cpu_before = process_cpu_seconds(pid);
+        const auto threads_before = thread_cpu_seconds(pid);
         Level total;
         const auto started = Clock::now();
         const auto deadline = started + std::chrono::duration_cast<Clock::duration>(
@@ -485,6 +529,7 @@ std::vector<LevelResult> run_levels(const Options& options, const fs::path& sock
         drive(socket.string(), clients, window, deadline, total);
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
         const double cpu = process_cpu_seconds(pid) - cpu_before;
+        const auto threads_after = thread_cpu_seconds(pid);
         const auto after = status();
         const std::int64_t transactions = before && after ? *after - *before : 0;
         LevelResult result{clients, window, static_cast<double>(total.decisions) / elapsed,
@@ -496,6 +541,10 @@ std::vector<LevelResult> run_levels(const Options& options, const fs::path& sock
         std::printf("%8d %7zu %12llu %14.0f %10.3f %10.2f %12lld %14.1f\n", clients, window,
                     static_cast<unsigned long long>(total.decisions), result.rate, result.p50_ms,
                     result.p99_ms, static_cast<long long>(transactions), cpu_us_per_decision);
+        if (client != nullptr) {
+            std::printf("%17s threads, share of a processor: %s\n", "",
+                        thread_shares(threads_before, threads_after, elapsed).c_str());
+        }
         std::fflush(stdout);
         if (!total.failure.empty() || total.not_durable != 0) {
             std::fprintf(stderr, "level %d: %s; %llu answers without a committed row\n", clients,
@@ -1312,6 +1361,8 @@ public:
                 peer.out.append(body, 0, body.size() - 1);
                 peer.out += ",\"id\":" + std::to_string(sent) + "}\n";
                 peer.due.push_back(due);
+                m_late_us.push_back(static_cast<std::uint32_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(now - due).count()));
                 ++sent;
             }
             for (Peer& peer : m_peers) {
@@ -1399,6 +1450,11 @@ private:
     int m_epoll = -1;
     std::vector<Peer> m_peers;
     std::uint64_t m_answered = 0;
+    std::vector<std::uint32_t> m_late_us; // how late each check went out, its latency's part
+                                          // that is this generator's
+
+public:
+    std::vector<std::uint32_t>& lateness_us() { return m_late_us; }
 };
 
 int run_open_loop(const Options& options, Daemon& daemon) {
@@ -1441,6 +1497,10 @@ int run_open_loop(const Options& options, Daemon& daemon) {
                 "max ms");
     std::printf("%12llu %10.3f %10.2f %10.2f %10.2f\n",
                 static_cast<unsigned long long>(level.decisions), p50, p99, p999, worst);
+    auto& late = driver.lateness_us();
+    std::printf("sent late by this generator: p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+                percentile(late, 0.99) / 1000.0, percentile(late, 0.999) / 1000.0,
+                percentile(late, 1.0) / 1000.0);
     std::printf("processor time: flowgated %.1f s (%.1f us a decision), this generator %.1f s\n",
                 daemon_cpu,
                 level.decisions > 0 ? 1e6 * daemon_cpu / static_cast<double>(level.decisions) : 0.0,
