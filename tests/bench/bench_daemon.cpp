@@ -4,7 +4,8 @@
 // counts once its answer carries an audit_seq, i.e. once its row is committed: durable
 // decisions per second, and the p50/p99 time from sending a check to reading its answer,
 // and flowgated's processor time per decision (all its threads: the steadier figure on a
-// machine whose speed drifts, or that runs something else too). Level i of --clients keeps the i-th
+// machine whose speed drifts, or that runs something else too), and under it each of
+// flowgated's threads' share of a processor, by name. Level i of --clients keeps the i-th
 // window of --window in flight per client (the last one when the list is shorter). Run a Release
 // build:
 //   bench_daemon [--seconds S] [--clients 1,8,64] [--window 8,8,3] [--dir DIR] [--relaxed]
@@ -37,7 +38,8 @@
 // S seconds), then checks are sent over 64 connections at --load (0.7) of it for
 // --open-seconds (60), each one's latency counted from when it was due (so a stall counts
 // for every request it delays); p50, p99, p99.9 and the maximum, and the targets (p99.9
-// under 10 ms, no answer slower than 50 ms).
+// under 10 ms, no answer slower than 50 ms), how late the generator itself sent the checks
+// (it sleeps between sends, at least open_loop_tick), and the processor time of both.
 // --rate N sends N checks/s instead, the same in every run of an A/B comparison.
 //   bench_daemon --open-loop [--load 0.7 | --rate N] [--open-seconds 60] [--seconds S] [--relaxed]
 //
