@@ -42,6 +42,20 @@ void Checkpointer::stop() {
     if (m_thread.joinable()) {
         m_thread.join();
     }
+    m_tid.store(0, std::memory_order_release);
+}
+
+bool Checkpointer::hurry() {
+    const pid_t tid = m_tid.load(std::memory_order_acquire);
+    if (tid == 0 || m_hurried.load(std::memory_order_relaxed)) {
+        return tid != 0;
+    }
+    sched_param normal{};
+    if (sched_setscheduler(tid, SCHED_OTHER, &normal) != 0) {
+        return false;
+    }
+    m_hurried.store(true, std::memory_order_relaxed);
+    return true;
 }
 
 // A failure (a full disk, say) is retried on the next round; the writer's health is
@@ -53,6 +67,7 @@ void Checkpointer::run() {
     pthread_setname_np(pthread_self(), "wal-checkpoint");
     sched_param idle{};
     sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
+    m_tid.store(static_cast<pid_t>(::gettid()), std::memory_order_release);
     Db db;
     auto pause = checkpoint_interval;
     for (;;) {
@@ -89,9 +104,13 @@ void Checkpointer::run() {
         m_copied_frames.store(rc == SQLITE_OK && copied > 0 ? static_cast<std::size_t>(copied) : 0,
                               std::memory_order_relaxed);
         // A long WAL: go on copying, so that the writer is soon left only a little.
-        pause = static_cast<std::size_t>(std::max(frames, 0)) >= m_hurry_from_frames
-                    ? hurried_checkpoint_interval
-                    : checkpoint_interval;
+        const bool long_wal = static_cast<std::size_t>(std::max(frames, 0)) >= m_hurry_from_frames;
+        pause = long_wal ? hurried_checkpoint_interval : checkpoint_interval;
+        // Hurried, and the WAL short again: back to background work.
+        if (!long_wal && m_hurried.load(std::memory_order_relaxed)) {
+            sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
+            m_hurried.store(false, std::memory_order_relaxed);
+        }
     }
 }
 

@@ -646,10 +646,18 @@ private:
         }
         int frames = 0;
         int done = 0;
-        if (sqlite3_wal_checkpoint_v2(m_db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames,
-                                      &done) == SQLITE_OK &&
-            frames == done) {
+        const int copied_here = sqlite3_wal_checkpoint_v2(
+            m_db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
+        if (copied_here == SQLITE_OK && frames == done) {
             m_wal_frames = 0;
+        } else if (starved) {
+            // Something holds the WAL: the checkpointer itself, most likely, in the middle
+            // of a round (its checkpoint's lock) or of the read it opens its connection
+            // with (a reader's snapshot, which no frame after it may be copied past),
+            // with no processor time to finish it under the load that made the WAL
+            // long. It takes its turn at the normal class until the WAL is short again,
+            // and the next batch tries once more.
+            m_checkpointer.hurry();
         }
     }
 

@@ -1,6 +1,7 @@
 // The audit store's promises: rows come back as written and chained, the database
 // itself refuses edits from any connection, concurrent decisions share transactions,
 // and a store that cannot be written fails its submitters and then recovers.
+#include "audit/checkpointer.hpp"
 #include "audit/merkle.hpp"
 #include "tests/unit/audit/fixture.hpp"
 
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -725,6 +727,47 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[a
     }
     CHECK(idle_threads() == before + 1);
     store->close();
+    CHECK(idle_threads() == before);
+}
+
+TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the WAL is short",
+          "[audit]") {
+    auto idle_threads = [] {
+        int count = 0;
+        for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE) {
+                ++count;
+            }
+        }
+        return count;
+    };
+    auto wait_for_idle = [&](int count) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (idle_threads() != count && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return idle_threads() == count;
+    };
+    TempDir dir;
+    const auto db = dir.path() / "audit.db";
+    new_store(db)->close();
+    const int before = idle_threads();
+    Checkpointer checkpointer(db, std::chrono::milliseconds(2000), 64);
+    CHECK_FALSE(checkpointer.hurry()); // not running yet
+    checkpointer.start();
+    REQUIRE(wait_for_idle(before + 1));
+    if (!checkpointer.hurry()) {
+        WARN("moving a thread out of the idle class needs CAP_SYS_NICE or RLIMIT_NICE >= 20");
+        CHECK(idle_threads() == before + 1);
+        return;
+    }
+    // At once in the normal class (unless a round has already put it back, and said so);
+    // back in the idle one after a round that finds the WAL short (this one has no frames).
+    const bool out_of_idle = idle_threads() == before;
+    CHECK((out_of_idle || !checkpointer.hurried()));
+    CHECK(wait_for_idle(before + 1));
+    CHECK_FALSE(checkpointer.hurried());
+    checkpointer.stop();
     CHECK(idle_threads() == before);
 }
 
