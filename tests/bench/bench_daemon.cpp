@@ -426,17 +426,13 @@ bool init_store(const fs::path& config) {
            WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-// The processor time a process has used so far, all its threads (utime + stime of
-// /proc/PID/stat, in clock ticks): the figure of a daemon's work that depends least on
-// what else the machine runs. Negative when it cannot be read.
-double process_cpu_seconds(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// The processor time in a /proc stat line: utime + stime (fields 14 and 15, counted
+// after the name), in seconds; negative when the line has no name.
+double stat_cpu_seconds(const std::string& stat) {
     const auto after_name = stat.rfind(')');
     if (after_name == std::string::npos) {
         return -1;
     }
-    // After the name: state (field 3), ... utime (14), stime (15).
     std::istringstream fields(stat.substr(after_name + 2));
     std::string field;
     double ticks = 0;
@@ -448,6 +444,18 @@ double process_cpu_seconds(pid_t pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+std::string read_stat(const fs::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The processor time a process has used so far, all its threads (/proc/PID/stat): the
+// figure of a daemon's work that depends least on what else the machine runs. Negative
+// when it cannot be read.
+double process_cpu_seconds(pid_t pid) {
+    return stat_cpu_seconds(read_stat("/proc/" + std::to_string(pid) + "/stat"));
+}
+
 // The processor time of each of a process's threads so far, by thread name (threads of
 // one name added up): flowgated names its audit writer, WAL checkpointer and policy
 // loader; the serving thread keeps the process's name.
@@ -456,23 +464,13 @@ std::map<std::string, double> thread_cpu_seconds(pid_t pid) {
     std::error_code error;
     const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
     for (const auto& task : fs::directory_iterator(tasks, error)) {
-        std::ifstream in(task.path() / "stat");
-        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string stat = read_stat(task.path() / "stat");
         const auto open = stat.find('(');
         const auto close = stat.rfind(')');
         if (open == std::string::npos || close == std::string::npos || close < open) {
             continue;
         }
-        std::istringstream fields(stat.substr(close + 2));
-        std::string field;
-        double ticks = 0;
-        for (int number = 3; number <= 15 && fields >> field; ++number) {
-            if (number >= 14) {
-                ticks += std::strtod(field.c_str(), nullptr);
-            }
-        }
-        seconds[stat.substr(open + 1, close - open - 1)] +=
-            ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+        seconds[stat.substr(open + 1, close - open - 1)] += stat_cpu_seconds(stat);
     }
     return seconds;
 }

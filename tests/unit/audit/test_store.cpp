@@ -101,6 +101,61 @@ struct SqliteConnection {
     sqlite3* m_db = nullptr;
 };
 
+// A store holding one row, and another connection holding its write lock (BEGIN
+// IMMEDIATE) until the test lets it go.
+struct LockedStore {
+    explicit LockedStore(std::chrono::milliseconds busy_timeout)
+        : db(dir.path() / "audit.db"), store(new_store(db, options_with(busy_timeout))), other(db) {
+        REQUIRE(appended(*store, check_record(1)) == 1);
+        REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+    }
+    static AuditOptions options_with(std::chrono::milliseconds busy_timeout) {
+        AuditOptions options;
+        options.busy_timeout = busy_timeout;
+        return options;
+    }
+    TempDir dir;
+    fs::path db;
+    std::unique_ptr<AuditStore> store;
+    SqliteConnection other;
+};
+
+// A file system of 2 MiB (tmpfs; mounting it needs root), unmounted at the end.
+class SmallDisk {
+public:
+    SmallDisk() : m_path(m_dir.path() / "small") {
+        fs::create_directory(m_path);
+        REQUIRE(::mount("tmpfs", m_path.c_str(), "tmpfs", 0, "size=2m") == 0);
+    }
+    ~SmallDisk() { ::umount2(m_path.c_str(), MNT_DETACH); }
+    SmallDisk(const SmallDisk&) = delete;
+    SmallDisk& operator=(const SmallDisk&) = delete;
+    const fs::path& path() const { return m_path; }
+    // Whether this process may mount one (root); says so when not.
+    static bool allowed() {
+        if (::geteuid() != 0) {
+            WARN("mounting a small tmpfs needs root; the full-disk case runs only as root");
+            return false;
+        }
+        return true;
+    }
+
+private:
+    TempDir m_dir;
+    fs::path m_path;
+};
+
+// This process's threads in the idle scheduling class.
+int idle_threads() {
+    int count = 0;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE) {
+            ++count;
+        }
+    }
+    return count;
+}
+
 } // namespace
 
 TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[audit]") {
@@ -495,15 +550,10 @@ TEST_CASE("audit store: policy texts are stored once per hash", "[audit]") {
 
 TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, then it recovers",
           "[audit]") {
-    TempDir dir;
-    const auto db = dir.path() / "audit.db";
-    AuditOptions options;
-    options.busy_timeout = std::chrono::milliseconds(100);
-    auto store = new_store(db, options);
-    REQUIRE(appended(*store, check_record(1)) == 1);
-
-    SqliteConnection other(db);
-    REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);
+    LockedStore locked(std::chrono::milliseconds(100));
+    const fs::path& db = locked.db;
+    auto& store = locked.store;
+    SqliteConnection& other = locked.other;
     Completions completions;
     for (int i = 0; i < 3; ++i) {
         store->submit(check_record(i), completions.handler());
@@ -529,26 +579,44 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     CHECK(fault_of(db).empty());
 }
 
+TEST_CASE("audit store: rows queued behind a batch that fails take the places it left", "[audit]") {
+    LockedStore locked(std::chrono::milliseconds(500));
+    const fs::path& db = locked.db;
+    auto& store = locked.store;
+    SqliteConnection& other = locked.other;
+    // Three rows queued by the failing row's completion (on the writer, once its batch
+    // has failed) follow the log's head as committed, not the row that failed.
+    Completions behind;
+    std::promise<bool> first_failed;
+    store->submit(check_record(2), [&](AuditResult<std::uint64_t> result) {
+        for (int i = 3; i <= 5; ++i) {
+            store->submit(check_record(i), behind.handler());
+        }
+        first_failed.set_value(!result.has_value());
+    });
+    REQUIRE(first_failed.get_future().get());
+    REQUIRE(other.exec("COMMIT") == SQLITE_OK); // the next batch takes the lock
+    behind.wait_for(3);
+    CHECK(behind.errors().empty());
+    CHECK(behind.seqs() == std::vector<std::uint64_t>{2, 3, 4});
+    store->close();
+    check_intact(db, 4);
+    const auto rows = rows_of(db);
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[1].uid == check_record(3).uid);
+}
+
 TEST_CASE("audit store: a full disk fails the batch, then it recovers when space is freed",
           "[daemon][audit][root]") {
-    if (::geteuid() != 0) {
-        WARN("mounting a small tmpfs needs root; the full-disk case runs only as root");
+    if (!SmallDisk::allowed()) {
         return;
     }
-    TempDir dir;
-    const auto mount_point = dir.path() / "small";
-    fs::create_directory(mount_point);
-    REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=2m") == 0);
-    struct Unmount {
-        fs::path path;
-        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-    } unmount{mount_point};
-
-    const auto db = mount_point / "audit.db";
+    SmallDisk small;
+    const auto db = small.path() / "audit.db";
     auto store = new_store(db);
     REQUIRE(appended(*store, check_record(1)) == 1);
 
-    const auto filler = mount_point / "filler";
+    const auto filler = small.path() / "filler";
     {
         std::ofstream out(filler, std::ios::binary);
         const std::string block(64 * 1024, 'x');
@@ -623,20 +691,11 @@ TEST_CASE("audit store: a WAL written out at open holds no frames: a crash's cop
 
 TEST_CASE("audit store: a WAL that cannot be written out (a full disk) is left as it was",
           "[daemon][audit][root]") {
-    if (::geteuid() != 0) {
-        WARN("mounting a small tmpfs needs root; the full-disk case runs only as root");
+    if (!SmallDisk::allowed()) {
         return;
     }
-    TempDir dir;
-    const auto mount_point = dir.path() / "small";
-    fs::create_directory(mount_point);
-    REQUIRE(::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=2m") == 0);
-    struct Unmount {
-        fs::path path;
-        ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-    } unmount{mount_point};
-
-    const auto db = mount_point / "audit.db";
+    SmallDisk small;
+    const auto db = small.path() / "audit.db";
     AuditOptions options;
     options.presize_wal = true; // 64 MiB of WAL on 2 MiB
     auto store = new_store(db, options);
@@ -708,15 +767,6 @@ TEST_CASE("audit store: the checkpointer copies the WAL into the database file b
 }
 
 TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[audit]") {
-    auto idle_threads = [] {
-        int count = 0;
-        for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE) {
-                ++count;
-            }
-        }
-        return count;
-    };
     const int before = idle_threads();
     TempDir dir;
     auto store = new_store(dir.path() / "audit.db");
@@ -732,15 +782,6 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[a
 
 TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the WAL is short",
           "[audit]") {
-    auto idle_threads = [] {
-        int count = 0;
-        for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-            if (::sched_getscheduler(std::stoi(task.path().filename().string())) == SCHED_IDLE) {
-                ++count;
-            }
-        }
-        return count;
-    };
     auto wait_for_idle = [&](int count) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (idle_threads() != count && std::chrono::steady_clock::now() < deadline) {
