@@ -63,7 +63,8 @@ bool Checkpointer::hurry() {
 void Checkpointer::run() {
     // Copying is background work: it runs when the serving thread and the writer leave
     // a processor free (if the system lets it: without, at the normal policy). Should
-    // that starve it, the writer copies the WAL itself.
+    // that starve it, the writer copies the WAL itself, and hurries it (hurry()) when
+    // the starved thread holds what the writer's copy needs.
     pthread_setname_np(pthread_self(), "wal-checkpoint");
     sched_param idle{};
     sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
@@ -106,8 +107,8 @@ void Checkpointer::run() {
         // A long WAL: go on copying, so that the writer is soon left only a little.
         const bool long_wal = static_cast<std::size_t>(std::max(frames, 0)) >= m_hurry_from_frames;
         pause = long_wal ? hurried_checkpoint_interval : checkpoint_interval;
-        // Hurried, and the WAL short again: back to background work.
-        if (!long_wal && m_hurried.load(std::memory_order_relaxed)) {
+        // Hurried, and the WAL found short again: back to background work.
+        if (rc == SQLITE_OK && !long_wal && m_hurried.load(std::memory_order_relaxed)) {
             sched_setscheduler(static_cast<pid_t>(::gettid()), SCHED_IDLE, &idle);
             m_hurried.store(false, std::memory_order_relaxed);
         }

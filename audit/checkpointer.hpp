@@ -5,7 +5,8 @@
 // preempts the serving thread or the writer. The writer restarts a long WAL itself
 // (store.cpp), from what copied_frames() says this thread left; and when it cannot,
 // because this thread, starved of processor time by a sustained load, holds the
-// checkpoint's lock in the middle of a round, it hurries it (hurry()).
+// checkpoint's lock in the middle of a round or a reader's snapshot in the middle of a
+// read, it hurries it (hurry()).
 #pragma once
 
 #include <atomic>
