@@ -1341,6 +1341,9 @@ public:
         return true;
     }
 
+    // How late each check went out (µs), in the order sent.
+    std::vector<std::uint32_t>& lateness_us() { return m_late_us; }
+
     void run(double rate, double seconds) {
         static const std::vector<std::string> bodies = request_lines();
         const auto started = Clock::now();
@@ -1452,9 +1455,6 @@ private:
     std::uint64_t m_answered = 0;
     std::vector<std::uint32_t> m_late_us; // how late each check went out, its latency's part
                                           // that is this generator's
-
-public:
-    std::vector<std::uint32_t>& lateness_us() { return m_late_us; }
 };
 
 int run_open_loop(const Options& options, Daemon& daemon) {
