@@ -156,6 +156,27 @@ int idle_threads() {
     return count;
 }
 
+// Whether `count` of this process's threads are in the idle class within 10 s.
+bool idle_threads_reach(int count) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (idle_threads() != count && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return idle_threads() == count;
+}
+
+// The names of this process's threads, as top -H and perf show them.
+std::multiset<std::string> thread_names() {
+    std::multiset<std::string> names;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream in(task.path() / "comm");
+        std::string name;
+        std::getline(in, name);
+        names.insert(name);
+    }
+    return names;
+}
+
 } // namespace
 
 TEST_CASE("audit store: rows read back as written, chained from 32 zero bytes", "[audit]") {
@@ -771,24 +792,31 @@ TEST_CASE("audit store: the checkpointer runs in the idle scheduling class", "[a
     TempDir dir;
     auto store = new_store(dir.path() / "audit.db");
     // The thread sets its class as it starts.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (idle_threads() == before && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    CHECK(idle_threads() == before + 1);
+    CHECK(idle_threads_reach(before + 1));
     store->close();
     CHECK(idle_threads() == before);
 }
 
+TEST_CASE("audit store: the writer and the checkpointer carry their names", "[audit]") {
+    const auto before = thread_names();
+    CHECK(before.count("audit-writer") == 0);
+    TempDir dir;
+    auto store = new_store(dir.path() / "audit.db");
+    REQUIRE(appended(*store, check_record(1)) == 1); // the writer runs: it has named itself
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (thread_names().count("wal-checkpoint") == before.count("wal-checkpoint") &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto running = thread_names();
+    CHECK(running.count("audit-writer") == 1);
+    CHECK(running.count("wal-checkpoint") == before.count("wal-checkpoint") + 1);
+    store->close();
+    CHECK(thread_names().count("audit-writer") == 0);
+}
+
 TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the WAL is short",
           "[audit]") {
-    auto wait_for_idle = [&](int count) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (idle_threads() != count && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        return idle_threads() == count;
-    };
     TempDir dir;
     const auto db = dir.path() / "audit.db";
     new_store(db)->close();
@@ -796,7 +824,7 @@ TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the W
     Checkpointer checkpointer(db, std::chrono::milliseconds(2000), 64);
     CHECK_FALSE(checkpointer.hurry()); // not running yet
     checkpointer.start();
-    REQUIRE(wait_for_idle(before + 1));
+    REQUIRE(idle_threads_reach(before + 1));
     if (!checkpointer.hurry()) {
         WARN("moving a thread out of the idle class needs CAP_SYS_NICE or RLIMIT_NICE >= 20");
         CHECK(idle_threads() == before + 1);
@@ -806,7 +834,7 @@ TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the W
     // back in the idle one after a round that finds the WAL short (this one has no frames).
     const bool out_of_idle = idle_threads() == before;
     CHECK((out_of_idle || !checkpointer.hurried()));
-    CHECK(wait_for_idle(before + 1));
+    CHECK(idle_threads_reach(before + 1));
     CHECK_FALSE(checkpointer.hurried());
     checkpointer.stop();
     CHECK(idle_threads() == before);
