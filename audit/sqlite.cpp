@@ -25,6 +25,14 @@ std::string read_only_uri(const std::filesystem::path& path) {
     return uri + "?mode=ro";
 }
 
+// SQLite's allocation statistics off, before the process's first connection (hence at
+// static initialisation: a test or tool may open its own connection first). Debian's
+// library is built without lookaside, so each small allocation of a statement's step
+// goes to malloc, and with the statistics on each one also takes a process-wide mutex
+// and updates counters nothing here reads. Refused (SQLITE_MISUSE, left as it was) when
+// something in the process has already initialised SQLite.
+[[maybe_unused]] const int sqlite_configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+
 } // namespace
 
 AuditError sqlite_error(sqlite3* db, AuditErrc code, std::string_view doing) {

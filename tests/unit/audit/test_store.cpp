@@ -815,6 +815,18 @@ TEST_CASE("audit store: the writer and the checkpointer carry their names", "[au
     CHECK(thread_names().count("audit-writer") == 0);
 }
 
+TEST_CASE("audit store: SQLite keeps no allocation statistics in a process that links the store",
+          "[audit]") {
+    // Switched off before any connection: with them on, every allocation of the writer's
+    // steps would take a process-wide mutex. A store at work allocates; none is counted.
+    TempDir dir;
+    auto store = new_store(dir.path() / "audit.db");
+    REQUIRE(appended(*store, check_record(1)) == 1);
+    CHECK(sqlite3_memory_used() == 0);
+    CHECK(sqlite3_memory_highwater(0) == 0);
+    store->close();
+}
+
 TEST_CASE("audit store: a hurried checkpointer leaves the idle class until the WAL is short",
           "[audit]") {
     TempDir dir;
