@@ -497,6 +497,18 @@ struct LevelResult {
     double p99_ms = 0;
 };
 
+// The audit store's transactions so far, from flowgated's status (none: not flowgated).
+std::optional<std::int64_t> audit_transactions(flowgate::client::Client* client) {
+    if (client == nullptr) {
+        return std::nullopt;
+    }
+    auto answer = client->request(json::object{{"op", "status"}});
+    if (!answer) {
+        return std::nullopt;
+    }
+    return answer.value->at("audit").at("transactions").to_number<std::int64_t>();
+}
+
 // The levels of --clients and --window, one after the other, against the server at
 // `socket`; `pid` is its process, whose processor time per decision each level reports.
 // `client`, when the server is flowgated, reads its transactions from status.
@@ -509,17 +521,7 @@ std::vector<LevelResult> run_levels(const Options& options, const fs::path& sock
         const int clients = options.clients[level];
         const auto window =
             static_cast<std::size_t>(options.windows[std::min(level, options.windows.size() - 1)]);
-        auto status = [&]() -> std::optional<std::int64_t> {
-            if (client == nullptr) {
-                return std::nullopt;
-            }
-            auto answer = client->request(json::object{{"op", "status"}});
-            if (!answer) {
-                return std::nullopt;
-            }
-            return answer.value->at("audit").at("transactions").to_number<std::int64_t>();
-        };
-        const auto before = status();
+        const auto before = audit_transactions(client);
         const double cpu_before = process_cpu_seconds(pid);
         const auto threads_before = thread_cpu_seconds(pid);
         Level total;
@@ -530,7 +532,7 @@ std::vector<LevelResult> run_levels(const Options& options, const fs::path& sock
         const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
         const double cpu = process_cpu_seconds(pid) - cpu_before;
         const auto threads_after = thread_cpu_seconds(pid);
-        const auto after = status();
+        const auto after = audit_transactions(client);
         const std::int64_t transactions = before && after ? *after - *before : 0;
         LevelResult result{clients, window, static_cast<double>(total.decisions) / elapsed,
                            percentile(total.latencies_us, 0.50) / 1000.0,
@@ -1479,11 +1481,17 @@ int run_open_loop(const Options& options, Daemon& daemon) {
     OpenLoop driver(level);
     const double daemon_cpu_before = process_cpu_seconds(daemon.pid);
     const double own_cpu_before = process_cpu_seconds(::getpid());
+    const auto threads_before = thread_cpu_seconds(daemon.pid);
+    const auto transactions_before = audit_transactions(&*daemon.client);
+    const auto started = Clock::now();
     if (driver.connect(daemon.socket.string(), clients)) {
         driver.run(rate, options.open_seconds);
     }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     const double daemon_cpu = process_cpu_seconds(daemon.pid) - daemon_cpu_before;
     const double own_cpu = process_cpu_seconds(::getpid()) - own_cpu_before;
+    const auto threads_after = thread_cpu_seconds(daemon.pid);
+    const auto transactions_after = audit_transactions(&*daemon.client);
     if (!level.failure.empty() || level.not_durable != 0) {
         std::fprintf(stderr, "open loop: %s; %llu answers without a committed row\n",
                      level.failure.c_str(), static_cast<unsigned long long>(level.not_durable));
@@ -1505,6 +1513,14 @@ int run_open_loop(const Options& options, Daemon& daemon) {
                 daemon_cpu,
                 level.decisions > 0 ? 1e6 * daemon_cpu / static_cast<double>(level.decisions) : 0.0,
                 own_cpu);
+    if (transactions_before && transactions_after && *transactions_after > *transactions_before) {
+        const auto transactions = *transactions_after - *transactions_before;
+        std::printf("audit transactions: %lld, %.1f decisions a transaction\n",
+                    static_cast<long long>(transactions),
+                    static_cast<double>(level.decisions) / static_cast<double>(transactions));
+    }
+    std::printf("threads, share of a processor: %s\n",
+                thread_shares(threads_before, threads_after, elapsed).c_str());
     std::printf("targets (reported, not enforced):\n");
     print_target("open loop", format("p99.9 %.2f ms < %.0f ms", p999, 10), p999 < 10);
     print_target("open loop", format("slowest %.2f ms < %.0f ms", worst, 50), worst < 50);
