@@ -475,6 +475,7 @@ private:
             m_needs_connect = false;
         }
         sqlite3* db = m_db.get();
+        const auto began = std::chrono::steady_clock::now();
         if (!step_once(m_statements.begin.get())) {
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "beginning a transaction"));
         }
@@ -529,6 +530,10 @@ private:
         if (!step_once(m_statements.commit.get())) {
             return fail_all(sqlite_error(db, AuditErrc::unavailable, "committing"));
         }
+        const auto took_us =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::steady_clock::now() - began)
+                                           .count());
 
         m_last_seq = seq;
         m_last_hash = head;
@@ -543,6 +548,8 @@ private:
             m_stats.records += rows;
             m_stats.policies += policy_files;
             m_stats.wal_frames = m_wal_frames;
+            m_stats.slowest_transaction_us = std::max(m_stats.slowest_transaction_us, took_us);
+            m_stats.transactions_over_10ms += took_us > 10'000 ? 1 : 0;
             if (checkpoint) {
                 ++m_stats.checkpoints;
                 m_stats.checkpoint_size = seq;

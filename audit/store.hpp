@@ -97,6 +97,11 @@ struct AuditStats {
     std::uint64_t wal_frames = 0;      // the WAL's length in pages after the last commit
     std::uint64_t checkpoints = 0;     // checkpoints stored
     std::uint64_t checkpoint_size = 0; // the tree size of the last one stored
+    // How long committed batches took, BEGIN to COMMIT (the commit's fsync included):
+    // the wait they added to their requests and to those queued behind them. A slow
+    // disk, a lock held by another connection, or a starved writer shows here.
+    std::uint64_t slowest_transaction_us = 0; // the longest since the store opened
+    std::uint64_t transactions_over_10ms = 0;
 };
 
 // Called once, after the row's transaction committed (the value is the row's seq) or

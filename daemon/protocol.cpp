@@ -400,7 +400,9 @@ json::object Protocol::status(const json::value& id) const {
                                  {"durability", to_string(m_audit.durability())},
                                  {"transactions", stats.transactions},
                                  {"records", stats.records},
-                                 {"wal_pages", stats.wal_frames}};
+                                 {"wal_pages", stats.wal_frames},
+                                 {"slowest_transaction_us", stats.slowest_transaction_us},
+                                 {"transactions_over_10ms", stats.transactions_over_10ms}};
     json::object checkpoints = checkpoint_key_status(m_signing);
     checkpoints["stored"] = stats.checkpoints;
     checkpoints["last_size"] = stats.checkpoint_size;

@@ -497,8 +497,8 @@ struct LevelResult {
     double p99_ms = 0;
 };
 
-// The audit store's transactions so far, from flowgated's status (none: not flowgated).
-std::optional<std::int64_t> audit_transactions(flowgate::client::Client* client) {
+// A figure of the audit store's from flowgated's status (none: not flowgated).
+std::optional<std::int64_t> audit_figure(flowgate::client::Client* client, std::string_view name) {
     if (client == nullptr) {
         return std::nullopt;
     }
@@ -506,7 +506,11 @@ std::optional<std::int64_t> audit_transactions(flowgate::client::Client* client)
     if (!answer) {
         return std::nullopt;
     }
-    return answer.value->at("audit").at("transactions").to_number<std::int64_t>();
+    return answer.value->at("audit").at(name).to_number<std::int64_t>();
+}
+
+std::optional<std::int64_t> audit_transactions(flowgate::client::Client* client) {
+    return audit_figure(client, "transactions");
 }
 
 // The levels of --clients and --window, one after the other, against the server at
@@ -1483,6 +1487,7 @@ int run_open_loop(const Options& options, Daemon& daemon) {
     const double own_cpu_before = process_cpu_seconds(::getpid());
     const auto threads_before = thread_cpu_seconds(daemon.pid);
     const auto transactions_before = audit_transactions(&*daemon.client);
+    const auto slow_before = audit_figure(&*daemon.client, "transactions_over_10ms");
     const auto started = Clock::now();
     if (driver.connect(daemon.socket.string(), clients)) {
         driver.run(rate, options.open_seconds);
@@ -1492,6 +1497,8 @@ int run_open_loop(const Options& options, Daemon& daemon) {
     const double own_cpu = process_cpu_seconds(::getpid()) - own_cpu_before;
     const auto threads_after = thread_cpu_seconds(daemon.pid);
     const auto transactions_after = audit_transactions(&*daemon.client);
+    const auto slow_after = audit_figure(&*daemon.client, "transactions_over_10ms");
+    const auto slowest = audit_figure(&*daemon.client, "slowest_transaction_us");
     if (!level.failure.empty() || level.not_durable != 0) {
         std::fprintf(stderr, "open loop: %s; %llu answers without a committed row\n",
                      level.failure.c_str(), static_cast<unsigned long long>(level.not_durable));
@@ -1518,6 +1525,13 @@ int run_open_loop(const Options& options, Daemon& daemon) {
         std::printf("audit transactions: %lld, %.1f decisions a transaction\n",
                     static_cast<long long>(transactions),
                     static_cast<double>(level.decisions) / static_cast<double>(transactions));
+    }
+    if (slow_before && slow_after && slowest) {
+        // A batch's commit holds up every check in it and every one queued behind it.
+        std::printf("audit transactions over 10 ms: %lld (the slowest since the daemon "
+                    "started: %.2f ms)\n",
+                    static_cast<long long>(*slow_after - *slow_before),
+                    static_cast<double>(*slowest) / 1000.0);
     }
     std::printf("threads, share of a processor: %s\n",
                 thread_shares(threads_before, threads_after, elapsed).c_str());

@@ -129,6 +129,11 @@ TEST_CASE("flowgated: explain is audited and carries the trace, status counts th
     // The rows so far are in the write-ahead log, a few pages of it.
     CHECK(audit.at("wal_pages").as_int64() > 0);
     CHECK(audit.at("wal_pages").as_int64() < 64);
+    // How long its batches took to commit: some time, and less than the test has run.
+    CHECK(audit.at("slowest_transaction_us").to_number<std::uint64_t>() > 0);
+    CHECK(audit.at("slowest_transaction_us").to_number<std::uint64_t>() < 60'000'000);
+    CHECK(audit.at("transactions_over_10ms").to_number<std::uint64_t>() <=
+          audit.at("transactions").to_number<std::uint64_t>());
 }
 
 TEST_CASE("flowgated: many clients pipelining at once each get their answers in order",

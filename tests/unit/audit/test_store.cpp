@@ -600,6 +600,33 @@ TEST_CASE("audit store: a write lock held past busy_timeout fails the batch, the
     CHECK(fault_of(db).empty());
 }
 
+TEST_CASE("audit store: a batch held up by a lock shows as the slowest transaction", "[audit]") {
+    LockedStore locked(std::chrono::milliseconds(10'000));
+    auto& store = locked.store;
+    const AuditStats before = store->stats();
+    // The writer's BEGIN waits for the other connection's lock, released after 60 ms.
+    std::atomic<int> released{-1};
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        released = locked.other.exec("COMMIT");
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const auto seq = store->append(check_record(2));
+    const auto waited = std::chrono::steady_clock::now() - started;
+    release.join();
+    REQUIRE(released == SQLITE_OK);
+    REQUIRE(seq);
+    CHECK(seq.value() == 2);
+    const AuditStats after = store->stats();
+    CHECK(after.transactions == before.transactions + 1);
+    CHECK(after.transactions_over_10ms == before.transactions_over_10ms + 1);
+    CHECK(after.slowest_transaction_us >= 60'000);
+    CHECK(after.slowest_transaction_us <=
+          static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+    store->close();
+}
+
 TEST_CASE("audit store: rows queued behind a batch that fails take the places it left", "[audit]") {
     LockedStore locked(std::chrono::milliseconds(500));
     const fs::path& db = locked.db;
