@@ -99,6 +99,8 @@ public:
     // Rewrites the configuration file (before start()).
     void write_config(const RigConfig& config);
 
+    // A client connected to the daemon. It asserts, so call it on the test's own thread
+    // only: Catch's assertions are not safe from two threads at once.
     client::Client connect() const;
 
 private:

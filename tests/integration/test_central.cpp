@@ -32,9 +32,14 @@ namespace {
         }                                                                                          \
     } while (false)
 
-// `checks` allowed and denied checks, pipelined in batches of 200.
-void load(const Daemon& daemon, int checks) {
-    auto client = daemon.connect();
+// `checks` allowed and denied checks, pipelined in batches of 200: empty, or what failed.
+// It asserts nothing, so that it can run on threads of their own (Catch's assertions are
+// not safe from two threads at once); the test checks what it returns after joining.
+std::string try_load(const Daemon& daemon, int checks) {
+    auto connected = flowgate::client::Client::connect(daemon.socket().string());
+    if (!connected) {
+        return "connect: " + connected.error.message;
+    }
     for (int sent = 0; sent < checks; sent += 200) {
         std::vector<json::object> batch;
         for (int i = sent; i < std::min(checks, sent + 200); ++i) {
@@ -42,9 +47,19 @@ void load(const Daemon& daemon, int checks) {
             request["subject"] = "person-" + std::to_string(i % 97);
             batch.push_back(std::move(request));
         }
-        auto answers = client.batch(std::move(batch));
-        REQUIRE(answers);
+        auto answers = connected.value->batch(std::move(batch));
+        if (!answers) {
+            return "batch from " + std::to_string(sent) + ": " + answers.error.message;
+        }
     }
+    return "";
+}
+
+// try_load() on the test's own thread, asserting that every batch was answered.
+void load(const Daemon& daemon, int checks) {
+    const std::string failed = try_load(daemon, checks);
+    INFO(failed);
+    REQUIRE(failed.empty());
 }
 
 // The host's rows as (seq, prev_hash, hash), one line each, in seq order.
@@ -192,8 +207,10 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     std::this_thread::sleep_for(1100ms);
     REQUIRE(first.start(launch_first));
     REQUIRE(second.start(launch_second));
-    std::thread load_first([&] { load(first, 3000); });
-    std::thread load_second([&] { load(second, 2000); });
+    std::string failed_first;
+    std::string failed_second;
+    std::thread load_first([&] { failed_first = try_load(first, 3000); });
+    std::thread load_second([&] { failed_second = try_load(second, 2000); });
     // Ships run while the daemons write: each sees a snapshot, the next goes on from it.
     int rounds = 0;
     for (; rounds < 3; ++rounds) {
@@ -205,6 +222,8 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     }
     load_first.join();
     load_second.join();
+    CHECK(failed_first.empty());
+    CHECK(failed_second.empty());
     for (const Daemon* daemon : {&first, &second}) {
         const CommandResult shipped = ship(*daemon, pg);
         INFO(shipped.err);
