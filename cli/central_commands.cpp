@@ -19,10 +19,12 @@
 #include "cli/policy_report.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <span>
 #include <thread>
@@ -46,6 +48,29 @@ struct ShipArgs {
     std::size_t connections = 2;
     double interval_seconds = 1.0;
 };
+
+// A number above zero and at most `most` (`what` says which kind), or what is wrong with
+// it: CLI11's PositiveNumber names a range up to the largest double, 309 digits long.
+template <typename Number>
+CLI::Validator above_zero(std::string_view what, Number most = std::numeric_limits<Number>::max()) {
+    std::string wanted = "must be " + std::string(what) + " above 0";
+    if (most != std::numeric_limits<Number>::max()) {
+        char digits[32];
+        const auto written = std::to_chars(digits, digits + sizeof digits, most);
+        wanted += " and at most " + std::string(digits, written.ptr);
+    }
+    return CLI::Validator(
+        [wanted, most](const std::string& text) -> std::string {
+            Number value = 0;
+            const char* end = text.data() + text.size();
+            const auto [stop, error] = std::from_chars(text.data(), end, value);
+            if (error != std::errc{} || stop != end || !(value > 0 && value <= most)) {
+                return wanted + ", not '" + text + "'";
+            }
+            return {};
+        },
+        wanted.substr(wanted.find("above")));
+}
 
 // Sleeps up to `seconds`, waking early when asked to stop.
 void pause_for(double seconds) {
@@ -476,14 +501,15 @@ void register_ship_commands(CLI::App& audit, Outcome& outcome) {
     ship->add_flag("--follow", args->follow,
                    "Keep shipping as the daemon writes; wait and retry while PostgreSQL is "
                    "down; stop on SIGTERM");
-    ship->add_option("--batch", args->batch, "Rows per transaction")->check(CLI::PositiveNumber);
+    ship->add_option("--batch", args->batch, "Rows per transaction")
+        ->check(above_zero<std::size_t>("a whole number"));
     ship->add_option("--connections", args->connections,
                      "Batches in flight at once, each over its own connection (committed in "
                      "order)")
         ->check(CLI::Range(1, 16));
     ship->add_option("--interval", args->interval_seconds,
                      "With --follow: seconds between looks at the store")
-        ->check(CLI::PositiveNumber);
+        ->check(above_zero<double>("a number of seconds", 86'400));
     ship->callback([args, &outcome] { outcome.status = run_ship(*args); });
 }
 
