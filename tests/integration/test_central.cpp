@@ -209,8 +209,10 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     REQUIRE(second.start(launch_second));
     std::string failed_first;
     std::string failed_second;
-    std::thread load_first([&] { failed_first = try_load(first, 3000); });
-    std::thread load_second([&] { failed_second = try_load(second, 2000); });
+    // jthreads: a failed REQUIRE below unwinds through their joins and is reported, where a
+    // joinable std::thread would end the process.
+    std::jthread load_first([&] { failed_first = try_load(first, 3000); });
+    std::jthread load_second([&] { failed_second = try_load(second, 2000); });
     // Ships run while the daemons write: each sees a snapshot, the next goes on from it.
     int rounds = 0;
     for (; rounds < 3; ++rounds) {
@@ -222,8 +224,8 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     }
     load_first.join();
     load_second.join();
-    CHECK(failed_first.empty());
-    CHECK(failed_second.empty());
+    CHECK(failed_first == ""); // Catch prints what failed
+    CHECK(failed_second == "");
     for (const Daemon* daemon : {&first, &second}) {
         const CommandResult shipped = ship(*daemon, pg);
         INFO(shipped.err);
@@ -270,6 +272,49 @@ TEST_CASE("central: two daemons under load ship every row once, as each host wro
     const CommandResult crossed = central_verify(first, pg, origin_first, key_second);
     CHECK(crossed.status == 1);
     CHECK_THAT(crossed.out, Catch::Contains("is not signed by the key given"));
+}
+
+TEST_CASE("central: audit ship refuses a batch, an interval or connections out of range, "
+          "saying which and why",
+          "[central]") {
+    // Refused before the store or the server is opened: neither needs to exist.
+    TempDir dir;
+    const std::vector<std::string> ship = {"audit", "ship", "audit.db", "--to", "postgresql://"};
+    for (const auto& [option, value, says] : {
+             std::tuple{"--batch", "0", "--batch: must be a whole number above 0, not '0'"},
+             std::tuple{"--batch", "-5", "--batch: must be a whole number above 0, not '-5'"},
+             std::tuple{"--batch", "1.5", "--batch: must be a whole number above 0, not '1.5'"},
+             std::tuple{"--batch", "many", "--batch: must be a whole number above 0, not 'many'"},
+             std::tuple{
+                 "--interval", "0",
+                 "--interval: must be a number of seconds above 0 and at most 86400, not '0'"},
+             std::tuple{
+                 "--interval", "1s",
+                 "--interval: must be a number of seconds above 0 and at most 86400, not '1s'"},
+             std::tuple{
+                 "--interval", "inf",
+                 "--interval: must be a number of seconds above 0 and at most 86400, not 'inf'"},
+             std::tuple{
+                 "--interval", "nan",
+                 "--interval: must be a number of seconds above 0 and at most 86400, not 'nan'"},
+             std::tuple{
+                 "--interval", "1e300",
+                 "--interval: must be a number of seconds above 0 and at most 86400, not '1e300'"},
+             std::tuple{"--connections", "17", "--connections: Value 17 not in range 1 to 16"},
+         }) {
+        std::vector<std::string> arguments = ship;
+        arguments.insert(arguments.end(), {option, value});
+        const CommandResult refused = run_flowgate(dir.path(), arguments);
+        INFO(option << " " << value << ": " << refused.err);
+        CHECK(refused.status == 2);
+        CHECK_THAT(refused.err, Catch::StartsWith(says));
+        CHECK(refused.err.size() < 200);
+    }
+    // A fraction of a second is an interval.
+    const CommandResult fraction =
+        run_flowgate(dir.path(), {"audit", "ship", "audit.db", "--to", "postgresql://",
+                                  "--interval", "0.25", "--batch", "3"});
+    CHECK_THAT(fraction.err, !Catch::Contains("above 0"));
 }
 
 TEST_CASE("central: a shipper killed mid-batch resumes with nothing lost and nothing doubled",
